@@ -1,0 +1,131 @@
+"""Client settings: where they come from (arguments, then environment) and how they are checked.
+
+The personal API key is wrapped in :class:`Secret` as soon as it is read, so that no repr, log
+line or exception of ours can show it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from . import _constants as C
+from ._exceptions import ConfigurationError, UnsafeURLError
+from ._ratelimit import RateLimits
+
+__all__ = ["Secret", "ClientConfig", "resolve_config"]
+
+
+class Secret:
+    """A string that never prints itself. ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickling would leak it
+        raise TypeError("Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything the transport needs, validated once at construction."""
+
+    api_key: Secret = field(repr=False)
+    host: str
+    project_id: str | None
+    timeout: float
+    max_connections: int
+    max_concurrency: int
+    max_retries: int
+    max_retry_after: float
+    rate_limits: RateLimits | None
+
+    @property
+    def origin(self) -> tuple[str, str]:
+        """(scheme, netloc) of the host: the only place the key may be sent."""
+        parts = urlsplit(self.host)
+        return parts.scheme, parts.netloc.lower()
+
+    @property
+    def base_path(self) -> str:
+        """Path prefix of a self-hosted install (``""`` for PostHog Cloud)."""
+        return urlsplit(self.host).path.rstrip("/")
+
+    def check_same_origin(self, url: str) -> None:
+        """Raise :class:`UnsafeURLError` unless ``url`` is on the configured scheme, host and prefix."""
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc.lower()) != self.origin or not parts.path.startswith(
+            self.base_path + "/"
+        ):
+            shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+            raise UnsafeURLError(
+                f"refusing to follow {shown!r}: it is not on the configured host {self.host!r}, "
+                "and following it would send the API key there"
+            )
+
+
+def _normalise_host(host: str) -> str:
+    host = host.strip().rstrip("/")
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"host must be an absolute http(s) URL such as {C.DEFAULT_HOST!r}, got {host!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError("host must not carry a query string or fragment")
+    return host
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def resolve_config(
+    *,
+    api_key: str | None,
+    host: str | None,
+    project_id: str | int | None,
+    timeout: float,
+    max_connections: int,
+    max_concurrency: int,
+    max_retries: int,
+    max_retry_after: float,
+    rate_limits: RateLimits | None,
+) -> ClientConfig:
+    """Merge arguments with ``POSTHOG_*`` environment variables and validate the result."""
+    key = api_key if api_key is not None else os.environ.get(C.ENV_API_KEY)
+    if not key or not key.strip():
+        raise ConfigurationError(
+            "no personal API key: pass api_key=... or set the "
+            f"{C.ENV_API_KEY} environment variable (keys start with 'phx_')"
+        )
+    resolved_host = _normalise_host(host or os.environ.get(C.ENV_HOST) or C.DEFAULT_HOST)
+    pid = project_id if project_id is not None else os.environ.get(C.ENV_PROJECT_ID)
+    _positive("timeout", timeout)
+    _positive("max_connections", max_connections)
+    _positive("max_concurrency", max_concurrency)
+    _positive("max_retries", max_retries, allow_zero=True)
+    _positive("max_retry_after", max_retry_after, allow_zero=True)
+    return ClientConfig(
+        api_key=Secret(key.strip()),
+        host=resolved_host,
+        project_id=None if pid in (None, "") else str(pid),
+        timeout=float(timeout),
+        max_connections=int(max_connections),
+        max_concurrency=int(max_concurrency),
+        max_retries=int(max_retries),
+        max_retry_after=float(max_retry_after),
+        rate_limits=rate_limits,
+    )

@@ -1,0 +1,101 @@
+"""The retry decision: what is safe to send again, and how long to wait first.
+
+Kept apart from the transport so it can be tested (and replaced) as a plain object.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Callable, Mapping
+
+from . import _constants as C
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    RateLimitError,
+)
+
+__all__ = ["RetryEvent", "RetryHook", "RetryPolicy", "parse_retry_after"]
+
+#: Statuses retried whatever the method: the request was not processed.
+RETRY_ALWAYS = frozenset({429, 502, 503, 504})
+#: Retried only for idempotent requests: the server may have done part of the work.
+RETRY_IF_IDEMPOTENT = frozenset({500})
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """What a retry hook is told before the client sleeps and tries again."""
+
+    method: str
+    path: str
+    attempt: int  # the attempt that failed, 1-based
+    max_attempts: int
+    delay: float
+    error: APIError
+
+
+RetryHook = Callable[[RetryEvent], None]
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date. ``None`` if absent/bad."""
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter; honours ``Retry-After`` up to ``max_retry_after``."""
+
+    max_retries: int = C.DEFAULT_MAX_RETRIES
+    initial: float = C.DEFAULT_BACKOFF_INITIAL
+    factor: float = C.DEFAULT_BACKOFF_FACTOR
+    max_backoff: float = C.DEFAULT_BACKOFF_MAX
+    max_retry_after: float = C.DEFAULT_MAX_RETRY_AFTER
+    rng: Callable[[], float] = random.random
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based) when the server gave no hint."""
+        ceiling = min(self.max_backoff, self.initial * self.factor ** (attempt - 1))
+        return ceiling / 2 + self.rng() * ceiling / 2
+
+    def is_retryable(self, error: APIError, *, idempotent: bool) -> bool:
+        if isinstance(error, APIConnectionError):
+            return True
+        if isinstance(error, APIStatusError):
+            if error.status_code in RETRY_ALWAYS:
+                return True
+            return idempotent and error.status_code in RETRY_IF_IDEMPOTENT
+        return False
+
+    def decide(self, error: APIError, *, attempt: int, idempotent: bool) -> float | None:
+        """Seconds to wait before trying again, or ``None`` to raise ``error`` now.
+
+        A ``Retry-After`` longer than ``max_retry_after`` is not slept through: the
+        :class:`RateLimitError` goes to the caller, who can decide to wait that long.
+        """
+        if attempt > self.max_retries or not self.is_retryable(error, idempotent=idempotent):
+            return None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            # A little jitter on top so a crowd of tasks does not return in lockstep.
+            return error.retry_after + self.rng() * 0.25
+        return self.backoff(attempt)
