@@ -1,0 +1,27 @@
+"""pytest fixtures for code that uses posthog_async (registered through the ``pytest11`` entry point).
+
+``posthog_server``: a started :class:`FakePostHog` on 127.0.0.1 (production rate limits).
+``posthog_client``: an ``AsyncPostHog`` bound to it, closed after the test.
+Both need pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import pytest_asyncio
+
+from .._client import AsyncPostHog
+from ._server import FakePostHog
+
+
+@pytest_asyncio.fixture
+async def posthog_server() -> AsyncIterator[FakePostHog]:
+    async with FakePostHog() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def posthog_client(posthog_server: FakePostHog) -> AsyncIterator[AsyncPostHog]:
+    async with posthog_server.client() as client:
+        yield client
