@@ -72,7 +72,7 @@ class PersonHandlers:
         if "properties" in body:
             if not isinstance(body["properties"], dict):
                 raise validation_error("Expected a dictionary of items.", attr="properties")
-            person.properties.update(body["properties"])
+            person.mutable_properties().update(body["properties"])
         if "name" in body:
             person.name = str(body["name"])
         return 200, person.to_json()
@@ -95,7 +95,7 @@ class PersonHandlers:
         for field in ("key", "value"):
             if field not in body:
                 raise validation_error("This field is required.", attr=field, code="required")
-        person.properties[str(body["key"])] = body["value"]
+        person.mutable_properties()[str(body["key"])] = body["value"]
         return 202, None
 
     def delete_property(self, req: Req) -> Reply:
@@ -103,7 +103,7 @@ class PersonHandlers:
         key = req.json_body().get("$unset")
         if not key:
             raise validation_error("This field is required.", attr="$unset", code="required")
-        person.properties.pop(str(key), None)
+        person.mutable_properties().pop(str(key), None)
         return 202, None
 
     def split(self, req: Req) -> Reply:

@@ -41,13 +41,16 @@ class FakePerson:
 
     @property
     def properties(self) -> dict[str, Any]:
+        """Read-only view: seeded persons' properties are generated, not stored, until changed."""
         if self._properties is None:
             i = self.seed
-            self._properties = {
-                "email": f"user{i}@example.com",
-                "name": f"User {i}",
-                "plan": _PLANS[i % len(_PLANS)],
-            }
+            return {"email": f"user{i}@example.com", "name": f"User {i}",
+                    "plan": _PLANS[i % len(_PLANS)]}
+        return self._properties
+
+    def mutable_properties(self) -> dict[str, Any]:
+        if self._properties is None:
+            self._properties = self.properties
         return self._properties
 
     def created_at(self) -> str:

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from posthog_async import AsyncPostHog, ConfigurationError
+from posthog_async._config import Secret
+
+from .conftest import API_KEY
+
+
+def test_missing_key_fails_at_construction() -> None:
+    with pytest.raises(ConfigurationError, match="POSTHOG_PERSONAL_API_KEY"):
+        AsyncPostHog()
+
+
+def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTHOG_PERSONAL_API_KEY", API_KEY)
+    monkeypatch.setenv("POSTHOG_HOST", "https://eu.posthog.com/")
+    monkeypatch.setenv("POSTHOG_PROJECT_ID", "42")
+    ph = AsyncPostHog()  # created outside a running loop: nothing opens yet
+    assert ph.host == "https://eu.posthog.com"
+    assert ph.project_id == "42"
+
+
+def test_defaults_to_us_cloud() -> None:
+    ph = AsyncPostHog(API_KEY)
+    assert ph.host == "https://us.posthog.com"
+    assert ph.project_id is None
+
+
+@pytest.mark.parametrize("host", ["us.posthog.com", "ftp://x", "https://x/?a=1", "   "])
+def test_bad_host_is_a_clear_error(host: str) -> None:
+    with pytest.raises(ConfigurationError):
+        AsyncPostHog(API_KEY, host=host)
+
+
+@pytest.mark.parametrize("field", ["timeout", "max_concurrency", "max_connections"])
+def test_non_positive_limits_rejected(field: str) -> None:
+    with pytest.raises(ConfigurationError, match=field):
+        AsyncPostHog(API_KEY, **{field: 0})
+
+
+def test_key_never_in_repr() -> None:
+    ph = AsyncPostHog(API_KEY, project_id=1)
+    config = ph._transport.config
+    for text in (repr(ph), str(ph), repr(config), repr(ph.persons), repr(config.api_key)):
+        assert API_KEY not in text
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(API_KEY))
+
+
+async def test_project_id_required_for_project_calls() -> None:
+    async with AsyncPostHog(API_KEY) as ph:
+        with pytest.raises(ConfigurationError, match="project"):
+            await ph.persons.retrieve("0190b7a4-0000-4000-8000-000000000000")
+
+
+def test_same_origin_check() -> None:
+    config = AsyncPostHog(API_KEY, host="https://ph.example.com/prefix")._transport.config
+    config.check_same_origin("https://ph.example.com/prefix/api/projects/1/persons/?offset=100")
+    from posthog_async import UnsafeURLError
+
+    for url in (
+        "https://evil.example.com/prefix/api/x/",
+        "http://ph.example.com/prefix/api/x/",
+        "https://ph.example.com:8443/prefix/api/x/",
+        "https://ph.example.com/other/api/x/",
+    ):
+        with pytest.raises(UnsafeURLError):
+            config.check_same_origin(url)
