@@ -252,7 +252,7 @@ class FakePostHog:
     def _drop(self, request: web.Request) -> web.StreamResponse:
         self.stats.dropped += 1
         if request.transport is not None:
-            request.transport.close()
+            request.transport.abort()
         return web.Response(status=500)
 
     async def _dispatch(self, request: web.Request) -> Reply:
