@@ -1,0 +1,71 @@
+"""The ``posthog-async`` command line.
+
+Key and host come from ``POSTHOG_PERSONAL_API_KEY`` / ``POSTHOG_HOST`` / ``POSTHOG_PROJECT_ID``
+or ``--host`` / ``--project-id`` (``--api-key`` exists but puts the key in shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from .. import __version__
+from .._client import AsyncPostHog
+from .._exceptions import PostHogError
+from ._delete import EXIT_INTERRUPTED, EXIT_USAGE, add_delete_parser, run_delete
+from ._demo import add_demo_parser, run_demo
+from ._persons import add_read_parsers, run_list, run_lookup
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posthog-async",
+                                     description="Async PostHog REST client: bulk person jobs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--host", help="PostHog host (default $POSTHOG_HOST or us.posthog.com)")
+    parser.add_argument("--project-id", help="project id (default $POSTHOG_PROJECT_ID)")
+    parser.add_argument("--api-key", help="personal API key (prefer $POSTHOG_PERSONAL_API_KEY)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries")
+    sub = parser.add_subparsers(dest="command", required=True)
+    persons = sub.add_parser("persons", help="person commands").add_subparsers(
+        dest="action", required=True)
+    add_delete_parser(persons)
+    add_read_parsers(persons)
+    add_demo_parser(sub)
+    return parser
+
+
+async def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "demo":
+        return await run_demo(args)
+    concurrency = getattr(args, "concurrency", None)
+    client = AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id,
+                          **({"max_concurrency": concurrency} if concurrency else {}))
+    async with client:
+        if args.action == "delete":
+            return await run_delete(args, client, argv)
+        if args.action == "list":
+            return await run_list(args, client)
+        return await run_lookup(args, client)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_run(args, argv))
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (PostHogError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
