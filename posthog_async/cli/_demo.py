@@ -31,22 +31,22 @@ async def run_demo(args: argparse.Namespace) -> int:
     server.seed_persons(args.persons)
     async with server, server.client() as client:
         tmp = tempfile.mkdtemp(prefix="posthog-async-demo-")  # kept: the report is the proof
-        if tmp:
-            ids_file = Path(tmp) / "erase-requests.txt"
-            rng = random.Random(1)
-            chosen = rng.sample(range(1, args.persons + 1), erase)
-            lines = [f"user-{i}" for i in chosen] + ["user-does-not-exist", "", chosen and f"user-{chosen[0]}"]
-            ids_file.write_text("\n".join(str(x) for x in lines) + "\n")
-            print(f"erase request: {ids_file.name} with {len(lines):,} lines "
-                  "(including a blank, a duplicate and an unknown id)", file=sys.stderr)
-            report_path = Path(tmp) / "report.json"
-            job_args = argparse.Namespace(
-                distinct_ids_file=ids_file, ids_file=None, delete_events=True,
-                delete_recordings=False, keep_person=False, dry_run=False, resolve=False,
-                journal=None, resume=False, retry_failed=False, concurrency=None,
-                chunk_size=1000, report=report_path, per_id=False)
-            code = await run_delete(job_args, client, ["persons", "delete"])
-            remaining = len(server.project().persons)
+        ids_file = Path(tmp) / "erase-requests.txt"
+        rng = random.Random(1)
+        chosen = rng.sample(range(1, args.persons + 1), erase)
+        duplicate = [f"user-{chosen[0]}"] if chosen else []
+        lines = [f"user-{i}" for i in chosen] + ["user-does-not-exist", ""] + duplicate
+        ids_file.write_text("\n".join(lines) + "\n")
+        print(f"erase request: {ids_file.name} with {len(lines):,} lines "
+              "(including a blank, a duplicate and an unknown id)", file=sys.stderr)
+        report_path = Path(tmp) / "report.json"
+        job_args = argparse.Namespace(
+            distinct_ids_file=ids_file, ids_file=None, delete_events=True,
+            delete_recordings=False, keep_person=False, dry_run=False, resolve=False,
+            journal=None, resume=False, retry_failed=False, concurrency=None,
+            chunk_size=1000, report=report_path, per_id=False)
+        code = await run_delete(job_args, client, ["persons", "delete"])
+        remaining = len(server.project().persons)
         print(f"server now holds {remaining:,} persons (was {args.persons:,}); "
               f"{server.stats.requests:,} requests, {server.stats.throttled} throttled (429), "
               f"peak {server.stats.peak_in_flight} in flight; "
