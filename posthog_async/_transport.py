@@ -76,7 +76,11 @@ class Transport:
         )
         self.on_retry = on_retry
         self._session: aiohttp.ClientSession | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        # An asyncio.Semaphore, not anyio's CapacityLimiter: aiohttp already ties us to asyncio,
+        # and the anyio limiter adds two scheduler round trips per request (measured in
+        # benchmarks/bench_overhead.py: about a third of our overhead over raw aiohttp).
+        self._limiter: asyncio.Semaphore | None = None
+        self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._closed = False
         self.throttles: dict[str, Throttle] = {}
         limits = config.rate_limits
@@ -92,7 +96,7 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    def _ensure_open(self) -> tuple[aiohttp.ClientSession, anyio.CapacityLimiter]:
+    def _ensure_open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         if self._closed:
             raise PostHogError("this AsyncPostHog client is closed; create a new one")
         if self._session is None or self._limiter is None:
@@ -107,7 +111,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
                 raise_for_status=False,
             )
-            self._limiter = anyio.CapacityLimiter(self.config.max_concurrency)
+            self._limiter = asyncio.Semaphore(self.config.max_concurrency)
         return self._session, self._limiter
 
     async def aclose(self) -> None:
@@ -149,7 +153,7 @@ class Transport:
         query = encode_params(params)
         data = None if json is None else msgspec.json.encode(json)
         headers = {"Content-Type": "application/json"} if data is not None else None
-        client_timeout = aiohttp.ClientTimeout(total=timeout or self.config.timeout)
+        client_timeout = self._timeout(timeout)
         throttle = self.throttles.get(category)
         attempt = 0
         while True:
@@ -160,7 +164,7 @@ class Transport:
             async with limiter:
                 try:
                     async with session.request(
-                        method, url, params=query, data=data, headers=headers,
+                        method, url, params=query or None, data=data, headers=headers,
                         timeout=client_timeout, allow_redirects=False,
                     ) as resp:
                         body = await resp.read()
@@ -188,7 +192,7 @@ class Transport:
         session, limiter = self._ensure_open()
         url, path = self._resolve(path_or_url)
         query = encode_params(params)
-        client_timeout = aiohttp.ClientTimeout(total=timeout or self.config.timeout)
+        client_timeout = self._timeout(timeout)
         throttle = self.throttles.get(category)
         attempt = 0
         while True:
@@ -212,6 +216,9 @@ class Transport:
                     finally:
                         resp.release()
             await self._retry_or_raise(error, attempt, True, method, path, throttle)
+
+    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        return self._default_timeout if seconds is None else aiohttp.ClientTimeout(total=seconds)
 
     def _resolve(self, path_or_url: str) -> tuple[str, str]:
         url = self.url_for(path_or_url)

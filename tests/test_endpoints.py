@@ -150,7 +150,7 @@ async def test_endpoint_sends_exact_request(case: tuple[Any, ...], family: str) 
             sent = calls[0].kwargs
     assert key[0] == method and key[1].path == url.path  # trailing slash included
     assert isinstance(result, expected), (name, result)
-    assert dict(sent["params"]) == query
+    assert dict(sent["params"] or {}) == query
     assert (None if sent["data"] is None else json.loads(sent["data"])) == body
     assert sent["allow_redirects"] is False
     if isinstance(result, Page):
