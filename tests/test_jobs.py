@@ -131,15 +131,26 @@ async def wait_for_sends(server: FakePostHog, n: int) -> None:
     raise AssertionError("the job never got going")
 
 
+def slow_server() -> FakePostHog:
+    return FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True,
+                       faults=Faults(latency=0.02))
+
+
+async def start_job(server: FakePostHog, tmp_path: Path, persons: int,
+                    sends: int) -> tuple[asyncio.subprocess.Process, Path, list[str]]:
+    """Seed ``persons``, start a CLI deletion of all of them, return once ``sends`` chunks went."""
+    server.seed_persons(persons)
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, persons + 1)])
+    args = ["persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
+            "--concurrency", "2"]
+    proc = await spawn(server, *args)
+    await wait_for_sends(server, sends)
+    return proc, source, args
+
+
 async def test_sigkill_half_way_then_resume(tmp_path: Path) -> None:
-    async with FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True,
-                           faults=Faults(latency=0.02)) as server:
-        server.seed_persons(6000)
-        source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 6001)])
-        args = ["persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
-                "--concurrency", "2"]
-        proc = await spawn(server, *args)
-        await wait_for_sends(server, 20)
+    async with slow_server() as server:
+        proc, source, args = await start_job(server, tmp_path, 6000, sends=20)
         proc.kill()
         await proc.wait()
         sent_before = len(server.stats.bodies[BULK])
@@ -172,14 +183,8 @@ async def test_sigkill_half_way_then_resume(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_leaves_a_resumable_journal(tmp_path: Path) -> None:
-    async with FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True,
-                           faults=Faults(latency=0.02)) as server:
-        server.seed_persons(5000)
-        source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 5001)])
-        args = ["persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
-                "--concurrency", "2"]
-        proc = await spawn(server, *args)
-        await wait_for_sends(server, 10)
+    async with slow_server() as server:
+        proc, source, args = await start_job(server, tmp_path, 5000, sends=10)
         proc.send_signal(signal.SIGINT)
         _, err = await proc.communicate()
         assert proc.returncode == 130, err.decode()
