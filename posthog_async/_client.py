@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import TracebackType
 from typing import Awaitable, Callable, Iterable, TypeVar
 
@@ -40,11 +41,22 @@ class ScopedPostHog:
 
     def project(self, project_id: str | int) -> ScopedPostHog:
         """A view whose calls go to ``/api/projects/<project_id>/...``."""
-        return ScopedPostHog(self._transport, Scope("projects", str(project_id)))
+        return ScopedPostHog(self._transport, replace(self.scope, family="projects", id=str(project_id)))
 
     def environment(self, environment_id: str | int) -> ScopedPostHog:
         """A view whose calls go to ``/api/environments/<environment_id>/...``."""
-        return ScopedPostHog(self._transport, Scope("environments", str(environment_id)))
+        return ScopedPostHog(
+            self._transport, replace(self.scope, family="environments", id=str(environment_id))
+        )
+
+    def with_options(self, *, timeout: float) -> ScopedPostHog:
+        """A view with another per-request timeout (same pool, limits and project).
+
+        Example: ``person = await ph.with_options(timeout=2).persons.retrieve(uuid)``
+        """
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        return ScopedPostHog(self._transport, replace(self.scope, timeout=float(timeout)))
 
     async def fan_out(
         self,

@@ -45,8 +45,10 @@ class AsyncPaginator(Generic[T]):
         *,
         params: Mapping[str, Any] | None = None,
         category: str = "crud",
+        timeout: float | None = None,
     ) -> None:
         self._transport = transport
+        self._timeout = timeout
         self._path = path
         self._params = dict(params or {})
         self._category = category
@@ -54,7 +56,7 @@ class AsyncPaginator(Generic[T]):
 
     async def _fetch(self, path_or_url: str, params: Mapping[str, Any] | None) -> Page[T]:
         raw = await self._transport.request(
-            "GET", path_or_url, params=params, category=self._category
+            "GET", path_or_url, params=params, category=self._category, timeout=self._timeout
         )
         page: Page[T] = self._decoder.decode(raw.content)
         return page

@@ -252,3 +252,15 @@ async def test_key_absent_from_logs_and_errors(server: FakePostHog, caplog: pyte
     import traceback
     tb = "".join(traceback.format_exception(info.value, info.value, info.value.__traceback__))
     assert server.api_key not in tb
+
+
+async def test_per_call_timeout_via_with_options(server: FakePostHog) -> None:
+    server.faults = Faults(latency=0.3)
+    async with server.client(rate_limits=None, max_retries=0, timeout=5) as ph:
+        with pytest.raises(APITimeoutError):
+            await ph.with_options(timeout=0.05).users.retrieve()
+        with pytest.raises(APITimeoutError):
+            await ph.with_options(timeout=0.05).project(2).persons.list()
+        assert (await ph.users.retrieve()).email == "owner@example.com"
+    with pytest.raises(ValueError):
+        ph.with_options(timeout=0)

@@ -23,6 +23,8 @@ class Scope:
 
     family: str = "projects"
     id: str | None = None
+    #: Per-request timeout for this view (``None``: the client's default).
+    timeout: float | None = None
 
 
 class Resource:
@@ -56,7 +58,7 @@ class Resource:
         """Send and decode into ``type_`` (``Any`` gives plain JSON; empty bodies give ``None``)."""
         raw = await self._transport.request(
             method, path, params=params, json=json, category=category,
-            idempotent=idempotent, timeout=timeout,
+            idempotent=idempotent, timeout=timeout or self._scope.timeout,
         )
         if not raw.content.strip():
             return None
@@ -67,7 +69,7 @@ class Resource:
         timeout: float | None = None,
     ) -> str:
         raw = await self._transport.request(
-            "GET", path, params=params, category=category, timeout=timeout
+            "GET", path, params=params, category=category, timeout=timeout or self._scope.timeout
         )
         return raw.content.decode("utf-8")
 
@@ -76,7 +78,7 @@ class Resource:
         chunk_size: int = 65536, timeout: float | None = None,
     ) -> AsyncIterator[bytes]:
         async with self._transport.stream(
-            "GET", path, params=params, category=category, timeout=timeout
+            "GET", path, params=params, category=category, timeout=timeout or self._scope.timeout
         ) as body:
             async for chunk in body.iter_chunked(chunk_size):
                 yield chunk
@@ -84,4 +86,5 @@ class Resource:
     def _paginate(
         self, path: str, item_type: type[T], params: Mapping[str, Any], category: str = "crud"
     ) -> AsyncPaginator[T]:
-        return AsyncPaginator(self._transport, path, item_type, params=params, category=category)
+        return AsyncPaginator(self._transport, path, item_type, params=params, category=category,
+                              timeout=self._scope.timeout)

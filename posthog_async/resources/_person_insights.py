@@ -38,7 +38,7 @@ class PersonInsights(Resource):
         method = "POST" if body is not None else "GET"
         raw = await self._transport.request(
             method, path, params=params, json=None if body is None else dict(body),
-            category="analytics", idempotent=True,
+            category="analytics", idempotent=True, timeout=self._scope.timeout,
         )
         if format == "csv":
             return raw.content.decode("utf-8")
