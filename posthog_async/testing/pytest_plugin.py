@@ -2,26 +2,27 @@
 
 ``posthog_server``: a started :class:`FakePostHog` on 127.0.0.1 (production rate limits).
 ``posthog_client``: an ``AsyncPostHog`` bound to it, closed after the test.
-Both need pytest-asyncio.
+Both need pytest-asyncio; without it this plugin defines nothing (so installing
+posthog-async-client never breaks a project's pytest run).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import AsyncIterator
 
-import pytest_asyncio
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
 
-from .._client import AsyncPostHog
-from ._server import FakePostHog
+    from .._client import AsyncPostHog
+    from ._server import FakePostHog
 
+    @pytest_asyncio.fixture
+    async def posthog_server() -> AsyncIterator[FakePostHog]:
+        async with FakePostHog() as server:
+            yield server
 
-@pytest_asyncio.fixture
-async def posthog_server() -> AsyncIterator[FakePostHog]:
-    async with FakePostHog() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def posthog_client(posthog_server: FakePostHog) -> AsyncIterator[AsyncPostHog]:
-    async with posthog_server.client() as client:
-        yield client
+    @pytest_asyncio.fixture
+    async def posthog_client(posthog_server: FakePostHog) -> AsyncIterator[AsyncPostHog]:
+        async with posthog_server.client() as client:
+            yield client
