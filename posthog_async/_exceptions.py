@@ -58,7 +58,15 @@ class APIError(PostHogError):
 
 
 class APIConnectionError(APIError):
-    """The server could not be reached or dropped the connection."""
+    """The server could not be reached or dropped the connection.
+
+    ``maybe_processed`` is false only when the request certainly never reached the server
+    (the connection could not be opened); only then is a non-idempotent call retried.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, maybe_processed: bool = True) -> None:
+        super().__init__(message, method=method, path=path)
+        self.maybe_processed = maybe_processed
 
 
 class APITimeoutError(APIConnectionError):

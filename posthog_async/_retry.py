@@ -78,7 +78,9 @@ class RetryPolicy:
 
     def is_retryable(self, error: APIError, *, idempotent: bool) -> bool:
         if isinstance(error, APIConnectionError):
-            return True
+            # A timeout or a dropped connection may hide a processed request: re-sending a
+            # create could duplicate it, so only idempotent calls get that benefit of the doubt.
+            return idempotent or not error.maybe_processed
         if isinstance(error, APIStatusError):
             if error.status_code in RETRY_ALWAYS:
                 return True

@@ -274,5 +274,6 @@ def _connection_error(
             f"{method} {path} timed out after {timeout.total}s", method=method, path=path
         )
     return APIConnectionError(
-        f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path
+        f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path,
+        maybe_processed=not isinstance(exc, aiohttp.ClientConnectorError),
     )

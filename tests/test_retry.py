@@ -41,8 +41,16 @@ def test_500_only_when_idempotent() -> None:
 def test_connection_errors_retried_until_budget() -> None:
     policy = RetryPolicy(max_retries=2)
     e = APIConnectionError("x", method="GET", path="/")
-    assert policy.decide(e, attempt=2, idempotent=False) is not None
-    assert policy.decide(e, attempt=3, idempotent=False) is None
+    assert policy.decide(e, attempt=2, idempotent=True) is not None
+    assert policy.decide(e, attempt=3, idempotent=True) is None
+
+
+def test_non_idempotent_retried_only_when_never_sent() -> None:
+    policy = RetryPolicy()
+    dropped = APIConnectionError("x", method="POST", path="/")
+    refused = APIConnectionError("x", method="POST", path="/", maybe_processed=False)
+    assert policy.decide(dropped, attempt=1, idempotent=False) is None
+    assert policy.decide(refused, attempt=1, idempotent=False) is not None
 
 
 def test_retry_after_honoured_and_capped() -> None:

@@ -140,6 +140,14 @@ async def test_dropped_connection_is_retried(server: FakePostHog, ph: AsyncPostH
     assert server.stats.dropped == 2
 
 
+async def test_dropped_post_is_not_resent(server: FakePostHog, ph: AsyncPostHog) -> None:
+    server.fail_next(drop=True, method="POST")
+    with pytest.raises(APIConnectionError):  # the create may have happened: never duplicate it
+        await ph.subscriptions.create(insight=1, target_type="email", target_value="a@b.c",
+                                      frequency="daily", start_date="2026-12-01T00:00:00Z")
+    assert server.stats.requests == 1
+
+
 async def test_dropped_connections_exhaust_retries(server: FakePostHog) -> None:
     server.fail_next(drop=True, times=10)
     async with server.client(rate_limits=None, retry_policy=fast_retries(max_retries=2)) as ph:
