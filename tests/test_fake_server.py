@@ -190,3 +190,42 @@ async def test_seeding_a_million_is_fast() -> None:
     project = server.project()
     assert len(project.persons) == 1_000_000 and project.by_distinct_id["user-999999"].seed == 999999
     assert elapsed < 30  # generous: a correctness check that it is not quadratic, not a benchmark
+
+
+async def test_legacy_actor_rules(server: FakePostHog) -> None:
+    status, body, _ = await call(server, "GET", "/api/projects/1/persons/lifecycle/",
+                                 params={"target_date": "2026-01-01"})
+    assert status == 400 and body["attr"] == "lifecycle_type"
+    status, body, _ = await call(server, "GET", "/api/projects/1/persons/values/")
+    assert status == 400 and body["attr"] == "key"
+    status, _, _ = await call(server, "GET", "/api/projects/1/persons/deletion_status/",
+                              params={"status": "gone"})
+    assert status == 400
+
+
+def test_standalone_server_runs() -> None:
+    """``python -m posthog_async.testing --port N --persons N`` serves until terminated."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "posthog_async.testing", "--port", str(port),
+                             "--persons", "150", "--api-key", "phx_standalone"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/projects/1/persons/?limit=200",
+                                     headers={"Authorization": "Bearer phx_standalone"})
+        body = json.loads(urllib.request.urlopen(req, timeout=10).read())
+        assert len(body["results"]) == 150
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
