@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Iterable, Sequence
 
-__all__ = ["require_uuid", "require_text", "require_id_list", "exactly_one"]
+__all__ = ["require_uuid", "require_text", "require_id_list", "require_choice", "exactly_one"]
 
 
 def require_uuid(value: object, name: str = "id") -> str:
@@ -57,6 +57,12 @@ def require_id_list(
         else:
             checked.append(require_text(item, f"{name}[{index}]"))
     return checked
+
+
+def require_choice(value: object, name: str, choices: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (the enums of the API)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def exactly_one(names: Sequence[str], values: Sequence[object]) -> None:

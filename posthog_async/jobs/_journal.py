@@ -207,7 +207,7 @@ class Journal:
         sums = db.execute(
             "SELECT COALESCE(SUM(persons_found), 0), COALESCE(SUM(persons_deleted), 0), "
             "COALESCE(SUM(persons_queued), 0), COALESCE(SUM(events_queued), 0), "
-            "COALESCE(SUM(recordings_queued), 0), COALESCE(SUM(attempts), 0) "
+            "COALESCE(SUM(recordings_queued), 0) "
             "FROM chunks WHERE state = 'done'").fetchone()
         return {
             "chunk_states": states, "id_outcomes": id_states,

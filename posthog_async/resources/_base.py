@@ -15,6 +15,8 @@ __all__ = ["Scope", "Resource"]
 T = TypeVar("T")
 
 FAMILIES = ("projects", "environments")
+#: The ``format`` values every persons endpoint accepts.
+FORMATS = ("json", "csv")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any, Literal, Mapping
 
 from .._models import JSON
 from .._pagination import decoder_for
-from .._validation import require_text
-from ._base import Resource
+from .._validation import require_choice, require_text
+from ._base import FORMATS, Resource
 
 __all__ = ["PersonInsights"]
 
@@ -29,8 +29,7 @@ class PersonInsights(Resource):
         format: Format,
         project_id: str | int | None,
     ) -> JSON:
-        if format not in ("json", "csv"):
-            raise ValueError(f"format must be 'json' or 'csv', got {format!r}")
+        require_choice(format, "format", FORMATS)
         path = f"{self._base(project_id)}/persons/{suffix}"
         params: dict[str, Any] = dict(filters)
         if format == "csv":
@@ -92,8 +91,7 @@ class PersonInsights(Resource):
         **filters: Any,
     ) -> JSON:
         """``GET persons/lifecycle/``: persons in one lifecycle bucket on ``target_date``."""
-        if lifecycle_type not in LIFECYCLE_TYPES:
-            raise ValueError(f"lifecycle_type must be one of {LIFECYCLE_TYPES}, got {lifecycle_type!r}")
+        require_choice(lifecycle_type, "lifecycle_type", LIFECYCLE_TYPES)
         params = {
             **filters,
             "target_date": require_text(target_date, "target_date"),

@@ -10,13 +10,16 @@ from .._models import (
     PropertyValues, SplitResult,
 )
 from .._pagination import AsyncPaginator
-from .._validation import exactly_one, require_id_list, require_text, require_uuid
-from ._base import Resource
+from .._validation import (
+    exactly_one, require_choice, require_id_list, require_text, require_uuid,
+)
+from ._base import FORMATS, Resource
 
 __all__ = ["PersonsCore"]
 
 Format = Literal["json", "csv"]
 ANALYTICS = "analytics"
+DELETION_STATUSES = ("pending", "completed", "all")
 
 
 def _by_key(batch: BatchPersons | None, key: str) -> dict[str, Person]:
@@ -220,8 +223,7 @@ class PersonsCore(Resource):
     ) -> JSON:
         if format == "csv":
             return await self._text(path, params={**params, "format": "csv"}, category=category)
-        if format != "json":
-            raise ValueError(f"format must be 'json' or 'csv', got {format!r}")
+        require_choice(format, "format", FORMATS)
         return await self._call("GET", path, JSON, params=params, category=category)
 
     # -- many persons in one call ---------------------------------------------------------
@@ -338,8 +340,8 @@ class PersonsCore(Resource):
 
         Example: ``async for s in ph.persons.deletion_status(status="pending"): ...``
         """
-        if status is not None and status not in ("pending", "completed", "all"):
-            raise ValueError(f"status must be pending, completed or all, got {status!r}")
+        if status is not None:
+            require_choice(status, "status", DELETION_STATUSES)
         params = dict(
             status=status,
             person_uuid=None if person_uuid is None else require_uuid(person_uuid, "person_uuid"),

@@ -6,7 +6,7 @@ from typing import Any, Literal, Sequence
 
 from .._models import JSON, PropertyDefinition
 from .._pagination import AsyncPaginator
-from .._validation import require_text
+from .._validation import require_choice, require_text
 from ._base import Resource
 
 __all__ = ["PropertyDefinitions"]
@@ -54,8 +54,8 @@ class PropertyDefinitions(Resource):
             async for d in ph.property_definitions.list(type="person", search="email"):
                 print(d.name, d.property_type)
         """
-        if type is not None and type not in PROPERTY_TYPES:
-            raise ValueError(f"type must be one of {', '.join(PROPERTY_TYPES)}, got {type!r}")
+        if type is not None:
+            require_choice(type, "type", PROPERTY_TYPES)
         if type == "group" and group_type_index is None:
             raise ValueError("type='group' needs group_type_index")
         params: dict[str, Any] = dict(

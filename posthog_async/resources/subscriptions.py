@@ -6,6 +6,7 @@ from typing import Any, Literal, Mapping
 
 from .._models import Subscription
 from .._pagination import AsyncPaginator
+from .._validation import require_choice
 from ._base import Resource
 
 __all__ = ["Subscriptions"]
@@ -69,10 +70,8 @@ class Subscriptions(Resource):
             await ph.subscriptions.create(insight=42, target_type="email",
                 target_value="ops@acme.com", frequency="weekly", start_date="2026-12-01T09:00:00Z")
         """
-        if target_type not in TARGET_TYPES:
-            raise ValueError(f"target_type must be one of {TARGET_TYPES}, got {target_type!r}")
-        if frequency not in FREQUENCIES:
-            raise ValueError(f"frequency must be one of {FREQUENCIES}, got {frequency!r}")
+        require_choice(target_type, "target_type", TARGET_TYPES)
+        require_choice(frequency, "frequency", FREQUENCIES)
         if (insight is None) == (dashboard is None):
             raise ValueError("pass exactly one of insight or dashboard")
         body: dict[str, Any] = dict(

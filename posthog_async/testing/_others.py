@@ -9,7 +9,6 @@ from typing import Any
 
 from ._errors import FakeAPIError, not_found, validation_error
 from ._request import Reply, Req, flag, paginate
-from ._store import ProjectData
 
 __all__ = ["OtherHandlers"]
 
@@ -18,11 +17,6 @@ SUBSCRIPTION_FIELDS = (
     "dashboard", "insight", "target_type", "target_value", "frequency", "interval", "byweekday",
     "bysetpos", "count", "start_date", "until_date", "deleted", "title", "invite_message",
 )
-
-
-def _project(req: Req) -> ProjectData:
-    assert req.project is not None
-    return req.project
 
 
 class OtherHandlers:
@@ -47,7 +41,7 @@ class OtherHandlers:
         if type_ == "group" and "group_type_index" not in q:
             raise validation_error("group_type_index is required for type group",
                                    attr="group_type_index")
-        defs = [d for d in _project(req).property_definitions.values()
+        defs = [d for d in req.project_data.property_definitions.values()
                 if d["type"] == PROPERTY_TYPES[type_]]
         if q.get("search"):
             defs = [d for d in defs if q["search"].lower() in d["name"].lower()]
@@ -61,7 +55,7 @@ class OtherHandlers:
         return paginate(req, defs, dict, with_count=True)
 
     def _definition(self, req: Req) -> dict[str, Any]:
-        found = _project(req).property_definitions.get(req.params["id"])
+        found = req.project_data.property_definitions.get(req.params["id"])
         if found is None:
             raise not_found()
         return found
@@ -80,7 +74,7 @@ class OtherHandlers:
 
     def definitions_destroy(self, req: Req) -> Reply:
         self._definition(req)
-        del _project(req).property_definitions[req.params["id"]]
+        del req.project_data.property_definitions[req.params["id"]]
         return 204, None
 
     def seen_together(self, req: Req) -> Reply:
@@ -92,13 +86,13 @@ class OtherHandlers:
             events = json.loads(raw)
         except ValueError:
             events = raw.split(",")
-        known = {d["name"] for d in _project(req).property_definitions.values()}
+        known = {d["name"] for d in req.project_data.property_definitions.values()}
         return 200, {event: name in known for event in events}
 
     # -- subscriptions ----------------------------------------------------------------------
 
     def subscriptions_list(self, req: Req) -> Reply:
-        subs = [s for s in _project(req).subscriptions.values() if not s["deleted"]]
+        subs = [s for s in req.project_data.subscriptions.values() if not s["deleted"]]
         for key in ("insight", "dashboard"):
             if req.query.get(key):
                 subs = [s for s in subs if str(s.get(key)) == req.query[key]]
@@ -118,12 +112,12 @@ class OtherHandlers:
         sub = {k: body.get(k) for k in SUBSCRIPTION_FIELDS}
         sub.update(id=sid, deleted=False, interval=body.get("interval", 1), created_at=req.now,
                    created_by={"id": 1, "email": "owner@example.com"})
-        _project(req).subscriptions[sid] = sub
+        req.project_data.subscriptions[sid] = sub
         return 201, sub
 
     def _subscription(self, req: Req) -> dict[str, Any]:
         key = req.params["id"]
-        found = _project(req).subscriptions.get(int(key)) if key.isdigit() else None
+        found = req.project_data.subscriptions.get(int(key)) if key.isdigit() else None
         if found is None or found["deleted"]:
             raise not_found()
         return found
@@ -165,7 +159,7 @@ class OtherHandlers:
 
     def _sharing(self, req: Req) -> dict[str, Any]:
         rid = req.params["recording_id"]
-        return _project(req).sharing.setdefault(rid, {
+        return req.project_data.sharing.setdefault(rid, {
             "created_at": req.now, "enabled": False, "access_token": secrets.token_urlsafe(16),
             "settings": None, "password_required": False, "share_passwords": [],
         })

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import FakeAPIError, not_found, validation_error
 from ._request import Reply, Req, flag, is_uuid, paginate, to_csv
-from ._store import FakePerson, ProjectData
+from ._store import FakePerson
 
 __all__ = ["PersonHandlers"]
 
@@ -15,14 +15,9 @@ BULK_DELETE_MAX = 1000
 BATCH_DISTINCT_IDS_KEEP = 200
 
 
-def _project(req: Req) -> ProjectData:
-    assert req.project is not None
-    return req.project
-
-
 def _person(req: Req) -> FakePerson:
     key = req.params["id"]
-    person = _project(req).persons.get(key.lower()) if is_uuid(key) else None
+    person = req.project_data.persons.get(key.lower()) if is_uuid(key) else None
     if person is None:
         raise not_found()
     return person
@@ -43,7 +38,7 @@ class PersonHandlers:
     # -- list / retrieve / update / delete ---------------------------------------------------
 
     def list(self, req: Req) -> Reply:
-        project = _project(req)
+        project = req.project_data
         q = req.query
         persons: list[FakePerson]
         if "distinct_id" in q:
@@ -82,9 +77,9 @@ class PersonHandlers:
         q = req.query
         if flag(q.get("keep_person", False)):
             if flag(q.get("delete_events", False)):
-                _project(req).queue_event_deletion(person.uuid, req.now)
+                req.project_data.queue_event_deletion(person.uuid, req.now)
         else:
-            _project(req).delete_person(person, delete_events=flag(q.get("delete_events", False)),
+            req.project_data.delete_person(person, delete_events=flag(q.get("delete_events", False)),
                                         now=req.now)
             self.ids_deleted += 1
         return 202, None
@@ -114,7 +109,7 @@ class PersonHandlers:
             raise validation_error("Pass main_distinct_id or distinct_ids_to_split, not both.")
         if to_split is not None and not isinstance(to_split, list):
             raise validation_error("Expected a list of items.", attr="distinct_ids_to_split")
-        _project(req).split(person, main, list(to_split or []))
+        req.project_data.split(person, main, list(to_split or []))
         return 201, {"success": True}
 
     def activity(self, req: Req) -> Reply:
@@ -132,7 +127,7 @@ class PersonHandlers:
     # -- many persons -------------------------------------------------------------------------
 
     def bulk_delete(self, req: Req) -> Reply:
-        project = _project(req)
+        project = req.project_data
         body = {**dict(req.query), **req.json_body()}
         ids, distinct_ids = body.get("ids"), body.get("distinct_ids")
         if ids and distinct_ids:
@@ -176,7 +171,7 @@ class PersonHandlers:
         }
 
     def batch_by_distinct_ids(self, req: Req) -> Reply:
-        project = _project(req)
+        project = req.project_data
         ids = req.json_body().get("distinct_ids") or []
         if not isinstance(ids, list):
             raise validation_error("Expected a list of items.", attr="distinct_ids")
@@ -188,7 +183,7 @@ class PersonHandlers:
         return 200, {"results": results}
 
     def batch_by_uuids(self, req: Req) -> Reply:
-        project = _project(req)
+        project = req.project_data
         uuids = req.json_body().get("uuids") or []
         if not isinstance(uuids, list):
             raise validation_error("Expected a list of items.", attr="uuids")
@@ -215,7 +210,7 @@ class PersonHandlers:
         if not key:
             raise validation_error("key is required", attr="key")
         counts: dict[Any, int] = {}
-        for person in _project(req).ordered()[:10000]:
+        for person in req.project_data.ordered()[:10000]:
             if key in person.properties:
                 value = person.properties[key]
                 if not req.query.get("value") or str(req.query["value"]).lower() in str(value).lower():
@@ -227,7 +222,7 @@ class PersonHandlers:
         status = req.query.get("status", "all")
         if status not in ("pending", "completed", "all"):
             raise validation_error(f'"{status}" is not a valid choice.', attr="status")
-        rows = _project(req).deletion_status
+        rows = req.project_data.deletion_status
         if status != "all":
             rows = [r for r in rows if r["status"] == status]
         if req.query.get("person_uuid"):
@@ -238,9 +233,9 @@ class PersonHandlers:
         did = req.json_body().get("distinct_id")
         if not did:
             raise validation_error("This field is required.", attr="distinct_id", code="required")
-        if str(did) in _project(req).by_distinct_id:
+        if str(did) in req.project_data.by_distinct_id:
             raise validation_error("The distinct_id still belongs to a person.", attr="distinct_id")
-        _project(req).released_distinct_ids.add(str(did))
+        req.project_data.released_distinct_ids.add(str(did))
         return 202, None
 
     def properties_at_time(self, req: Req) -> Reply:
@@ -249,7 +244,7 @@ class PersonHandlers:
             raise validation_error("timestamp is required", attr="timestamp")
         if bool(q.get("distinct_id")) == bool(q.get("person_id")):
             raise validation_error("Provide either distinct_id or person_id, not both.")
-        project = _project(req)
+        project = req.project_data
         person = (project.by_distinct_id.get(q["distinct_id"]) if q.get("distinct_id")
                   else project.persons.get(q["person_id"].lower()))
         if person is None:
@@ -265,7 +260,7 @@ class PersonHandlers:
 
     def actors(self, req: Req) -> Reply:
         """funnel, funnel/correlation, trends, stickiness: the persons of the (fake) insight."""
-        people = [p.to_json() for p in _project(req).ordered()[:20]]
+        people = [p.to_json() for p in req.project_data.ordered()[:20]]
         if req.wants_csv:
             return 200, to_csv(people)
         return 200, {"results": [{"people": people, "count": len(people)}], "next": None,

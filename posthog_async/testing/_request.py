@@ -39,6 +39,12 @@ class Req:
         return self.body
 
     @property
+    def project_data(self) -> ProjectData:
+        """The project of a project-scoped route (the router resolved it before the handler)."""
+        assert self.project is not None
+        return self.project
+
+    @property
     def wants_csv(self) -> bool:
         return self.query.get("format") == "csv"
 
@@ -57,7 +63,7 @@ def int_param(req: Req, name: str, default: int, *, minimum: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise validation_error(f"A valid integer is required.", attr=name) from None
+        raise validation_error("A valid integer is required.", attr=name) from None
     if value < minimum:
         raise validation_error(f"Ensure this value is greater than or equal to {minimum}.", attr=name)
     return value
