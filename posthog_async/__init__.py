@@ -7,35 +7,39 @@
             ...
 """
 
-from ._bulk import BulkDeleteReport, ChunkFailure, InputStats, LookupReport
-from ._client import AsyncPostHog, ScopedPostHog
+from ._bulk import (
+    BulkDeleteReport, ChunkFailure, ChunkResult, LookupReport, Outcome, ProgressCallback,
+)
+from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
     BadRequestError, ConfigurationError, ConflictError, InternalServerError,
-    MethodNotAllowedError, NotFoundError, PermissionDeniedError, PostHogError, RateLimitError,
-    UnsafeURLError,
+    MethodNotAllowedError, NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError,
+    PostHogError, RateLimitError, UnexpectedResponseError, UnsafeURLError,
 )
+from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
-    BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
-    PropertyDefinition, PropertyValue, PropertyValues, SharingConfiguration, SharingPassword,
-    SplitResult, Subscription, User,
+    JSON, BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
+    PointInTimeMetadata, PropertyDefinition, PropertyValue, PropertyValues, SharePasswordInfo,
+    SharingConfiguration, SharingPassword, Subscription, User, UserBasic,
 )
 from ._pagination import AsyncPaginator
-from ._ratelimit import RateLimits, RateWindow, Throttle
-from ._retry import RetryEvent, RetryPolicy
+from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
+from ._retry import RetryEvent, RetryHook, RetryPolicy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
-    "AsyncPostHog", "ScopedPostHog", "AsyncPaginator", "Page",
-    "RateLimits", "RateWindow", "Throttle", "RetryPolicy", "RetryEvent",
-    "BulkDeleteReport", "ChunkFailure", "InputStats", "LookupReport", "FanOutResult",
-    "Person", "PersonAtTime", "BulkDeleteResult", "DeletionError", "DeletionStatus",
-    "PropertyDefinition", "PropertyValue", "PropertyValues", "SharingConfiguration",
-    "SharingPassword", "SplitResult", "Subscription", "User",
-    "PostHogError", "ConfigurationError", "UnsafeURLError", "APIError", "APIConnectionError",
-    "APITimeoutError", "APIStatusError", "BadRequestError", "AuthenticationError",
-    "PermissionDeniedError", "NotFoundError", "MethodNotAllowedError", "ConflictError",
-    "RateLimitError", "InternalServerError",
-]
+__all__ = sorted([
+    "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
+    "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
+    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ConfigurationError", "ConflictError",
+    "DeletionError", "DeletionStatus", "FanOutResult", "IdSource", "InputStats",
+    "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
+    "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person", "PersonAtTime",
+    "PersonalAPIKeyNotAllowedError", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
+    "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimitError", "RateLimiter",
+    "RateLimits", "RateWindow", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
+    "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
+    "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
+], key=str.casefold)

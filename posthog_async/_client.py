@@ -1,15 +1,22 @@
-"""``AsyncPostHog``: the client object a web app creates once and shares."""
+"""``AsyncPostHog``: the client object a web app creates once and shares.
+
+There is one way to choose a project: the client's default (``project_id=`` or
+``POSTHOG_PROJECT_ID``), or a view from ``ph.project(id)`` / ``ph.environment(id)``. Views are
+free: they share the client's pool, concurrency cap and rate limits.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from types import TracebackType
 from typing import Awaitable, Callable, Iterable, TypeVar
 
 from . import _constants as C
 from ._concurrency import FanOutResult, fan_out
-from ._config import resolve_config
-from ._ratelimit import RateLimits
+from ._config import resolve_config, resolve_project_id
+from ._exceptions import ConfigurationError
+from ._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
 from ._retry import RetryHook, RetryPolicy
 from ._transport import Transport
 from .resources import (
@@ -17,7 +24,7 @@ from .resources import (
 )
 from .resources._base import Scope
 
-__all__ = ["AsyncPostHog", "ScopedPostHog"]
+__all__ = ["AsyncPostHog", "ScopedPostHog", "Scope"]
 
 R = TypeVar("R")
 _DEFAULT_LIMITS = RateLimits()
@@ -32,21 +39,54 @@ class ScopedPostHog:
     def __init__(self, transport: Transport, scope: Scope) -> None:
         self._transport = transport
         self.scope = scope
-        self.persons = Persons(transport, scope)
-        self.property_definitions = PropertyDefinitions(transport, scope)
-        self.subscriptions = Subscriptions(transport, scope)
-        self.users = Users(transport, scope)
-        self.session_recordings = SessionRecordings(transport, scope)
-        self.integrations = Integrations(transport, scope)
+
+    @cached_property
+    def persons(self) -> Persons:
+        return Persons(self._transport, self.scope)
+
+    @cached_property
+    def property_definitions(self) -> PropertyDefinitions:
+        return PropertyDefinitions(self._transport, self.scope)
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(self._transport, self.scope)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users(self._transport, self.scope)
+
+    @cached_property
+    def session_recordings(self) -> SessionRecordings:
+        return SessionRecordings(self._transport, self.scope)
+
+    @cached_property
+    def integrations(self) -> Integrations:
+        return Integrations(self._transport, self.scope)
+
+    @property
+    def host(self) -> str:
+        return self._transport.config.host
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at once across the client and all its views."""
+        return self._transport.config.max_concurrency
+
+    @property
+    def max_retry_after(self) -> float:
+        """The longest ``Retry-After`` the client sleeps through before raising it."""
+        return self._transport.retry_policy.max_retry_after
 
     def project(self, project_id: str | int) -> ScopedPostHog:
         """A view whose calls go to ``/api/projects/<project_id>/...``."""
-        return ScopedPostHog(self._transport, replace(self.scope, family="projects", id=str(project_id)))
+        return ScopedPostHog(self._transport, replace(self.scope, family="projects", id=_pid(project_id)))
 
     def environment(self, environment_id: str | int) -> ScopedPostHog:
-        """A view whose calls go to ``/api/environments/<environment_id>/...``."""
+        """A view whose calls go to ``/api/environments/<environment_id>/...`` (PostHog marks
+        this family deprecated; property definitions stay under ``/api/projects/``)."""
         return ScopedPostHog(
-            self._transport, replace(self.scope, family="environments", id=str(environment_id))
+            self._transport, replace(self.scope, family="environments", id=_pid(environment_id))
         )
 
     def with_options(self, *, timeout: float) -> ScopedPostHog:
@@ -82,7 +122,14 @@ class ScopedPostHog:
         return await fan_out(project_ids, run, fail_fast=fail_fast)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.scope.family}={self.scope.id!r} host={self._transport.config.host!r}>"
+        return f"<{type(self).__name__} {self.scope.family}={self.scope.id!r} host={self.host!r}>"
+
+
+def _pid(project_id: str | int) -> str:
+    text = str(project_id).strip()
+    if isinstance(project_id, bool) or not text or "/" in text:
+        raise ValueError(f"not a project id: {project_id!r}")
+    return text
 
 
 class AsyncPostHog(ScopedPostHog):
@@ -97,8 +144,9 @@ class AsyncPostHog(ScopedPostHog):
                 ...
 
     Every request goes through one pool (``max_connections``), one cap on requests in flight
-    (``max_concurrency``), and per-category throttles that follow PostHog's rate limits
-    (``rate_limits``; pass ``None`` to disable). Failed requests are retried as the
+    (``max_concurrency``), and a rate limiter that paces PostHog's per-key buckets
+    (``rate_limits``; ``None`` disables pacing). Several processes sharing one key can share one
+    budget with ``rate_limiter=RedisRateLimiter(...)``. Failed requests are retried as the
     :class:`RetryPolicy` decides; ``on_retry`` is told of each retry.
     """
 
@@ -111,6 +159,7 @@ class AsyncPostHog(ScopedPostHog):
         max_connections: int = C.DEFAULT_MAX_CONNECTIONS,
         max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY,
         rate_limits: RateLimits | None = _DEFAULT_LIMITS,
+        rate_limiter: RateLimiter | None = None,
         max_retries: int = C.DEFAULT_MAX_RETRIES,
         max_retry_after: float = C.DEFAULT_MAX_RETRY_AFTER,
         timeout: float = C.DEFAULT_TIMEOUT,
@@ -118,27 +167,36 @@ class AsyncPostHog(ScopedPostHog):
         on_retry: RetryHook | None = None,
     ) -> None:
         config = resolve_config(
-            api_key=api_key, host=host, project_id=project_id, timeout=timeout,
-            max_connections=max_connections, max_concurrency=max_concurrency,
-            max_retries=max_retries, max_retry_after=max_retry_after, rate_limits=rate_limits,
+            api_key=api_key, host=host, timeout=timeout, max_connections=max_connections,
+            max_concurrency=max_concurrency, max_retries=max_retries,
+            max_retry_after=max_retry_after,
         )
-        transport = Transport(config, retry_policy=retry_policy, on_retry=on_retry)
-        super().__init__(transport, Scope("projects", config.project_id))
-
-    @property
-    def host(self) -> str:
-        return self._transport.config.host
+        if rate_limiter is not None and rate_limits is not _DEFAULT_LIMITS:
+            raise ConfigurationError(
+                "pass rate_limits to the rate limiter itself, not beside rate_limiter=")
+        limiter = rate_limiter
+        if limiter is None and rate_limits is not None:
+            limiter = LocalRateLimiter(rate_limits)
+        if limiter is not None:
+            limiter.bind(config.key_fingerprint)
+        transport = Transport(config, rate_limiter=limiter, retry_policy=retry_policy,
+                              on_retry=on_retry)
+        super().__init__(transport, Scope("projects", resolve_project_id(project_id)))
 
     @property
     def project_id(self) -> str | None:
         return self.scope.id
 
     @property
+    def rate_limiter(self) -> RateLimiter | None:
+        return self._transport.rate_limiter
+
+    @property
     def closed(self) -> bool:
         return self._transport.closed
 
     async def aclose(self) -> None:
-        """Close the connection pool. Safe to call twice, and when cancelled."""
+        """Close the connection pool (and the rate limiter). Safe to call twice, and when cancelled."""
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncPostHog:

@@ -20,36 +20,21 @@ import anyio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["bounded_map", "aiter_chunks", "FanOutResult", "fan_out"]
+__all__ = ["as_async_iter", "bounded_map", "FanOutResult", "fan_out"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 K = TypeVar("K", bound=Hashable)
 
 
-async def _as_async(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+async def as_async_iter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    """Any iterable as an async iterator."""
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item
     else:
         for item in items:
             yield item
-
-
-async def aiter_chunks(
-    items: Iterable[T] | AsyncIterable[T], size: int
-) -> AsyncIterator[list[T]]:
-    """Lists of at most ``size`` items, never an empty one, reading ``items`` lazily."""
-    if size <= 0:
-        raise ValueError("chunk size must be positive")
-    chunk: list[T] = []
-    async for item in _as_async(items):
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 async def bounded_map(
@@ -67,7 +52,7 @@ async def bounded_map(
     """
     if limit <= 0:
         raise ValueError("limit must be positive")
-    source = _as_async(items).__aiter__()
+    source = as_async_iter(items).__aiter__()
     pending: dict[asyncio.Future[R], T] = {}
     exhausted = False
     try:

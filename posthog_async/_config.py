@@ -6,15 +6,15 @@ line or exception of ours can show it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from . import _constants as C
 from ._exceptions import ConfigurationError, UnsafeURLError
-from ._ratelimit import RateLimits
 
-__all__ = ["Secret", "ClientConfig", "resolve_config"]
+__all__ = ["Secret", "ClientConfig", "resolve_config", "resolve_project_id"]
 
 
 class Secret:
@@ -43,13 +43,20 @@ class ClientConfig:
 
     api_key: Secret = field(repr=False)
     host: str
-    project_id: str | None
     timeout: float
     max_connections: int
     max_concurrency: int
     max_retries: int
     max_retry_after: float
-    rate_limits: RateLimits | None
+
+    @property
+    def key_fingerprint(self) -> str:
+        """A one-way name for (host, key): how a shared rate limiter tells keys apart.
+
+        128 bits of SHA-256; personal API keys are high-entropy, so it cannot be reversed.
+        """
+        material = b"posthog-async/v1\0" + self.host.encode() + b"\0" + self.api_key.reveal().encode()
+        return hashlib.sha256(material).hexdigest()[:32]
 
     @property
     def origin(self) -> tuple[str, str]:
@@ -96,13 +103,11 @@ def resolve_config(
     *,
     api_key: str | None,
     host: str | None,
-    project_id: str | int | None,
     timeout: float,
     max_connections: int,
     max_concurrency: int,
     max_retries: int,
     max_retry_after: float,
-    rate_limits: RateLimits | None,
 ) -> ClientConfig:
     """Merge arguments with ``POSTHOG_*`` environment variables and validate the result."""
     key = api_key if api_key is not None else os.environ.get(C.ENV_API_KEY)
@@ -112,7 +117,6 @@ def resolve_config(
             f"{C.ENV_API_KEY} environment variable (keys start with 'phx_')"
         )
     resolved_host = _normalise_host(host or os.environ.get(C.ENV_HOST) or C.DEFAULT_HOST)
-    pid = project_id if project_id is not None else os.environ.get(C.ENV_PROJECT_ID)
     _positive("timeout", timeout)
     _positive("max_connections", max_connections)
     _positive("max_concurrency", max_concurrency)
@@ -121,11 +125,17 @@ def resolve_config(
     return ClientConfig(
         api_key=Secret(key.strip()),
         host=resolved_host,
-        project_id=None if pid in (None, "") else str(pid),
         timeout=float(timeout),
         max_connections=int(max_connections),
         max_concurrency=int(max_concurrency),
         max_retries=int(max_retries),
         max_retry_after=float(max_retry_after),
-        rate_limits=rate_limits,
     )
+
+
+def resolve_project_id(project_id: str | int | None) -> str | None:
+    """The default project: the argument, else ``POSTHOG_PROJECT_ID``, else none."""
+    pid = project_id if project_id is not None else os.environ.get(C.ENV_PROJECT_ID)
+    if pid is None or str(pid).strip() == "":
+        return None
+    return str(pid).strip()

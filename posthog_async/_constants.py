@@ -5,6 +5,7 @@ from __future__ import annotations
 ENV_API_KEY = "POSTHOG_PERSONAL_API_KEY"
 ENV_HOST = "POSTHOG_HOST"
 ENV_PROJECT_ID = "POSTHOG_PROJECT_ID"
+ENV_REDIS_URL = "POSTHOG_ASYNC_REDIS_URL"
 
 DEFAULT_HOST = "https://us.posthog.com"
 
@@ -20,19 +21,33 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_BACKOFF_MAX = 30.0
-#: The longest ``Retry-After`` we sleep through; a longer one is raised to the caller.
+#: The longest ``Retry-After`` we sleep through; a longer one is raised to the caller
+#: (PostHog's hourly windows can ask for up to an hour; the deletion job waits those out).
 DEFAULT_MAX_RETRY_AFTER = 120.0
 
-#: PostHog's per-key limits (``posthog/rate_limit.py``): (requests, seconds) windows per category.
-CRUD_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((480, 60.0), (4800, 3600.0))
-ANALYTICS_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((240, 60.0), (1200, 3600.0))
+#: PostHog's per-key throttles (``posthog/rate_limit.py``, ``PersonViewSet.get_throttles``), as
+#: (requests, seconds) windows per bucket. Every persons call except deletes shares one
+#: ``clickhouse_burst`` bucket with no hourly window; person deletes have their own pair; other
+#: endpoints share ``burst`` + ``sustained``; ``/api/users/`` has no per-key throttle.
+PERSONS_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((240, 60.0),)
+PERSON_DELETES_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((480, 60.0), (4800, 3600.0))
+GENERAL_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((480, 60.0), (4800, 3600.0))
+USERS_RATE_WINDOWS: tuple[tuple[int, float], ...] = ()
 #: Added to every window's period so clock skew and latency jitter do not tip us over.
 RATE_SAFETY_MARGIN = 0.02
 
-#: Server-side caps on one call.
+#: Server-side caps on one call (``posthog/api/person.py``): bulk_delete refuses more than 1000
+#: ids; both batch lookups silently keep only the first 200.
 MAX_BULK_DELETE_IDS = 1000
 MAX_BATCH_DISTINCT_IDS = 200
-MAX_BATCH_UUIDS = 1000
+MAX_BATCH_UUIDS = 200
+#: ``$unset`` in delete_property takes one key or a list of up to 1000.
+MAX_UNSET_KEYS = 1000
+#: The persons list silently ends pagination above its row cap; keep pages well below it.
+MAX_PERSONS_PAGE_LIMIT = 1000
+#: Page size ``async for`` asks for when the caller gave no ``limit`` (fewer calls of the budget).
+ITERATION_PAGE_LIMIT = 1000
+#: PostHog stores distinct ids in a ``CharField(max_length=400)``: longer ones cannot exist.
+MAX_DISTINCT_ID_LENGTH = 400
 
-DEFAULT_PAGE_LIMIT = 100
 USER_AGENT = "posthog-async-client"

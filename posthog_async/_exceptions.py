@@ -1,35 +1,50 @@
 """One exception hierarchy, keyed by HTTP status code.
 
-Every error carries the method and the URL *path* (never the query string's secrets nor the key)
-and, for HTTP errors, the parsed JSON error body PostHog sends::
+Every error carries the method and the URL *path* (never the query string nor the key) and, for
+HTTP errors, the server's message. PostHog's usual error body is
+``{"type": "validation_error", "code": "invalid_input", "detail": "...", "attr": "ids"}``, but
+some endpoints answer ``{"error": "..."}``, ``{"message": "...", "detail": ...}``, a body with
+``code`` and ``detail`` swapped, or nothing at all; all of them give a readable message.
 
-    {"type": "validation_error", "code": "invalid_input", "detail": "...", "attr": "ids"}
+The tree::
+
+    PostHogError
+    ├── ConfigurationError (also a ValueError)
+    ├── UnsafeURLError
+    └── APIError
+        ├── APIConnectionError
+        │   └── APITimeoutError
+        ├── UnexpectedResponseError
+        └── APIStatusError
+            ├── BadRequestError                 400
+            ├── AuthenticationError             401
+            ├── PermissionDeniedError           403
+            │   └── PersonalAPIKeyNotAllowedError
+            ├── NotFoundError                   404
+            ├── MethodNotAllowedError           405
+            ├── ConflictError                   409
+            ├── RateLimitError                  429
+            └── InternalServerError             5xx
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 import msgspec
 
 __all__ = [
-    "PostHogError",
-    "ConfigurationError",
-    "UnsafeURLError",
-    "APIError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "APIStatusError",
-    "BadRequestError",
-    "AuthenticationError",
-    "PermissionDeniedError",
-    "NotFoundError",
-    "MethodNotAllowedError",
-    "ConflictError",
-    "RateLimitError",
-    "InternalServerError",
-    "make_status_error",
+    "PostHogError", "ConfigurationError", "UnsafeURLError", "APIError", "APIConnectionError",
+    "APITimeoutError", "UnexpectedResponseError", "APIStatusError", "BadRequestError",
+    "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
+    "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
+    "InternalServerError", "make_status_error",
 ]
+
+#: PostHog's 403 for endpoints that no personal API key may call (``APIScopePermission``).
+KEY_NOT_ALLOWED_DETAIL = "This action does not support personal API key access"
+_THROTTLE_DETAIL = re.compile(r"Expected available in (\d+(?:\.\d+)?) seconds?")
 
 
 class PostHogError(Exception):
@@ -73,8 +88,25 @@ class APITimeoutError(APIConnectionError):
     """The request did not complete within its timeout."""
 
 
+class UnexpectedResponseError(APIError):
+    """A read succeeded but its body is not the documented shape. ``body`` holds it as JSON.
+
+    Only reads raise this: a call that changed state and was accepted (2xx) is never reported
+    as failed because of its answer's shape.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int, body: Any) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+        self.body = body
+
+
 class APIStatusError(APIError):
-    """The server answered with a non-success HTTP status."""
+    """The server answered with a non-success HTTP status.
+
+    ``detail`` is the server's message whichever body shape carried it; ``code``, ``type`` and
+    ``attr`` are set when the body has them.
+    """
 
     status_code: int = 0
 
@@ -93,9 +125,12 @@ class APIStatusError(APIError):
         self.body = body
         self.headers = dict(headers or {})
         fields = body if isinstance(body, dict) else {}
+        code, detail = _str_or_none(fields.get("code")), server_message(body)
+        if _looks_swapped(code, detail):
+            code, detail = detail, code
         self.type: str | None = _str_or_none(fields.get("type"))
-        self.code: str | None = _str_or_none(fields.get("code"))
-        self.detail: str | None = _str_or_none(fields.get("detail") or fields.get("message"))
+        self.code: str | None = code
+        self.detail: str | None = detail
         self.attr: str | None = _str_or_none(fields.get("attr"))
 
 
@@ -119,6 +154,13 @@ class PermissionDeniedError(APIStatusError):
         return None
 
 
+class PersonalAPIKeyNotAllowedError(PermissionDeniedError):
+    """403: PostHog refuses personal API keys on this endpoint, whatever their scopes.
+
+    No key can be given a scope for it (``APIScopePermission``); retrying cannot help.
+    """
+
+
 class NotFoundError(APIStatusError):
     """404: the project, person or object does not exist (or the key cannot see it)."""
 
@@ -132,10 +174,17 @@ class ConflictError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: throttled. ``retry_after`` is the server's wait in seconds, when it sent one."""
+    """429: throttled. ``retry_after`` is the server's wait in seconds, when it said one.
+
+    It comes from the ``Retry-After`` header, else from the detail ("Expected available in N
+    seconds."), which older servers send without the header.
+    """
 
     def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if retry_after is None and self.detail:
+            match = _THROTTLE_DETAIL.search(self.detail)
+            retry_after = float(match.group(1)) if match else None
         self.retry_after = retry_after
 
 
@@ -158,8 +207,28 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _looks_swapped(code: str | None, detail: str | None) -> bool:
+    """PostHog's persons update 400s put the sentence in ``code`` and the code in ``detail``."""
+    return bool(code and detail and " " in code and " " not in detail)
+
+
+def server_message(body: Any) -> str | None:
+    """The human message of an error body: ``detail``, else ``error``, else ``message``, else text."""
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+        return None
+    if isinstance(body, str):
+        return body or None
+    if body is None:
+        return None
+    return msgspec.json.encode(body).decode()[:500]
+
+
 def _parse_body(raw: bytes) -> Any:
-    if not raw:
+    if not raw.strip():
         return None
     try:
         return msgspec.json.decode(raw)
@@ -181,17 +250,19 @@ def make_status_error(
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
-    detail = ""
-    if isinstance(body, dict):
-        detail = str(body.get("detail") or body.get("message") or "")
-        if body.get("attr"):
-            detail += f" (attr: {body['attr']})"
-    elif isinstance(body, str):
-        detail = body
-    message = f"{method} {path} -> {status_code}" + (f": {detail}" if detail else "")
     kwargs: dict[str, Any] = dict(
         method=method, path=path, status_code=status_code, body=body, headers=headers
     )
-    if cls is RateLimitError:
-        return RateLimitError(message, retry_after=retry_after, **kwargs)
-    return cls(message, **kwargs)
+    error = (RateLimitError("", retry_after=retry_after, **kwargs) if cls is RateLimitError
+             else cls("", **kwargs))
+    if cls is PermissionDeniedError and error.detail == KEY_NOT_ALLOWED_DETAIL:
+        error = PersonalAPIKeyNotAllowedError("", **kwargs)
+    detail = error.detail or ""
+    if error.attr:
+        detail += f" (attr: {error.attr})"
+    if isinstance(error, PersonalAPIKeyNotAllowedError):
+        detail += ("; PostHog does not let personal API keys call this endpoint, so no scope or "
+                   "retry can help")
+    error.message = f"{method} {path} -> {status_code}" + (f": {detail}" if detail else "")
+    error.args = (error.message,)
+    return error

@@ -1,39 +1,55 @@
-"""Typed response models, decoded straight from response bytes with msgspec.
+"""Typed response models, and the one place where response bytes become them (msgspec).
 
-Unknown fields are ignored, so a field PostHog adds tomorrow does not break decoding; fields the
-docs mark optional default to ``None``. Objects the docs leave open (sharing configurations,
-subscriptions) keep their documented fields typed; endpoints documented as "No response body"
-decode to plain JSON values (:data:`JSON`).
+Unknown fields are ignored, so a field PostHog adds tomorrow does not break decoding, and every
+field the server may leave out has a default. Endpoints PostHog leaves untyped decode to plain
+JSON values (:data:`JSON`).
+
+:func:`decode_accepted` is for answers to calls that changed state: PostHog accepted the call,
+so a body of an unexpected shape must not turn a success into a failure. It keeps what it can
+read, logs one warning per new shape, and keeps the raw JSON (``model.unexpected_body``).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
 __all__ = [
-    "Model", "Page", "Person", "PersonsPage", "BulkDeleteResult", "DeletionError",
-    "DeletionStatus", "PropertyValue", "PropertyValues", "PropertyDefinition", "UserBasic",
-    "Subscription", "User", "SharingConfiguration", "SharingPassword", "SplitResult",
-    "PersonAtTime", "JSON", "BatchPersons",
+    "JSON", "Model", "Page", "Person", "BulkDeleteResult", "DeletionError", "DeletionStatus",
+    "PropertyValue", "PropertyValues", "PropertyDefinition", "UserBasic", "Subscription", "User",
+    "SharingConfiguration", "SharingPassword", "SharePasswordInfo", "PointInTimeMetadata",
+    "PersonAtTime", "BatchPersons", "decode", "decode_accepted", "decoder_for",
 ]
 
+logger = logging.getLogger("posthog_async")
+
 T = TypeVar("T")
+#: A plain JSON value (what endpoints without a documented schema return).
 JSON = Any
 
 
-class Model(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Model(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
     """Base of every model: keyword-only, unknown fields ignored, defaults omitted when encoded."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
         return out
 
+    @property
+    def unexpected_body(self) -> JSON | None:
+        """The server's raw answer when it did not have the documented shape, else ``None``."""
+        return self.__dict__.get("_unexpected_body")
+
 
 class Page(Model, Generic[T]):
-    """One page of a paginated list. ``next`` is an absolute URL, or ``None`` on the last page."""
+    """One page of a paginated list. ``next`` is an absolute URL, or ``None`` on the last page.
+
+    ``count`` is present only where the server sends it (the persons list: only with
+    ``include_total``).
+    """
 
     results: list[T]
     next: str | None = None
@@ -42,34 +58,45 @@ class Page(Model, Generic[T]):
 
 
 class Person(Model):
+    """A person (the schema's ``PersonRecord``). ``properties`` is whatever JSON PostHog holds."""
+
     uuid: str
-    id: int | str | None = None
+    id: int | None = None
     name: str | None = None
     distinct_ids: list[str] = msgspec.field(default_factory=list)
-    properties: dict[str, Any] | None = None
+    properties: Any = None
     created_at: datetime | None = None
     last_seen_at: datetime | None = None
 
 
-PersonsPage = Page[Person]
-
-
 class DeletionError(Model):
+    """A person a synchronous bulk_delete could not delete; ``step`` (newest servers) says where."""
+
     person_uuid: str | None = None
     step: str | None = None
-    error: str | None = None
-    detail: str | None = None
 
 
 class BulkDeleteResult(Model):
-    """202 body of ``persons/bulk_delete``. Newer servers queue deletions: both shapes parse."""
+    """The 202 answer of ``persons/bulk_delete/``, in every shape PostHog has sent.
 
-    persons_found: int = 0
-    persons_deleted: int = 0
-    persons_queued_for_deletion: int = 0
-    events_queued_for_deletion: int = 0
-    recordings_queued_for_deletion: int = 0
+    - newest servers: found/deleted counts, ``persons_queued_for_deletion`` (0 unless the
+      server queues deletions, then ``persons_deleted`` is 0 and the persons go later), two
+      booleans for events and recordings, and ``deletion_errors`` (with ``step`` on the newest);
+    - older servers leave out ``persons_queued_for_deletion``;
+    - the oldest answer 202 with no body: every field is then ``None`` (counts unknown).
+    """
+
+    persons_found: int | None = None
+    persons_deleted: int | None = None
+    persons_queued_for_deletion: int | None = None
+    events_queued_for_deletion: bool | None = None
+    recordings_queued_for_deletion: bool | None = None
     deletion_errors: list[DeletionError] = msgspec.field(default_factory=list)
+
+    @property
+    def counts_known(self) -> bool:
+        """False when the server accepted the call without saying what it found."""
+        return self.persons_found is not None
 
 
 class DeletionStatus(Model):
@@ -89,10 +116,6 @@ class PropertyValues(Model):
     refreshing: bool = False
 
 
-class SplitResult(Model):
-    success: bool = False
-
-
 class PointInTimeMetadata(Model):
     queried_timestamp: str | None = None
     include_set_once: bool | None = None
@@ -105,7 +128,6 @@ class PointInTimeMetadata(Model):
 
 class PersonAtTime(Person):
     point_in_time_metadata: PointInTimeMetadata | None = None
-    debug: dict[str, Any] | None = None
 
 
 class UserBasic(Model):
@@ -120,8 +142,11 @@ class UserBasic(Model):
 
 
 class PropertyDefinition(Model):
-    id: str
-    name: str
+    """A property definition. ``id`` is a UUID, or ``$builtin_<key>`` for PostHog's virtual ones
+    (the last page of person and group lists)."""
+
+    id: str | None = None
+    name: str | None = None
     description: str | None = None
     tags: list[Any] | None = None
     is_numerical: bool | None = None
@@ -133,15 +158,17 @@ class PropertyDefinition(Model):
     verified_at: datetime | None = None
     verified_by: UserBasic | None = None
     hidden: bool | None = None
-    type: int | str | None = None
 
 
 class Subscription(Model):
-    id: int
+    """A scheduled delivery. Every field may be ``None`` when the server's answer lacked it."""
+
+    id: int | None = None
     dashboard: int | None = None
     insight: int | None = None
     insight_short_id: str | None = None
     resource_name: str | None = None
+    dashboard_export_insights: list[int] | None = None
     target_type: str | None = None
     target_value: str | None = None
     frequency: str | None = None
@@ -178,24 +205,108 @@ class User(Model):
     organization: dict[str, Any] | None = None
 
 
+class SharePasswordInfo(Model):
+    """A sharing password as listed in a configuration (the password itself is never shown)."""
+
+    id: int | None = None
+    created_at: datetime | None = None
+    note: str | None = None
+    created_by_email: str | None = None
+    is_active: bool | None = None
+
+
 class SharingPassword(Model):
-    id: str
+    """The answer that creates a sharing password: ``password`` is shown only this once."""
+
+    id: int | None = None
+    password: str | None = None
     note: str | None = None
     created_at: datetime | None = None
     created_by_email: str | None = None
-    password: str | None = None  # only in the answer that creates it
 
 
 class SharingConfiguration(Model):
+    """A recording's sharing settings. ``created_at`` stays ``None`` until sharing is first enabled."""
+
     created_at: datetime | None = None
-    enabled: bool = False
+    enabled: bool | None = None
     access_token: str | None = None
-    settings: dict[str, Any] | None = None
+    settings: Any = None
     password_required: bool | None = None
-    share_passwords: list[SharingPassword] | None = None
+    share_passwords: list[SharePasswordInfo] | None = None
 
 
 class BatchPersons(Model):
     """``batch_by_*`` answers: a map keyed by the requested id (or, on some servers, a list)."""
 
     results: dict[str, Person] | list[Person] = msgspec.field(default_factory=dict)
+
+
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_warned_shapes: set[tuple[str, str]] = set()
+
+
+def decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
+    """A cached msgspec decoder for ``type_`` (building one costs more than decoding a page)."""
+    dec = _decoders.get(type_)
+    if dec is None:
+        dec = _decoders[type_] = msgspec.json.Decoder(type_)
+    return dec
+
+
+def decode(content: bytes, type_: type[T]) -> T:
+    """Response bytes to ``type_`` (raises ``msgspec.ValidationError``/``DecodeError``)."""
+    result: T = decoder_for(type_).decode(content)
+    return result
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{type(v).__name__}" for k, v in sorted(value.items())) + "}"
+    return type(value).__name__
+
+
+def decode_accepted(content: bytes, type_: type[T], *, what: str) -> T:
+    """Decode the answer to an accepted (2xx) call that changed state, whatever its shape.
+
+    An empty body gives ``type_()`` (every field unknown). A body that does not match is read
+    leniently (fields that convert are kept, the rest left unset), a warning is logged once per
+    shape, and the raw JSON stays available as ``result.unexpected_body``.
+    """
+    if not content.strip():
+        return None if type_ is JSON else type_()  # type: ignore[return-value]
+    try:
+        return decode(content, type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        reason = str(exc)
+    try:
+        raw: Any = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        raw = content[:2000].decode("utf-8", "replace")
+    key = (what, _shape(raw))
+    if key not in _warned_shapes:
+        _warned_shapes.add(key)
+        logger.warning("%s was accepted but its answer has an unexpected shape (%s); keeping "
+                       "the raw JSON. Shape: %s", what, reason, key[1][:300])
+    result = _lenient(type_, raw)
+    if isinstance(result, Model):
+        result.__dict__["_unexpected_body"] = raw
+    return result
+
+
+def _lenient(type_: type[T], raw: Any) -> T:
+    """Build ``type_`` from the fields of ``raw`` that convert; requires every field defaulted."""
+    try:
+        converted: T = msgspec.convert(raw, type_, strict=False)
+        return converted
+    except msgspec.ValidationError:
+        pass
+    fields: dict[str, Any] = {}
+    if isinstance(raw, dict):
+        for info in msgspec.structs.fields(type_):  # type: ignore[arg-type]
+            if info.encode_name in raw:
+                try:
+                    fields[info.name] = msgspec.convert(raw[info.encode_name], info.type, strict=False)
+                except msgspec.ValidationError:
+                    continue
+    return type_(**fields)

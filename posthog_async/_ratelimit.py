@@ -1,33 +1,37 @@
-"""A client-side rate limiter that mirrors PostHog's own throttles.
+"""Client-side rate limiting that mirrors PostHog's own per-key throttles.
 
-PostHog counts requests per key in several sliding windows at once (for CRUD endpoints 480 per
-minute *and* 4800 per hour). :class:`Throttle` keeps the send times of the last requests and waits
-until every window has room, so a long job runs just under the limits instead of into 429s.
+PostHog counts a personal API key's requests in buckets, each a sliding log checked over one or
+more windows (person deletes: 480 per minute *and* 4800 per hour). :class:`Throttle` keeps the
+send times of the last requests of one bucket and waits until every window has room, so a long
+job runs just under the limits instead of into 429s. Unlike a token bucket it does not let a
+full window out at start-up: requests are spaced by ``period / limit`` of the shortest window.
 
-Unlike a plain token bucket it does not let a full window's worth of requests out at start-up:
-requests are also spaced by ``period / limit`` of the shortest window, so 480/min means one
-request every 125 ms from the first one on.
+A :class:`RateLimiter` paces every bucket of one key; :class:`LocalRateLimiter` does it in this
+process, and ``RedisRateLimiter`` shares one budget between processes. Example::
 
-Example::
-
-    throttle = Throttle([RateWindow(480, 60), RateWindow(4800, 3600)])
-    async with throttle:  # or: await throttle.acquire()
-        await send_request()
+    limiter = LocalRateLimiter(RateLimits(person_deletes=[(60, 10)]))
+    await limiter.acquire("person_deletes")   # waits for a slot, then takes it
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Literal, Protocol, Sequence, Union, get_args
 
 import anyio
 
 from . import _constants as C
 
-__all__ = ["RateWindow", "RateLimits", "Throttle"]
+__all__ = [
+    "Bucket", "BUCKETS", "RateWindow", "RateLimits", "RateLimiter", "LocalRateLimiter", "Throttle",
+]
+
+#: PostHog's throttle buckets for personal API keys (``posthog-api-notes.md``, rate limits).
+Bucket = Literal["persons", "person_deletes", "general", "users"]
+BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -45,31 +49,51 @@ class RateWindow:
             raise ValueError(f"a rate window needs limit > 0 and period > 0, got {self}")
 
 
-def _windows(pairs: Iterable[tuple[int, float]]) -> tuple[RateWindow, ...]:
-    return tuple(RateWindow(limit, period) for limit, period in pairs)
+#: A bucket's windows: ``RateWindow``s or ``(limit, period)`` pairs.
+Windows = Sequence[Union[RateWindow, "tuple[int, float]"]]
+
+
+def _windows(pairs: Iterable[RateWindow | tuple[int, float]]) -> tuple[RateWindow, ...]:
+    return tuple(w if isinstance(w, RateWindow) else RateWindow(int(w[0]), float(w[1]))
+                 for w in pairs)
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    """The windows per endpoint category. Pass ``rate_limits=None`` to the client to disable."""
+    """The windows of every bucket; an empty tuple leaves a bucket unpaced.
 
-    crud: tuple[RateWindow, ...] = field(default_factory=lambda: _windows(C.CRUD_RATE_WINDOWS))
-    analytics: tuple[RateWindow, ...] = field(
-        default_factory=lambda: _windows(C.ANALYTICS_RATE_WINDOWS)
-    )
+    Defaults are PostHog's production limits per personal API key. Any window may be changed
+    or removed, e.g. ``RateLimits(person_deletes=[(60, 10)])`` for a test-sized window. Pass
+    ``rate_limits=None`` to the client to disable pacing altogether.
+    """
+
+    #: Every persons call except deletes (PostHog's ``clickhouse_burst``).
+    persons: Windows = field(default=_windows(C.PERSONS_RATE_WINDOWS))
+    #: ``DELETE persons/:id/`` and ``persons/bulk_delete/`` (``persons_delete_*``).
+    person_deletes: Windows = field(default=_windows(C.PERSON_DELETES_RATE_WINDOWS))
+    #: Property definitions, subscriptions, sharing, integrations (``burst`` + ``sustained``).
+    general: Windows = field(default=_windows(C.GENERAL_RATE_WINDOWS))
+    #: ``/api/users/``: PostHog has no per-key throttle there.
+    users: Windows = field(default=_windows(C.USERS_RATE_WINDOWS))
     #: Seconds added to every period to absorb clock skew and network jitter.
     safety_margin: float = C.RATE_SAFETY_MARGIN
 
-    def for_category(self, category: str) -> tuple[RateWindow, ...]:
-        if category == "analytics":
-            return self.analytics
-        return self.crud
+    def __post_init__(self) -> None:
+        for bucket in BUCKETS:  # accept (limit, period) pairs as well as RateWindow
+            object.__setattr__(self, bucket, _windows(getattr(self, bucket)))
+        if self.safety_margin < 0:
+            raise ValueError("safety_margin must be >= 0")
+
+    def windows(self, bucket: Bucket) -> tuple[RateWindow, ...]:
+        return _windows(getattr(self, bucket))
 
 
 class Throttle:
-    """Waits until a request fits in every window; FIFO across waiting tasks.
+    """Waits until a request fits in every window of one bucket; FIFO across waiting tasks.
 
-    ``clock`` and ``sleep`` are plain callables so tests can drive the limiter with a fake clock.
+    The common case (nobody waiting, room in every window) records the request without a lock
+    or a trip through the event loop; only a request that must wait queues on the lock.
+    ``clock`` and ``sleep`` are plain callables so tests can drive it with a fake clock.
     """
 
     def __init__(
@@ -80,61 +104,115 @@ class Throttle:
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
-        if not windows:
-            raise ValueError("Throttle needs at least one RateWindow")
         self.windows = tuple(windows)
         self._margin = safety_margin
         self._clock = clock
         self._sleep = sleep
         self._history: deque[float] = deque()
-        self._keep = max(w.limit for w in self.windows)
-        shortest = min(self.windows, key=lambda w: w.period)
-        self._spacing = (shortest.period + safety_margin) / shortest.limit
+        self._keep = max((w.limit for w in self.windows), default=0)
+        shortest = min(self.windows, key=lambda w: w.period, default=None)
+        self._spacing = 0.0 if shortest is None else (shortest.period + safety_margin) / shortest.limit
         self._blocked_until = 0.0
-        self._lock: anyio.Lock | None = None
+        self._waiting = 0
+        self._lock: asyncio.Lock | None = None
 
     def _wait_needed(self, now: float) -> float:
         wait = self._blocked_until - now
         history = self._history
         if history:
             wait = max(wait, history[-1] + self._spacing - now)
-        for window in self.windows:
-            if len(history) >= window.limit:
-                # The request that must age out of this window before we may send another.
-                oldest_in_way = history[len(history) - window.limit]
-                wait = max(wait, oldest_in_way + window.period + self._margin - now)
+            for window in self.windows:
+                if len(history) >= window.limit:
+                    # The request that must age out of this window before another may go.
+                    oldest_in_way = history[len(history) - window.limit]
+                    wait = max(wait, oldest_in_way + window.period + self._margin - now)
         return wait
 
-    def delay(self) -> float:
-        """Seconds a request would have to wait if it asked now (0 when it could go at once)."""
-        return max(0.0, self._wait_needed(self._clock()))
+    def _record(self, now: float) -> None:
+        if self._keep:
+            self._history.append(now)
+            if len(self._history) > self._keep:
+                self._history.popleft()
 
     async def acquire(self) -> None:
         """Wait for room in every window, then record this request as sent."""
+        if not self._waiting:
+            now = self._clock()
+            if self._wait_needed(now) <= 0:
+                self._record(now)
+                return
+        await self._acquire_in_turn()
+
+    async def _acquire_in_turn(self) -> None:
         if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            while True:
-                now = self._clock()
-                wait = self._wait_needed(now)
-                if wait <= 0:
-                    self._history.append(now)
-                    if len(self._history) > self._keep:
-                        self._history.popleft()
-                    return
-                await self._sleep(wait)
+            self._lock = asyncio.Lock()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock()
+                    wait = self._wait_needed(now)
+                    if wait <= 0:
+                        self._record(now)
+                        return
+                    await self._sleep(wait)
+        finally:
+            self._waiting -= 1
 
     def penalize(self, seconds: float) -> None:
         """Hold every request back ``seconds`` from now (after a 429 from the server)."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
-    async def __aenter__(self) -> None:
-        await self.acquire()
 
-    async def __aexit__(
+class RateLimiter(Protocol):
+    """Paces the requests of one personal API key, bucket by bucket.
+
+    The transport calls :meth:`acquire` after it has a concurrency slot, just before sending,
+    and :meth:`penalize` after a 429 so that every sharer of the bucket slows down. The client
+    calls :meth:`bind` once with a fingerprint of its host and key (never the key itself), so a
+    shared limiter can keep different keys apart.
+    """
+
+    def bind(self, identity: str) -> None: ...
+
+    async def acquire(self, bucket: Bucket) -> None: ...
+
+    async def penalize(self, bucket: Bucket, seconds: float) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalRateLimiter:
+    """A :class:`RateLimiter` for one process: one :class:`Throttle` per bucket."""
+
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        limits: RateLimits | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
     ) -> None:
-        return None
+        self.limits = limits if limits is not None else RateLimits()
+        self._throttles = {
+            bucket: Throttle(self.limits.windows(bucket), safety_margin=self.limits.safety_margin,
+                             clock=clock, sleep=sleep)
+            for bucket in BUCKETS
+        }
+
+    def throttle(self, bucket: Bucket) -> Throttle:
+        return self._throttles[bucket]
+
+    def bind(self, identity: str) -> None:
+        """Nothing to do: this limiter lives inside one client."""
+
+    async def acquire(self, bucket: Bucket) -> None:
+        await self._throttles[bucket].acquire()
+
+    async def penalize(self, bucket: Bucket, seconds: float) -> None:
+        self._throttles[bucket].penalize(seconds)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"LocalRateLimiter({self.limits!r})"

@@ -1,7 +1,10 @@
-"""The shared transport: one aiohttp session, one concurrency cap, one set of throttles.
+"""The shared transport: one aiohttp session, one concurrency cap, one rate limiter, one retry loop.
 
 Every resource and every scoped view (``ph.project(2)``) sends through the same
-:class:`Transport`, so limits hold across everything a client does.
+:class:`Transport`, so limits hold across everything a client does. Each attempt runs the same
+straight path: take a concurrency slot, take a rate-limit slot for the call's bucket, send,
+classify the answer, and retry or raise as the :class:`RetryPolicy` decides. Reading the body
+whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share that loop.
 """
 
 from __future__ import annotations
@@ -20,22 +23,19 @@ import msgspec
 from . import _constants as C
 from ._config import ClientConfig
 from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    PostHogError,
-    RateLimitError,
+    APIConnectionError, APIError, APIStatusError, APITimeoutError, PostHogError, RateLimitError,
     make_status_error,
 )
-from ._ratelimit import Throttle
+from ._ratelimit import Bucket, RateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
-__all__ = ["Transport", "RawResponse", "encode_params"]
+__all__ = ["Transport", "RawResponse", "Repeated", "encode_params"]
 
 logger = logging.getLogger("posthog_async")
 
 Params = Mapping[str, Any]
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -45,32 +45,41 @@ class RawResponse:
     content: bytes
 
 
-def encode_params(params: Params | None) -> dict[str, str]:
-    """Query values as PostHog expects them: booleans as true/false, lists/dicts as JSON."""
-    out: dict[str, str] = {}
+class Repeated(tuple[str, ...]):
+    """A query value sent as a repeated parameter (``?a=1&a=2``) instead of a JSON array."""
+
+
+def encode_params(params: Params | None) -> list[tuple[str, str]]:
+    """Query values as PostHog reads them: ``None`` left out, booleans as true/false, lists and
+    dicts as JSON (PostHog parses ``properties`` that way), :class:`Repeated` as repeated keys."""
+    out: list[tuple[str, str]] = []
     for key, value in (params or {}).items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            out[key] = "true" if value else "false"
+        if isinstance(value, Repeated):
+            out.extend((key, item) for item in value)
+        elif isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
         elif isinstance(value, (list, tuple, dict)):
-            out[key] = msgspec.json.encode(value).decode()
+            out.append((key, msgspec.json.encode(value).decode()))
         else:
-            out[key] = str(value)
+            out.append((key, str(value)))
     return out
 
 
 class Transport:
-    """Owns the connection pool and applies throttling, the concurrency cap and retries."""
+    """Owns the connection pool and applies the concurrency cap, the rate limiter and retries."""
 
     def __init__(
         self,
         config: ClientConfig,
         *,
+        rate_limiter: RateLimiter | None,
         retry_policy: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
     ) -> None:
         self.config = config
+        self.rate_limiter = rate_limiter
         self.retry_policy = retry_policy or RetryPolicy(
             max_retries=config.max_retries, max_retry_after=config.max_retry_after
         )
@@ -79,16 +88,9 @@ class Transport:
         # An asyncio.Semaphore, not anyio's CapacityLimiter: aiohttp already ties us to asyncio,
         # and the anyio limiter adds two scheduler round trips per request (measured in
         # benchmarks/bench_overhead.py: about a third of our overhead over raw aiohttp).
-        self._limiter: asyncio.Semaphore | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._closed = False
-        self.throttles: dict[str, Throttle] = {}
-        limits = config.rate_limits
-        if limits is not None:
-            for category in ("crud", "analytics"):
-                self.throttles[category] = Throttle(
-                    limits.for_category(category), safety_margin=limits.safety_margin
-                )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -99,7 +101,7 @@ class Transport:
     def _ensure_open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         if self._closed:
             raise PostHogError("this AsyncPostHog client is closed; create a new one")
-        if self._session is None or self._limiter is None:
+        if self._session is None or self._slots is None:
             connector = aiohttp.TCPConnector(limit=self.config.max_connections)
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -108,19 +110,21 @@ class Transport:
                     "User-Agent": C.USER_AGENT,
                     "Accept": "application/json",
                 },
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                timeout=self._default_timeout,
                 raise_for_status=False,
             )
-            self._limiter = asyncio.Semaphore(self.config.max_concurrency)
-        return self._session, self._limiter
+            self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        return self._session, self._slots
 
     async def aclose(self) -> None:
         self._closed = True
         session, self._session = self._session, None
-        if session is not None:
-            # Shielded so a cancelled shutdown still closes the pool (no "Unclosed" warning).
-            with anyio.CancelScope(shield=True):
+        # Shielded so a cancelled shutdown still closes the pool (no "Unclosed" warning).
+        with anyio.CancelScope(shield=True):
+            if session is not None:
                 await session.close()
+            if self.rate_limiter is not None:
+                await self.rate_limiter.aclose()
 
     # -- requests ------------------------------------------------------------------------
 
@@ -135,45 +139,21 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
+        bucket: Bucket,
         params: Params | None = None,
         json: Any = None,
-        category: str = "crud",
         idempotent: bool | None = None,
         timeout: float | None = None,
     ) -> RawResponse:
-        """Send one API call with throttling, the concurrency cap and retries; return its body.
+        """Send one API call under the shared limits, retrying as the policy allows; return its body.
 
-        ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a 500.
-        Raises the :mod:`posthog_async._exceptions` class matching the final failure.
+        ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a 500 or a dropped
+        connection. Raises the :mod:`posthog_async._exceptions` class matching the final failure.
         """
-        session, limiter = self._ensure_open()
-        url, path = self._resolve(path_or_url)
-        if idempotent is None:
-            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
-        query = encode_params(params)
-        data = None if json is None else msgspec.json.encode(json)
-        headers = {"Content-Type": "application/json"} if data is not None else None
-        client_timeout = self._timeout(timeout)
-        throttle = self.throttles.get(category)
-        attempt = 0
-        while True:
-            attempt += 1
-            if throttle is not None:
-                await throttle.acquire()
-            error: APIError
-            async with limiter:
-                try:
-                    async with session.request(
-                        method, url, params=query or None, data=data, headers=headers,
-                        timeout=client_timeout, allow_redirects=False,
-                    ) as resp:
-                        body = await resp.read()
-                        if resp.status < 300:
-                            return RawResponse(resp.status, resp.headers, body)
-                        error = _status_error(method, path, resp, body)
-                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                    error = _connection_error(method, path, exc, client_timeout)
-            await self._retry_or_raise(error, attempt, idempotent, method, path, throttle)
+        resp, body = await self._send(method, path_or_url, bucket=bucket, params=params,
+                                      json=json, idempotent=idempotent, timeout=timeout,
+                                      stream=False)
+        return RawResponse(resp.status, resp.headers, body)
 
     @asynccontextmanager
     async def stream(
@@ -181,65 +161,92 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
+        bucket: Bucket,
         params: Params | None = None,
-        category: str = "crud",
         timeout: float | None = None,
     ) -> AsyncIterator[aiohttp.StreamReader]:
         """Like :meth:`request` but yields the body as a stream (for large CSV exports).
 
         The concurrency slot is held until the ``async with`` block ends.
         """
-        session, limiter = self._ensure_open()
-        url, path = self._resolve(path_or_url)
-        query = encode_params(params)
-        client_timeout = self._timeout(timeout)
-        throttle = self.throttles.get(category)
+        resp, _ = await self._send(method, path_or_url, bucket=bucket, params=params, json=None,
+                                   idempotent=True, timeout=timeout, stream=True)
+        try:
+            yield resp.content
+        finally:
+            resp.release()
+            assert self._slots is not None
+            self._slots.release()
+
+    async def _send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        bucket: Bucket,
+        params: Params | None,
+        json: Any,
+        idempotent: bool | None,
+        timeout: float | None,
+        stream: bool,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """The attempt loop. A successful answer comes back with its body, or, with ``stream``,
+        unread and still holding its concurrency slot (the caller releases both)."""
+        session, slots = self._ensure_open()
+        url = self.url_for(path_or_url)
+        path = urlsplit(url).path
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT_METHODS
+        query = encode_params(params) or None
+        data = None if json is None else msgspec.json.encode(json)
+        headers = _JSON_HEADERS if data is not None else None
+        client_timeout = self._default_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        limiter = self.rate_limiter
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None:
-                await throttle.acquire()
             error: APIError
-            async with limiter:
+            handed_over = False
+            await slots.acquire()
+            try:
+                if limiter is not None:
+                    await limiter.acquire(bucket)  # after the slot: the send follows at once
+                resp = await session.request(
+                    method, url, params=query, data=data, headers=headers,
+                    timeout=client_timeout, allow_redirects=False,
+                )
                 try:
-                    resp = await session.request(
-                        method, url, params=query, timeout=client_timeout, allow_redirects=False
-                    )
-                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                    error = _connection_error(method, path, exc, client_timeout)
-                else:
-                    try:
-                        if resp.status < 300:
-                            yield resp.content
-                            return
-                        error = _status_error(method, path, resp, await resp.read())
-                    finally:
+                    if resp.status < 300 and stream:
+                        handed_over = True
+                        return resp, b""
+                    body = await resp.read()
+                    if resp.status < 300:
+                        return resp, body
+                    error = _status_error(method, path, resp, body)
+                finally:
+                    if not handed_over:
                         resp.release()
-            await self._retry_or_raise(error, attempt, True, method, path, throttle)
-
-    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
-        return self._default_timeout if seconds is None else aiohttp.ClientTimeout(total=seconds)
-
-    def _resolve(self, path_or_url: str) -> tuple[str, str]:
-        url = self.url_for(path_or_url)
-        return url, urlsplit(url).path
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                error = _connection_error(method, path, exc, client_timeout)
+            finally:
+                if not handed_over:
+                    slots.release()
+            await self._retry_or_raise(error, attempt, idempotent, method, path, bucket)
 
     async def _retry_or_raise(
-        self,
-        error: APIError,
-        attempt: int,
-        idempotent: bool,
-        method: str,
-        path: str,
-        throttle: Throttle | None,
+        self, error: APIError, attempt: int, idempotent: bool, method: str, path: str,
+        bucket: Bucket,
     ) -> None:
         policy = self.retry_policy
         delay = policy.decide(error, attempt=attempt, idempotent=idempotent)
+        if isinstance(error, RateLimitError) and self.rate_limiter is not None:
+            # Slow every task sharing this bucket, not only the one that was told; also when
+            # the wait is too long for us and the error goes to the caller.
+            hold = delay if delay is not None else error.retry_after
+            if hold:
+                await self.rate_limiter.penalize(bucket, hold)
         if delay is None:
             raise error
-        if isinstance(error, RateLimitError) and throttle is not None:
-            # Slow every task sharing this throttle, not only the one that was told.
-            throttle.penalize(delay)
         self._report_retry(RetryEvent(method, path, attempt, policy.max_retries + 1, delay, error))
         await anyio.sleep(delay)
 

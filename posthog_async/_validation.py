@@ -1,31 +1,83 @@
-"""Argument checks that run before any request, so bad input never costs a round trip."""
+"""Argument checks that run before any request, so bad input never costs a round trip.
+
+:func:`clean_id` is the one rule for what an id may be, used by the single calls, the bulk
+helpers and the deletion job alike.
+"""
 
 from __future__ import annotations
 
-import uuid
+import uuid as uuidlib
 from typing import Iterable, Sequence
 
-__all__ = ["require_uuid", "require_text", "require_id_list", "require_choice", "exactly_one"]
+from . import _constants as C
+
+__all__ = [
+    "InvalidIdError", "clean_id", "require_uuid", "require_person_id", "require_text",
+    "require_id_list", "require_choice", "exactly_one",
+]
+
+
+class InvalidIdError(ValueError):
+    """An id that cannot name a person; the message says why (it never reaches the server)."""
+
+
+def clean_id(raw: object, *, uuid: bool) -> str | None:
+    """The id as the server should see it, ``None`` for a blank one; raise :class:`InvalidIdError`.
+
+    Whitespace around it is removed. Refused: non-strings, ids longer than PostHog stores (400
+    characters), control or invisible characters (tabs, a byte-order mark, zero-width spaces),
+    U+FFFD (the input was decoded with the wrong encoding), and, with ``uuid``, anything that is
+    not a UUID (UUIDs come back canonical and lower-case).
+    """
+    if not isinstance(raw, str):
+        raise InvalidIdError(f"not a string ({type(raw).__name__})")
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > C.MAX_DISTINCT_ID_LENGTH:
+        raise InvalidIdError(f"longer than {C.MAX_DISTINCT_ID_LENGTH} characters ({len(value)})")
+    if not value.isprintable():
+        raise InvalidIdError("contains control or invisible characters")
+    if "\ufffd" in value:
+        raise InvalidIdError("contains U+FFFD: the input was decoded with the wrong encoding")
+    if uuid:
+        try:
+            return str(uuidlib.UUID(value))
+        except ValueError:
+            raise InvalidIdError("not a valid UUID") from None
+    return value
 
 
 def require_uuid(value: object, name: str = "id") -> str:
     """Return ``value`` as a canonical UUID string or raise ``ValueError`` naming the argument."""
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, uuidlib.UUID):
         return str(value)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a UUID string, got {type(value).__name__}")
     try:
-        return str(uuid.UUID(value.strip()))
+        return str(uuidlib.UUID(value.strip()))
     except ValueError:
-        raise ValueError(f"{name} must be a UUID (a person's uuid), got {value!r}") from None
+        raise ValueError(f"{name} must be a UUID, got {value!r}") from None
 
 
-def is_uuid(value: str) -> bool:
+def require_person_id(value: object, name: str = "id") -> str:
+    """A person's UUID or numeric ``id``: the two forms PostHog accepts in a path.
+
+    Distinct ids are not person ids; PostHog answers 400 for them, so we refuse them here.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a person UUID or numeric id, got a bool")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return value.strip()
     try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
+        return require_uuid(value, name)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a person's UUID or numeric id, got {value!r} (for a distinct id, "
+            "use persons.list(distinct_id=...) or persons.batch_by_distinct_ids)"
+        ) from None
 
 
 def require_text(value: object, name: str) -> str:
@@ -39,7 +91,7 @@ def require_text(value: object, name: str) -> str:
 def require_id_list(
     values: Iterable[object], name: str, *, maximum: int, uuids: bool = False
 ) -> list[str]:
-    """A non-empty list of at most ``maximum`` non-blank ids (UUIDs when ``uuids``)."""
+    """A non-empty list of at most ``maximum`` valid ids (see :func:`clean_id`)."""
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must be a list of ids, not a single string")
     out = list(values)
@@ -52,10 +104,13 @@ def require_id_list(
         )
     checked: list[str] = []
     for index, item in enumerate(out):
-        if uuids:
-            checked.append(require_uuid(item, f"{name}[{index}]"))
-        else:
-            checked.append(require_text(item, f"{name}[{index}]"))
+        try:
+            value = clean_id(item, uuid=uuids)
+        except InvalidIdError as exc:
+            raise ValueError(f"{name}[{index}] = {item!r:.80}: {exc}") from None
+        if value is None:
+            raise ValueError(f"{name}[{index}] is blank")
+        checked.append(value)
     return checked
 
 

@@ -1,7 +1,8 @@
 """The ``posthog-async`` command line.
 
 Key and host come from ``POSTHOG_PERSONAL_API_KEY`` / ``POSTHOG_HOST`` / ``POSTHOG_PROJECT_ID``
-or ``--host`` / ``--project-id`` (``--api-key`` exists but puts the key in shell history).
+or ``--host`` / ``--project-id``. ``--api-key`` exists but puts the key in shell history and the
+process list; the key is never printed, logged or written to a journal or report.
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from .. import __version__
+from .. import _constants as C
 from .._client import AsyncPostHog
-from .._exceptions import PostHogError
-from ._delete import EXIT_INTERRUPTED, EXIT_USAGE, add_delete_parser, run_delete
+from .._exceptions import ConfigurationError, PostHogError
+from ..jobs import InputError, JournalError, ReportPathError
+from ._delete import (
+    EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, add_delete_parser, run_delete,
+)
 from ._demo import add_demo_parser, run_demo
 from ._persons import add_read_parsers, run_list, run_lookup
 
@@ -28,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="PostHog host (default $POSTHOG_HOST or us.posthog.com)")
     parser.add_argument("--project-id", help="project id (default $POSTHOG_PROJECT_ID)")
     parser.add_argument("--api-key", help="personal API key (prefer $POSTHOG_PERSONAL_API_KEY)")
+    parser.add_argument("--redis-url", default=os.environ.get(C.ENV_REDIS_URL),
+                        help="share the key's rate limit with other processes through Redis/Valkey "
+                        f"(default ${C.ENV_REDIS_URL})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries")
     sub = parser.add_subparsers(dest="command", required=True)
     persons = sub.add_parser("persons", help="person commands").add_subparsers(
@@ -38,13 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _client(args: argparse.Namespace) -> AsyncPostHog:
+    concurrency = getattr(args, "concurrency", None)
+    options: dict[str, object] = {"max_concurrency": concurrency} if concurrency else {}
+    if args.redis_url:
+        from .._ratelimit_redis import RedisRateLimiter
+
+        options["rate_limiter"] = RedisRateLimiter(args.redis_url)
+    return AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id, **options)  # type: ignore[arg-type]
+
+
 async def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "demo":
         return await run_demo(args)
-    concurrency = getattr(args, "concurrency", None)
-    client = AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id,
-                          **({"max_concurrency": concurrency} if concurrency else {}))
-    async with client:
+    if args.action == "delete":
+        from ._delete import validate_delete_args
+
+        validate_delete_args(args)  # before the client: bad usage costs no request
+    async with _client(args) as client:
         if args.action == "delete":
             return await run_delete(args, client, argv)
         if args.action == "list":
@@ -57,12 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.api_key:
+        print("warning: --api-key puts the key in your shell history and process list; "
+              f"prefer {C.ENV_API_KEY}", file=sys.stderr)
     try:
         return asyncio.run(_run(args, argv))
     except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (PostHogError, ValueError, OSError) as exc:
+    except (UsageError, InputError, JournalError, ReportPathError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PostHogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -1,117 +1,266 @@
-"""``posthog-async persons delete``: the resumable GDPR deletion job from the command line."""
+"""``posthog-async persons delete``: the resumable GDPR deletion job from the command line.
+
+Everything that can be checked is checked before the first request: arguments, input files,
+the journal (its folder, its state, its lock) and the report path. Ctrl-C or SIGTERM stops after
+the chunks in flight; a second Ctrl-C aborts at once. Either way the journal is intact and the
+command to resume is printed, without the API key.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import signal
+import sqlite3
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from .._client import AsyncPostHog
-from ..jobs import DeletionJob, JobProgress, JobReport
-from ..jobs._journal import Journal
-from ._progress import ProgressLine
+from ..jobs import (
+    DeletionJob, InputSpec, JobInterrupted, JobProgress, JobReport, check_report_path,
+)
+from ._progress import ProgressLine, format_duration
 
-__all__ = ["add_delete_parser", "run_delete", "print_summary"]
+__all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "EXIT_OK",
+           "EXIT_INCOMPLETE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_SECRET_FLAGS = ("--api-key",)
+
+
+class UsageError(ValueError):
+    """A bad argument or input, found before anything was sent (exit status 2)."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _chunk_size(text: str) -> int:
+    value = _positive(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"PostHog takes at most 1000 ids a call, got {value}")
+    return value
 
 
 def add_delete_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("delete", help="delete persons listed in files (resumable, journaled)",
-                       description="Delete every person named in the input files, in chunks of "
-                       "at most 1000, under PostHog's rate limits. Progress is journaled in SQLite "
-                       "so an interrupted run can be resumed with --resume.")
-    p.add_argument("--distinct-ids-file", type=Path, help="one distinct id per line")
-    p.add_argument("--ids-file", type=Path, help="one person UUID per line")
-    p.add_argument("--delete-events", action="store_true", help="also queue their events for deletion")
-    p.add_argument("--delete-recordings", action="store_true", help="also delete their recordings")
-    p.add_argument("--keep-person", action="store_true",
-                   help="keep the persons; delete only events/recordings")
-    p.add_argument("--dry-run", action="store_true", help="look the ids up; delete nothing")
-    p.add_argument("--resolve", action="store_true",
-                   help="look each chunk up first so every id's outcome is exact (slower)")
-    p.add_argument("--journal", type=Path, help="journal file (default: beside the input)")
-    p.add_argument("--resume", action="store_true", help="continue the job in an existing journal")
-    p.add_argument("--retry-failed", action="store_true", help="with --resume: re-send failed chunks")
-    p.add_argument("--concurrency", type=int, default=None, help="chunks in flight (default 8)")
-    p.add_argument("--chunk-size", type=int, default=1000, help="ids per call, at most 1000")
-    p.add_argument("--report", type=Path, help="report path: .json for totals, .csv for per id")
-    p.add_argument("--per-id", action="store_true", help="include every id's outcome in the JSON report")
+    p = sub.add_parser(
+        "delete", help="delete persons listed in files (resumable, journaled, with a proof report)",
+        description="Delete every person named in the input files, in chunks of at most 1000, "
+        "under PostHog's rate limits. Progress is journaled in SQLite so an interrupted run can be "
+        "resumed with --resume; the report names every id's outcome.")
+    src = p.add_argument_group("input (a path, or - for standard input)")
+    src.add_argument("--distinct-ids-file", metavar="PATH", help="distinct ids")
+    src.add_argument("--ids-file", metavar="PATH", help="person UUIDs")
+    fmt = src.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="inputs are CSV with a header (needs --column)")
+    fmt.add_argument("--jsonl", action="store_true", help="inputs are JSON Lines (needs --field)")
+    src.add_argument("--column", help="the CSV column that holds the ids")
+    src.add_argument("--field", help="the JSON Lines field that holds the ids")
+    what = p.add_argument_group("what to delete")
+    what.add_argument("--delete-events", action="store_true", help="also queue their events for deletion")
+    what.add_argument("--delete-recordings", action="store_true", help="also delete their recordings")
+    what.add_argument("--keep-person", action="store_true",
+                      help="keep the persons; delete only events/recordings")
+    what.add_argument("--dry-run", action="store_true", help="look the ids up; delete nothing")
+    what.add_argument("--resolve", action=argparse.BooleanOptionalAction, default=True,
+                      help="look each chunk up first so every id's outcome is exact (default; "
+                      "--no-resolve is faster but names outcomes only per chunk)")
+    run = p.add_argument_group("running")
+    run.add_argument("--journal", metavar="PATH", help="journal file (default: beside the input)")
+    run.add_argument("--resume", action="store_true", help="continue the job in an existing journal")
+    run.add_argument("--retry-failed", action="store_true", help="with --resume: re-send failed chunks")
+    run.add_argument("--concurrency", type=_positive, default=None, help="chunks in flight (default 8)")
+    run.add_argument("--chunk-size", type=_chunk_size, default=1000, help="ids per call, at most 1000")
+    run.add_argument("--patience", type=_positive, default=600, metavar="SECONDS",
+                     help="how long a chunk retries server errors before it is reported failed")
+    out = p.add_argument_group("report")
+    out.add_argument("--report", metavar="PATH",
+                     help="report path: .json for totals, .csv for every id (default: beside the journal)")
+    out.add_argument("--per-id", action="store_true", help="include every id's outcome in a JSON report")
+    out.add_argument("--deletion-status", action="store_true",
+                     help="also count PostHog's event-deletion status rows for this job's persons")
 
 
-def _journal_state(path: Path) -> bool:
+def _inputs(args: argparse.Namespace) -> list[InputSpec]:
+    fmt = "csv" if args.csv else "jsonl" if args.jsonl else "lines"
+    if args.column and fmt != "csv":
+        raise UsageError("--column goes with --csv")
+    if args.field and fmt != "jsonl":
+        raise UsageError("--field goes with --jsonl")
+    name = args.column if fmt == "csv" else args.field if fmt == "jsonl" else None
+    if fmt != "lines" and not name:
+        raise UsageError(f"--{fmt} needs --{'column' if fmt == 'csv' else 'field'} NAME")
+    specs = [InputSpec(kind, path, fmt, name) for kind, path in  # type: ignore[arg-type]
+             (("distinct_ids", args.distinct_ids_file), ("ids", args.ids_file)) if path]
+    if not specs:
+        raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard input)")
+    if sum(spec.is_stdin for spec in specs) > 1:
+        raise UsageError("only one input can be standard input")
+    for spec in specs:
+        path = Path(spec.path)
+        if spec.is_stdin:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{spec.path} is a directory, not an input file")
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"input file not found or not readable: {spec.path}")
+    return specs
+
+
+def _journal_loaded(path: Path) -> bool | None:
+    """``None``: no journal; ``False``: one that never finished loading; ``True``: loaded."""
     if not path.exists():
-        return False
-    journal = Journal(path)
+        return None
     try:
-        return journal.loaded
-    finally:
-        journal.close()
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'loaded'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise UsageError(f"{path} exists but is not a journal ({exc})") from None
+    return row is not None and row[0] == "true"
+
+
+def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Path, Path]:
+    """Every check that needs no request: inputs, journal, report path. Raises :class:`UsageError`."""
+    specs = _inputs(args)
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed only goes with --resume")
+    if args.keep_person and not (args.delete_events or args.delete_recordings) and not args.dry_run:
+        raise UsageError("--keep-person without --delete-events or --delete-recordings deletes nothing")
+    if args.journal:
+        journal = Path(args.journal)
+    elif any(spec.is_stdin for spec in specs) and len(specs) == 1:
+        raise UsageError("reading standard input needs --journal PATH to record progress in")
+    else:
+        first = next(spec for spec in specs if not spec.is_stdin)
+        journal = Path(first.path + (".dry-run.sqlite" if args.dry_run else ".journal.sqlite"))
+    folder = journal.parent if str(journal.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write the journal in {folder}: the folder is missing or not writable")
+    state = _journal_loaded(journal)
+    if state and not args.resume:
+        raise UsageError(f"journal {journal} holds an earlier run: add --resume to continue it, "
+                         "or pass --journal NEW to start over")
+    if args.resume and state is None:
+        raise UsageError(f"--resume, but there is no journal at {journal}")
+    if any(spec.is_stdin for spec in specs) and state:
+        raise UsageError("this journal is loaded: resume without the standard-input option")
+    report = Path(args.report) if args.report else journal.with_name(journal.name + ".report.json")
+    try:
+        check_report_path(report)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return specs, journal, report
+
+
+def resume_command(argv: list[str], journal: Path) -> str:
+    """The command to continue this job: the same arguments, never the key, plus --resume."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _SECRET_FLAGS:
+            skip = True
+            continue
+        if any(arg.startswith(flag + "=") for flag in _SECRET_FLAGS) or arg == "--resume":
+            continue
+        out.append(arg)
+    if "--journal" not in out and not any(a.startswith("--journal=") for a in out):
+        out += ["--journal", str(journal)]
+    return "posthog-async " + shlex.join(out + ["--resume"])
 
 
 async def run_delete(args: argparse.Namespace, client: AsyncPostHog, argv: list[str]) -> int:
-    if not args.distinct_ids_file and not args.ids_file:
-        print("error: give --distinct-ids-file FILE and/or --ids-file FILE", file=sys.stderr)
-        return EXIT_USAGE
-    for path in (args.distinct_ids_file, args.ids_file):
-        if path is not None and not path.is_file():
-            print(f"error: input file not found: {path}", file=sys.stderr)
-            return EXIT_USAGE
+    specs, journal_path, report_path = validate_delete_args(args)
+    if any(spec.is_stdin for spec in specs) and args.resume:
+        specs = [spec for spec in specs if not spec.is_stdin]
     progress_line = ProgressLine("dry run" if args.dry_run else "deleting")
 
     def on_progress(p: JobProgress) -> None:
-        progress_line.update(p.ids_finished, p.ids_total, failed=p.failed_chunks)
+        waiting = None if p.waiting_until is None else max(0.0, p.waiting_until - time.time())
+        progress_line.update(p.ids_finished, p.ids_total, failed=p.failed_chunks,
+                             note=None if waiting is None else f"waiting {format_duration(waiting)}")
+
+    def on_notice(message: str) -> None:
+        progress_line.interrupt(message)
 
     job = DeletionJob(
-        client, distinct_ids=args.distinct_ids_file, ids=args.ids_file, journal=args.journal,
-        delete_events=args.delete_events, delete_recordings=args.delete_recordings,
-        keep_person=args.keep_person, dry_run=args.dry_run, resolve=args.resolve,
-        chunk_size=args.chunk_size, concurrency=args.concurrency,
-        retry_failed=args.retry_failed, on_progress=on_progress,
+        client, inputs=specs, journal=journal_path, delete_events=args.delete_events,
+        delete_recordings=args.delete_recordings, keep_person=args.keep_person,
+        dry_run=args.dry_run, resolve=args.resolve, chunk_size=args.chunk_size,
+        concurrency=args.concurrency, retry_failed=args.retry_failed, patience=args.patience,
+        check_deletion_status=args.deletion_status, on_progress=on_progress, on_notice=on_notice,
     )
-    exists = _journal_state(job.journal_path)
-    if exists and not args.resume:
-        print(f"error: journal {job.journal_path} holds an earlier run: add --resume to continue "
-              "it, or pass --journal NEW to start over", file=sys.stderr)
-        return EXIT_USAGE
-    if args.resume and not exists:
-        print(f"error: --resume but no journal at {job.journal_path}", file=sys.stderr)
-        return EXIT_USAGE
-
-    loop = asyncio.get_running_loop()
-
-    def on_sigint() -> None:
-        if job.stopped:
-            raise KeyboardInterrupt
-        print("\nstopping after the chunks in flight (Ctrl-C again to abort)...", file=sys.stderr)
-        job.request_stop()
-
+    task = asyncio.ensure_future(job.run())
+    signals = _Signals(job, task, progress_line)
     try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, non-main thread
-        pass
-    try:
-        report = await job.run()
+        await asyncio.wait([task])
     finally:
+        signals.remove()
         progress_line.close()
-        try:
-            loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover
-            pass
-    report_path = args.report or job.journal_path.with_suffix(".report.json")
+    if task.cancelled():
+        report = await job.report()
+    else:
+        error = task.exception()
+        if isinstance(error, JobInterrupted):
+            print(f"{error}; run the same command again (no --resume needed)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if error is not None:
+            raise error
+        report = task.result()
     report.write(report_path, per_id=args.per_id)
     print_summary(report, report_path)
-    if report.interrupted and not report.complete:
-        resume = [a for a in argv if a != "--resume"] + ["--resume"]
-        if "--journal" not in resume:
-            resume += ["--journal", str(job.journal_path)]
-        print(f"interrupted: {report.totals['pending']:,} ids not sent yet. Resume with:\n  "
-              f"posthog-async {shlex.join(resume)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    if report.totals["pending"] and (report.interrupted or report.stopped or task.cancelled()):
+        print(f"{report.totals['pending']:,} ids are not settled yet. Resume with:\n  "
+              f"{resume_command(argv, journal_path)}\n(keep the API key in "
+              "POSTHOG_PERSONAL_API_KEY; it is never written to the journal or the report)",
+              file=sys.stderr)
+        return EXIT_INCOMPLETE if report.stopped else EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
+
+
+class _Signals:
+    """First Ctrl-C or SIGTERM: stop after the chunks in flight. Second Ctrl-C: abort now."""
+
+    def __init__(self, job: DeletionJob, task: asyncio.Future[Any], progress: ProgressLine) -> None:
+        self.job, self.task, self.progress = job, task, progress
+        self.loop = asyncio.get_running_loop()
+        self.installed: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.loop.add_signal_handler(sig, self.handle, sig)
+                self.installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
+                pass
+
+    def handle(self, sig: int) -> None:
+        if not self.job.stopping:
+            name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+            self.progress.interrupt(f"{name}: stopping after the chunks in flight "
+                                    "(Ctrl-C again to abort now)...")
+            self.job.request_stop()
+        elif sig == signal.SIGINT:
+            self.progress.interrupt("aborting: chunks in flight will be checked on resume")
+            self.task.cancel()
+
+    def remove(self) -> None:
+        for sig in self.installed:
+            self.loop.remove_signal_handler(sig)
 
 
 def print_summary(report: JobReport, report_path: Path) -> None:
@@ -119,15 +268,24 @@ def print_summary(report: JobReport, report_path: Path) -> None:
     lines = [
         f"requested {t['requested']:,}  (blank {t['blank']:,}, duplicates {t['duplicates']:,}, "
         f"invalid {t['invalid']:,}) -> unique {t['unique']:,}",
-        f"found {t['found']:,}  deleted {t['deleted']:,}  not found {t['not_found']:,}"
-        + ("" if report.not_found_is_exact else " (from server counts)"),
-        f"failed {t['failed']:,}  pending {t['pending']:,}  requests {t['requests_sent']:,}",
+        "ids: " + ", ".join(f"{name.replace('_', ' ')} {t[name]:,}" for name in
+                            ("deleted", "queued", "kept", "found", "not_found", "unresolved",
+                             "failed", "pending") if t[name] or name in ("deleted", "not_found")),
+        f"persons found {t['persons_found']:,}, deleted {t['persons_deleted']:,}, queued "
+        f"{t['persons_queued_for_deletion']:,}; {t['delete_calls']:,} delete calls, "
+        f"{t['lost_answers']:,} lost answers",
     ]
-    if t["events_queued_for_deletion"]:
-        lines.append(f"events queued for deletion for {t['events_queued_for_deletion']:,} persons")
+    if t["events_queued_for_persons"]:
+        lines.append(f"events queued for deletion for {t['events_queued_for_persons']:,} persons")
+    exact = report.exactness
+    lines.append("exact per id: " + ("yes" if exact["per_id_outcomes_exact"] else "no")
+                 + "; person totals exact: " + ("yes" if exact["person_totals_exact"] else "no"))
+    if report.stopped:
+        lines.append(f"stopped: {report.stopped}")
     for chunk in report.failed_chunks[:5]:
         lines.append(f"  chunk {chunk['chunk']} ({chunk['size']} ids) failed: {chunk['error']}")
     for reject in report.rejected[:5]:
-        lines.append(f"  rejected {reject['value']!r}: {reject['reason']}")
+        where = f"line {reject['line']}: " if reject["line"] is not None else ""
+        lines.append(f"  invalid {reject['value']!r:.60}: {where}{reject['reason']}")
     lines.append(f"report: {report_path}   journal: {report.journal}")
     print("\n".join(lines), file=sys.stderr)

@@ -9,10 +9,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..testing import FakePostHog
-from ..testing._limits import PRODUCTION_LIMITS
-from ._delete import run_delete
-
 __all__ = ["add_demo_parser", "run_demo"]
 
 
@@ -23,15 +19,19 @@ def add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    from ..testing import PRODUCTION_LIMITS, FakePostHog
+    from . import build_parser
+    from ._delete import run_delete
+
     erase = min(args.erase, args.persons)
     print(f"starting an offline PostHog on 127.0.0.1 with {args.persons:,} persons "
-          "(production rate limits: 480/min and 4800/h per key)...", file=sys.stderr)
+          "(production rate limits per key)...", file=sys.stderr)
     server = FakePostHog(rate_limits=PRODUCTION_LIMITS)
     started = time.perf_counter()
     server.seed_persons(args.persons)
     async with server, server.client() as client:
-        tmp = tempfile.mkdtemp(prefix="posthog-async-demo-")  # kept: the report is the proof
-        ids_file = Path(tmp) / "erase-requests.txt"
+        tmp = Path(tempfile.mkdtemp(prefix="posthog-async-demo-"))  # kept: the report is the proof
+        ids_file = tmp / "erase-requests.txt"
         rng = random.Random(1)
         chosen = rng.sample(range(1, args.persons + 1), erase)
         duplicate = [f"user-{chosen[0]}"] if chosen else []
@@ -39,13 +39,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         ids_file.write_text("\n".join(lines) + "\n")
         print(f"erase request: {ids_file.name} with {len(lines):,} lines "
               "(including a blank, a duplicate and an unknown id)", file=sys.stderr)
-        report_path = Path(tmp) / "report.json"
-        job_args = argparse.Namespace(
-            distinct_ids_file=ids_file, ids_file=None, delete_events=True,
-            delete_recordings=False, keep_person=False, dry_run=False, resolve=False,
-            journal=None, resume=False, retry_failed=False, concurrency=None,
-            chunk_size=1000, report=report_path, per_id=False)
-        code = await run_delete(job_args, client, ["persons", "delete"])
+        argv = ["persons", "delete", "--distinct-ids-file", str(ids_file), "--delete-events",
+                "--report", str(tmp / "report.csv")]
+        code = await run_delete(build_parser().parse_args(argv), client, argv)
         remaining = len(server.project().persons)
         print(f"server now holds {remaining:,} persons (was {args.persons:,}); "
               f"{server.stats.requests:,} requests, {server.stats.throttled} throttled (429), "

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from pathlib import Path
 from typing import Any, Iterator
 
 import msgspec
 
 from .._client import AsyncPostHog
 from .._models import Person
+from ..jobs import InputSpec
+from ..jobs._input import Rejected, read_ids
 
 __all__ = ["add_read_parsers", "run_list", "run_lookup"]
 
@@ -23,11 +24,11 @@ def add_read_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--distinct-id")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--max", type=int, default=None, help="stop after this many persons")
-    p.add_argument("--page-size", type=int, default=100)
+    p.add_argument("--page-size", type=int, default=1000, help="persons per call, at most 1000")
     q = sub.add_parser("lookup", help="look persons up by distinct id or UUID (JSON lines)")
     q.add_argument("values", nargs="*", help="distinct ids (or UUIDs with --uuids)")
-    q.add_argument("--distinct-ids-file", type=Path)
-    q.add_argument("--ids-file", type=Path)
+    q.add_argument("--distinct-ids-file", metavar="PATH", help="one distinct id a line (- for stdin)")
+    q.add_argument("--ids-file", metavar="PATH", help="one person UUID a line (- for stdin)")
     q.add_argument("--uuids", action="store_true", help="the positional values are person UUIDs")
 
 
@@ -59,23 +60,22 @@ async def run_list(args: argparse.Namespace, client: AsyncPostHog) -> int:
     return 0
 
 
-def _file_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        yield from handle
+def _values(spec: InputSpec) -> Iterator[str]:
+    entries, _ = read_ids(spec)
+    for _, value in entries:
+        yield value.value if isinstance(value, Rejected) else str(value)
 
 
 async def run_lookup(args: argparse.Namespace, client: AsyncPostHog) -> int:
-    for path in (args.distinct_ids_file, args.ids_file):
-        if path is not None and not path.is_file():
-            print(f"error: input file not found: {path}", file=sys.stderr)
-            return 2
-    by_uuid = args.uuids or args.ids_file is not None
     if args.ids_file and args.distinct_ids_file:
         print("error: give --distinct-ids-file or --ids-file, not both", file=sys.stderr)
         return 2
+    by_uuid = args.uuids or args.ids_file is not None
     source: Any = args.values
     if args.ids_file or args.distinct_ids_file:
-        source = _file_lines(args.ids_file or args.distinct_ids_file)
+        spec = (InputSpec("ids", args.ids_file) if args.ids_file
+                else InputSpec("distinct_ids", args.distinct_ids_file))
+        source = _values(spec)
     if by_uuid:
         report = await client.persons.batch_by_uuids_all(source)
     else:
@@ -85,8 +85,8 @@ async def run_lookup(args: argparse.Namespace, client: AsyncPostHog) -> int:
     stats = report.input
     print(f"found {len(report.found):,}, not found {len(report.not_found):,}, "
           f"failed {sum(len(f.ids) for f in report.failed):,} "
-          f"(blank {stats.blank}, duplicates {stats.duplicates}, invalid {len(stats.invalid)})",
+          f"(blank {stats.blank}, duplicates {stats.duplicates}, invalid {stats.invalid})",
           file=sys.stderr)
-    for value in stats.invalid[:5]:
-        print(f"  invalid UUID: {value!r}", file=sys.stderr)
-    return 1 if report.failed else 0
+    for rejected in report.rejected[:5]:
+        print(f"  invalid {rejected.value!r:.60}: {rejected.reason}", file=sys.stderr)
+    return 1 if report.failed or stats.invalid else 0

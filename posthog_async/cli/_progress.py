@@ -1,4 +1,4 @@
-"""A dependency-free progress line for stderr: bar, rate and ETA.
+"""A dependency-free progress line for stderr: bar, rate, ETA, and messages that interrupt it.
 
 On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints a line every 10%.
 """
@@ -29,8 +29,10 @@ class ProgressLine:
         self.tty = self.stream.isatty()
         self._last_decile = -1
         self._started = time.monotonic()
+        self._drawn = False
 
-    def update(self, done: int, total: int | None, *, failed: int = 0) -> None:
+    def update(self, done: int, total: int | None, *, failed: int = 0,
+               note: str | None = None) -> None:
         elapsed = time.monotonic() - self._started
         rate = done / elapsed if elapsed > 0 else 0.0
         if total:
@@ -45,17 +47,29 @@ class ProgressLine:
             text = f"{self.label} {done:,} ids | {rate:,.0f} ids/s"
         if failed:
             text += f" | {failed} failed chunks"
+        if note:
+            text += f" | {note}"
         if self.tty:
             self.stream.write("\r" + text.ljust(100))
             self.stream.flush()
+            self._drawn = True
         else:
             decile = int(fraction * 10)
-            if decile != self._last_decile:
+            if decile != self._last_decile or note:
                 self._last_decile = decile
                 self.stream.write(text + "\n")
                 self.stream.flush()
 
+    def interrupt(self, message: str) -> None:
+        """Print ``message`` on a line of its own (the bar is redrawn by the next update)."""
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self._drawn = False
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self._drawn = False

@@ -1,39 +1,49 @@
-"""The deletion job's journal: an SQLite file (WAL mode) that survives crashes.
+"""The deletion job's journal: an SQLite file (WAL mode) that survives crashes, one job at a time.
 
-It holds every unique id with its chunk and outcome, and every chunk with its state:
-``pending`` (never sent), ``sent`` (sent, outcome unknown: a crash happened in between),
-``done`` and ``failed`` (with the reason). All calls are synchronous; the job runs them in a
-worker thread, one at a time, so the event loop never blocks on disk.
+It holds every unique id with its chunk, its person (when looked up) and its outcome, and every
+chunk with its state: ``pending`` (not sent; maybe looked up), ``sent`` (sent, answer not yet
+recorded: after a crash its outcome is unknown and it is looked up again before any re-send),
+``done`` and ``failed``. Loading is one transaction: a journal killed while loading holds no ids
+and loads again. An exclusive lock (a ``.lock`` file beside it, released by the kernel when the
+process dies) keeps a second run off the same journal. All calls are synchronous; the job runs
+them in a worker thread, one at a time.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
-from .._validation import is_uuid
+from .._bulk import ChunkResult, ChunkState
+from .._ids import IdCleaner, InputStats, RejectedId
+from ._input import Rejected
 
-__all__ = ["Journal", "ChunkRow", "LoadStats", "KINDS"]
+__all__ = ["Journal", "JournalError", "JournalBusy", "ChunkRow", "utc_now"]
 
-KINDS = ("distinct_ids", "ids")
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ids (
-    kind TEXT NOT NULL, id TEXT NOT NULL, chunk INTEGER NOT NULL, outcome TEXT,
-    PRIMARY KEY (kind, id)) WITHOUT ROWID;
+    kind TEXT NOT NULL, id TEXT NOT NULL, chunk INTEGER NOT NULL,
+    person TEXT, outcome TEXT, reason TEXT, PRIMARY KEY (kind, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ids_by_chunk ON ids (chunk);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk INTEGER PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-    persons_found INTEGER, persons_deleted INTEGER, persons_queued INTEGER,
-    events_queued INTEGER, recordings_queued INTEGER, error TEXT, updated_at TEXT);
-CREATE TABLE IF NOT EXISTS rejects (kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL);
+    state TEXT NOT NULL DEFAULT 'pending', looked_up INTEGER NOT NULL DEFAULT 0,
+    sends INTEGER NOT NULL DEFAULT 0, persons_found INTEGER, persons_deleted INTEGER,
+    persons_queued INTEGER, events_queued INTEGER, recordings_queued INTEGER,
+    lost_answers INTEGER NOT NULL DEFAULT 0, exact INTEGER, error TEXT, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS rejects (
+    kind TEXT NOT NULL, line INTEGER, value TEXT NOT NULL, reason TEXT NOT NULL);
 """
 
 
@@ -41,13 +51,12 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@dataclass
-class LoadStats:
-    requested: int = 0
-    blank: int = 0
-    invalid: int = 0
-    duplicates: int = 0
-    unique: int = 0
+class JournalError(Exception):
+    """The journal cannot be used (unwritable place, another job's file, a newer format...)."""
+
+
+class JournalBusy(JournalError):
+    """Another run holds the journal's lock."""
 
 
 @dataclass(frozen=True)
@@ -58,18 +67,82 @@ class ChunkRow:
     size: int
 
 
+def _lock(handle: IO[str]) -> bool:
+    """Take an exclusive, non-blocking lock that the OS drops when the process dies."""
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 class Journal:
+    """All of a job's SQL in one class."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._lock_file: IO[str] | None = None
+        self._mutex = threading.Lock()
+        self._acquire_lock()
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise JournalError(f"{self.path} is not a usable journal: {exc}") from None
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            self.close()
+            raise JournalError(f"{self.path} was written by another version of posthog-async "
+                               f"(journal format {version}); use a new --journal")
+
+    # -- the lock ---------------------------------------------------------------------------
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def _acquire_lock(self) -> None:
+        try:
+            handle = open(self.lock_path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise JournalError(f"cannot create the journal's lock file {self.lock_path}: "
+                               f"{exc.strerror or exc}") from None
+        if not _lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise JournalBusy(f"journal {self.path} is in use by {holder}; wait for that run to "
+                              "finish (or stop it) before starting another")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utc_now()}\n")
+        handle.flush()
+        self._lock_file = handle
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the lock
+            self._lock_file = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._mutex:
             self._db.close()
+        self._release_lock()
 
     # -- meta -----------------------------------------------------------------------------
 
@@ -78,7 +151,7 @@ class Journal:
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock:
+        with self._mutex:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     @property
@@ -87,63 +160,80 @@ class Journal:
 
     # -- loading --------------------------------------------------------------------------
 
-    def load(self, sources: Iterable[tuple[str, Iterable[str]]], chunk_size: int) -> LoadStats:
-        """Insert every unique, valid id and assign chunks; all or nothing (one transaction).
+    def load(
+        self, sources: Iterable[tuple[str, Iterator[tuple[int, object]]]], chunk_size: int,
+        on_loaded: Callable[[], dict[str, Any]] | None = None,
+    ) -> InputStats:
+        """Insert every unique, valid id and assign chunks of ``chunk_size``; all or nothing.
 
-        Memory stays flat whatever the input size: de-duplication happens in SQLite.
+        May be called again to add ids (appended input): known ids count as duplicates and new
+        chunks follow the old ones. ``on_loaded()`` returns meta entries written in the same
+        transaction (the inputs' identities, known only once they were read to the end).
         """
-        stats = LoadStats()
-        with self._lock:
+        stats = InputStats(**(self.get_meta("load_stats") or {}))
+        with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("ids", "chunks", "rejects"):
-                    db.execute(f"DELETE FROM {table}")
-                next_chunk = 0
-                for kind, values in sources:
-                    if kind not in KINDS:
-                        raise ValueError(f"kind must be one of {KINDS}")
-                    in_chunk = 0
-                    for raw in values:
-                        stats.requested += 1
-                        value = raw.strip()
-                        if not value:
-                            stats.blank += 1
-                            continue
-                        if kind == "ids":
-                            if not is_uuid(value):
-                                stats.invalid += 1
-                                db.execute("INSERT INTO rejects VALUES (?, ?, ?)",
-                                           (kind, value[:200], "not a valid UUID"))
-                                continue
-                            value = value.lower()
-                        cursor = db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?, ?, NULL)",
-                                            (kind, value, next_chunk))
-                        if cursor.rowcount == 0:
-                            stats.duplicates += 1
-                            continue
-                        stats.unique += 1
-                        in_chunk += 1
-                        if in_chunk == chunk_size:
-                            db.execute("INSERT INTO chunks (chunk, kind, size) VALUES (?, ?, ?)",
-                                       (next_chunk, kind, in_chunk))
-                            next_chunk += 1
-                            in_chunk = 0
-                    if in_chunk:
-                        db.execute("INSERT INTO chunks (chunk, kind, size) VALUES (?, ?, ?)",
-                                   (next_chunk, kind, in_chunk))
-                        next_chunk += 1
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('load_stats', ?)",
-                           (json.dumps(stats.__dict__),))
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('loaded', 'true')")
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS staged (kind TEXT, id TEXT, seq INTEGER)")
+                db.execute("DELETE FROM staged")
+                seq = 0
+                for kind, entries in sources:
+                    seq = self._stage(db, kind, entries, stats, seq)
+                self._assign_chunks(db, chunk_size, stats)
+                db.execute("DELETE FROM staged")
+                extra = on_loaded() if on_loaded is not None else {}
+                for key, value in {**extra, "load_stats": stats.__dict__, "loaded": True}.items():
+                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
         return stats
 
-    def load_stats(self) -> LoadStats:
-        return LoadStats(**(self.get_meta("load_stats") or {}))
+    def _stage(self, db: sqlite3.Connection, kind: str, entries: Iterator[tuple[int, object]],
+               stats: InputStats, seq: int) -> int:
+        rejects: list[tuple[str, int | None, str, str]] = []
+
+        def reject(item: RejectedId) -> None:
+            rejects.append((kind, item.line, item.value, item.reason))
+
+        cleaner = IdCleaner(uuids=kind == "ids", dedupe=False, stats=stats, on_reject=reject)
+        while True:
+            batch = [entry for _, entry in zip(range(5000), entries)]
+            if not batch:
+                return seq
+            raw: list[object] = []
+            lines: list[int] = []
+            for line, value in batch:
+                if isinstance(value, Rejected):
+                    stats.requested += 1
+                    stats.invalid += 1
+                    rejects.append((kind, line, value.value[:200], value.reason))
+                else:
+                    raw.append(value)
+                    lines.append(line)
+            clean = cleaner.clean(raw, lines=lines)
+            db.executemany("INSERT INTO staged VALUES (?, ?, ?)",
+                           [(kind, value, seq + n) for n, value in enumerate(clean)])
+            seq += len(clean)
+            db.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", rejects)
+            rejects.clear()
+
+    def _assign_chunks(self, db: sqlite3.Connection, chunk_size: int, stats: InputStats) -> None:
+        start = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks").fetchone()[0]
+        for kind in ("distinct_ids", "ids"):
+            db.execute(
+                "INSERT INTO ids (kind, id, chunk) "
+                "SELECT kind, id, ? + (ROW_NUMBER() OVER (ORDER BY first) - 1) / ? FROM ("
+                "  SELECT kind, id, MIN(seq) AS first FROM staged WHERE kind = ? "
+                "  AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.kind = staged.kind AND ids.id = staged.id) "
+                "  GROUP BY kind, id)", (start, chunk_size, kind))
+            db.execute("INSERT INTO chunks (chunk, kind, size) SELECT chunk, kind, COUNT(*) "
+                       "FROM ids WHERE chunk >= ? AND kind = ? GROUP BY chunk", (start, kind))
+            start = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks").fetchone()[0]
+        unique_now = db.execute("SELECT COUNT(*) FROM ids").fetchone()[0]
+        stats.duplicates = stats.requested - stats.blank - stats.invalid - unique_now
 
     # -- chunks ---------------------------------------------------------------------------
 
@@ -152,86 +242,114 @@ class Journal:
         marks = ",".join("?" * len(states))
         rows = self._db.execute(
             f"SELECT chunk, kind, state, size FROM chunks WHERE state IN ({marks}) ORDER BY chunk",
-            states
-        ).fetchall()
+            states).fetchall()
         return [ChunkRow(*row) for row in rows]
 
-    def chunk_ids(self, chunk: int) -> list[str]:
-        return [r[0] for r in self._db.execute(
-            "SELECT id FROM ids WHERE chunk = ? ORDER BY id", (chunk,))]
+    def chunk_state(self, row: ChunkRow) -> ChunkState:
+        """What the step needs to (re)send a chunk: ids, the lookup if any, and whether an
+        earlier send may have been processed."""
+        looked_up, sends = self._db.execute(
+            "SELECT looked_up, sends FROM chunks WHERE chunk = ?", (row.chunk,)).fetchone()
+        rows = self._db.execute(
+            "SELECT id, person FROM ids WHERE chunk = ? ORDER BY id", (row.chunk,)).fetchall()
+        found = {i: p for i, p in rows if p is not None} if looked_up else None
+        return ChunkState([i for i, _ in rows], found=found,
+                          answer_lost=row.state == "sent" or (row.state == "failed" and sends > 0))
+
+    def record_lookup(self, chunk: int, found: dict[str, str]) -> None:
+        with self._mutex:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE ids SET person = ? WHERE chunk = ? AND id = ?",
+                           [(person, chunk, key) for key, person in found.items()])
+            db.execute("UPDATE chunks SET looked_up = 1, updated_at = ? WHERE chunk = ?",
+                       (utc_now(), chunk))
+            db.execute("COMMIT")
 
     def mark_sent(self, chunk: int) -> None:
-        with self._lock:
+        with self._mutex:
             self._db.execute(
-                "UPDATE chunks SET state = 'sent', attempts = attempts + 1, updated_at = ? "
+                "UPDATE chunks SET state = 'sent', sends = sends + 1, updated_at = ? "
                 "WHERE chunk = ?", (utc_now(), chunk))
 
-    def mark_done(self, chunk: int, counts: dict[str, int], found: set[str] | None,
-                  found_outcome: str = "deleted") -> None:
-        """Record a chunk's server counts. ``found`` (ids a lookup resolved) gives exact per-id
-        outcomes: ``found_outcome`` for those, ``not_found`` for the rest; without it every id
-        of the chunk is ``done`` (the server only returns counts per chunk)."""
-        with self._lock:
+    def mark_done(self, chunk: int, result: ChunkResult) -> None:
+        """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction."""
+        with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "UPDATE chunks SET state = 'done', persons_found = ?, persons_deleted = ?, "
-                "persons_queued = ?, events_queued = ?, recordings_queued = ?, error = NULL, "
-                "updated_at = ? WHERE chunk = ?",
-                (counts["persons_found"], counts["persons_deleted"], counts["persons_queued"],
-                 counts["events_queued"], counts["recordings_queued"], utc_now(), chunk))
-            if found is None:
-                db.execute("UPDATE ids SET outcome = 'done' WHERE chunk = ?", (chunk,))
-            else:
-                db.execute("UPDATE ids SET outcome = 'not_found' WHERE chunk = ?", (chunk,))
-                db.executemany("UPDATE ids SET outcome = ? WHERE chunk = ? AND id = ?",
-                               [(found_outcome, chunk, i) for i in found])
+                "persons_queued = ?, events_queued = ?, recordings_queued = ?, "
+                "lost_answers = lost_answers + ?, exact = ?, error = NULL, updated_at = ? "
+                "WHERE chunk = ?",
+                (result.persons_found, result.persons_deleted, result.persons_queued,
+                 int(result.events_queued), int(result.recordings_queued), result.lost_answers,
+                 int(result.exact), utc_now(), chunk))
+            db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
+                           [(outcome, reason, chunk, key)
+                            for key, (outcome, reason) in result.outcomes.items()])
             db.execute("COMMIT")
 
     def mark_failed(self, chunk: int, reason: str) -> None:
-        with self._lock:
+        with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             db.execute("UPDATE chunks SET state = 'failed', error = ?, updated_at = ? WHERE chunk = ?",
                        (reason[:2000], utc_now(), chunk))
-            db.execute("UPDATE ids SET outcome = 'failed' WHERE chunk = ?", (chunk,))
+            db.execute("UPDATE ids SET outcome = 'failed', reason = ? WHERE chunk = ?",
+                       (reason[:500], chunk))
             db.execute("COMMIT")
+
+    def mark_unsent(self, chunk: int) -> None:
+        """A chunk stopped before its send was processed (a refused key, a stop): pending again."""
+        with self._mutex:
+            self._db.execute("UPDATE chunks SET state = 'pending', updated_at = ? "
+                             "WHERE chunk = ? AND state = 'sent'", (utc_now(), chunk))
 
     # -- reading back ---------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
         db = self._db
         states = dict(db.execute("SELECT state, COUNT(*) FROM chunks GROUP BY state").fetchall())
-        id_states = dict(db.execute(
+        outcomes = dict(db.execute(
             "SELECT COALESCE(outcome, 'pending'), COUNT(*) FROM ids GROUP BY 1").fetchall())
         sums = db.execute(
             "SELECT COALESCE(SUM(persons_found), 0), COALESCE(SUM(persons_deleted), 0), "
-            "COALESCE(SUM(persons_queued), 0), COALESCE(SUM(events_queued), 0), "
-            "COALESCE(SUM(recordings_queued), 0) "
-            "FROM chunks WHERE state = 'done'").fetchone()
-        return {
-            "chunk_states": states, "id_outcomes": id_states,
-            "persons_found": sums[0], "persons_deleted": sums[1], "persons_queued": sums[2],
-            "events_queued": sums[3], "recordings_queued": sums[4],
-            "attempts": db.execute("SELECT COALESCE(SUM(attempts), 0) FROM chunks").fetchone()[0],
-            "resent_chunks": db.execute(
-                "SELECT COUNT(*) FROM chunks WHERE attempts > 1").fetchone()[0],
-        }
+            "COALESCE(SUM(persons_queued), 0), "
+            "COALESCE(SUM(CASE WHEN events_queued THEN persons_found END), 0), "
+            "COALESCE(SUM(CASE WHEN recordings_queued THEN persons_found END), 0), "
+            "COALESCE(SUM(sends), 0), COALESCE(SUM(lost_answers), 0), "
+            "COUNT(CASE WHEN lost_answers > 0 THEN 1 END), "
+            "COUNT(CASE WHEN state = 'done' AND persons_found IS NULL THEN 1 END), "
+            "COUNT(CASE WHEN state = 'done' AND NOT exact THEN 1 END) "
+            "FROM chunks").fetchone()
+        keys = ("persons_found", "persons_deleted", "persons_queued", "events_queued_persons",
+                "recordings_queued_persons", "delete_calls", "lost_answers", "resent_chunks",
+                "chunks_without_counts", "inexact_chunks")
+        return {"chunk_states": states, "outcomes": outcomes, **dict(zip(keys, sums))}
 
-    def failed_chunks(self) -> list[dict[str, Any]]:
+    def failed_chunks(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT chunk, kind, size, error, attempts FROM chunks WHERE state = 'failed' ORDER BY chunk")
-        return [dict(zip(("chunk", "kind", "size", "error", "attempts"), r)) for r in rows]
+            "SELECT chunk, kind, size, error, sends FROM chunks WHERE state = 'failed' "
+            "ORDER BY chunk LIMIT ?", (limit,))
+        return [dict(zip(("chunk", "kind", "size", "error", "sends"), r)) for r in rows]
 
-    def rejects(self) -> list[dict[str, str]]:
-        rows = self._db.execute("SELECT kind, value, reason FROM rejects")
-        return [dict(zip(("kind", "value", "reason"), r)) for r in rows]
+    def rejects(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT kind, line, value, reason FROM rejects LIMIT ?", (limit,))
+        return [dict(zip(("kind", "line", "value", "reason"), r)) for r in rows]
 
-    def iter_outcomes(self) -> Iterator[tuple[str, str, str, int, str | None]]:
-        """(kind, id, outcome, chunk, reason) for every id, then every rejected input value."""
-        rows = self._db.execute(
-            "SELECT ids.kind, ids.id, COALESCE(ids.outcome, 'pending'), ids.chunk, chunks.error "
-            "FROM ids JOIN chunks USING (chunk) ORDER BY ids.chunk, ids.id")
-        yield from rows
-        for r in self._db.execute("SELECT kind, value, reason FROM rejects"):
-            yield r[0], r[1], "invalid", -1, r[2]
+    def persons(self) -> set[str]:
+        """The uuids of every person the job found (lookups, or the ids themselves for UUIDs)."""
+        rows = self._db.execute("SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) "
+                                "FROM ids WHERE outcome IN ('deleted', 'queued', 'kept')")
+        return {r[0] for r in rows if r[0] is not None}
+
+    def iter_outcomes(self) -> Iterator[tuple[Any, ...]]:
+        """(kind, id, outcome, reason, person, chunk) for every id, then every rejected value."""
+        yield from self._db.execute(
+            "SELECT kind, id, COALESCE(outcome, 'pending'), reason, person, chunk "
+            "FROM ids ORDER BY chunk, id")
+        for kind, line, value, reason in self._db.execute(
+                "SELECT kind, line, value, reason FROM rejects"):
+            where = f"line {line}: " if line is not None else ""
+            yield kind, value, "invalid", where + reason, None, None

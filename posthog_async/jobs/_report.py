@@ -1,119 +1,189 @@
-"""The job's final report: totals that add up, failed chunks, options, times; JSON or CSV.
+"""The job's report, its proof: totals that add up, how exact they are, and every id's outcome.
 
 It is built from the journal alone, so it can be (re)written at any time, and it never holds
-the API key: the journal never sees it.
+the API key (the journal never sees it). Files are written to a temporary name and renamed, so
+a crash never leaves a half-written report over a good one; paths are checked before the job
+deletes anything.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable, Iterator
 
 from ._journal import Journal
 
-__all__ = ["JobReport", "build_report"]
+__all__ = ["JobReport", "build_report", "check_report_path", "ReportPathError"]
+
+OUTCOMES = ("deleted", "queued", "kept", "found", "not_found", "unresolved", "failed", "pending")
+
+
+class ReportPathError(ValueError):
+    """A report cannot be written where asked (checked before anything is deleted)."""
+
+
+def check_report_path(path: str | Path) -> Path:
+    """Raise :class:`ReportPathError` unless a report can be created at ``path``."""
+    target = Path(path)
+    if target.is_dir():
+        raise ReportPathError(f"report path {target} is a directory")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ReportPathError(f"report folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{target.name}.", delete=True):
+            pass
+    except OSError as exc:
+        raise ReportPathError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    return target
+
+
+def _write_atomically(target: Path, write: Callable[[IO[str]], object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
+                               prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _outcomes(journal_path: Path) -> Iterator[tuple[Any, ...]]:
+    """Every id's row, read from a read-only connection (the job may still hold the lock)."""
+    db = sqlite3.connect(f"{journal_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        yield from db.execute(
+            "SELECT kind, id, COALESCE(outcome, 'pending'), reason, person, chunk "
+            "FROM ids ORDER BY chunk, id")
+        for kind, line, value, reason in db.execute("SELECT kind, line, value, reason FROM rejects"):
+            yield kind, value, "invalid", (f"line {line}: " if line is not None else "") + reason, None, None
+    finally:
+        db.close()
 
 
 @dataclass
 class JobReport:
     totals: dict[str, int]
+    exactness: dict[str, Any]
     options: dict[str, Any]
-    inputs: dict[str, str]
+    inputs: list[dict[str, Any]]
     started_at: str
     finished_at: str
     interrupted: bool
+    stopped: str | None
     journal: str
     chunk_states: dict[str, int]
     failed_chunks: list[dict[str, Any]]
-    rejected: list[dict[str, str]]
+    rejected: list[dict[str, Any]]
     deletion_status: dict[str, Any] | None = None
-    not_found_is_exact: bool = False
+    notes: list[str] = field(default_factory=list)
     _journal_path: Path = field(default=Path(), repr=False)
 
     @property
     def complete(self) -> bool:
-        """Every id is accounted for with a final outcome (none pending or failed)."""
-        return self.totals["pending"] == 0 and self.totals["failed"] == 0
+        """Every id has a final outcome (none pending or failed) and the job was not stopped."""
+        return self.totals["pending"] == 0 and self.totals["failed"] == 0 and not self.stopped
 
     @property
     def ok(self) -> bool:
+        """Complete, and no input value was refused: exit status 0."""
         return self.complete and self.totals["invalid"] == 0
 
     def to_dict(self, *, per_id: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         if per_id:
-            out["ids"] = [dict(zip(("kind", "id", "outcome", "chunk", "reason"), row))
-                          for row in self._iter_outcomes()]
+            out["ids"] = [dict(zip(("kind", "id", "outcome", "reason", "person", "chunk"), row))
+                          for row in _outcomes(self._journal_path)]
         return out
 
-    def _iter_outcomes(self) -> Any:
-        journal = Journal(self._journal_path)
-        try:
-            yield from journal.iter_outcomes()
-        finally:
-            journal.close()
-
     def write(self, path: str | Path, *, per_id: bool = False) -> Path:
-        """Write JSON (``.json``) or a per-id CSV (any other suffix) and return the path.
+        """Write JSON (``.json``) or a per-id CSV (any other suffix), atomically.
 
-        The CSV has one row per id (``kind,id,outcome,chunk,reason``) after ``# total`` lines,
-        so it is the per-id proof; the JSON holds the totals (and every id with ``per_id``).
+        The CSV has ``# total`` lines, then one row per id (``kind,id,outcome,reason,person,
+        chunk``): the per-id proof. The JSON holds the totals (and every id with ``per_id``).
         """
         target = Path(path)
         if target.suffix.lower() == ".json":
-            target.write_text(json.dumps(self.to_dict(per_id=per_id), indent=2) + "\n")
+            body = json.dumps(self.to_dict(per_id=per_id), indent=2) + "\n"
+            _write_atomically(target, lambda handle: handle.write(body))
             return target
-        with target.open("w", newline="") as handle:
+
+        def write_csv(handle: IO[str]) -> None:
             writer = csv.writer(handle)
             for key, value in self.totals.items():
                 writer.writerow([f"# {key}", value])
-            writer.writerow(["kind", "id", "outcome", "chunk", "reason"])
-            for row in self._iter_outcomes():
-                writer.writerow(row)
+            writer.writerow(["kind", "id", "outcome", "reason", "person", "chunk"])
+            writer.writerows(_outcomes(self._journal_path))
+
+        _write_atomically(target, write_csv)
         return target
 
 
-def build_report(journal: Journal, *, options: dict[str, Any], started_at: str,
-                 finished_at: str, interrupted: bool, deletion_status: dict[str, Any] | None,
-                 inputs: dict[str, str]) -> JobReport:
-    load = journal.load_stats()
+def build_report(journal: Journal, *, started_at: str, finished_at: str, interrupted: bool,
+                 stopped: str | None, deletion_status: dict[str, Any] | None,
+                 notes: list[str]) -> JobReport:
+    options = journal.get_meta("options") or {}
+    load = journal.get_meta("load_stats") or {}
     summary = journal.summary()
-    outcomes: dict[str, int] = summary["id_outcomes"]
-    exact = bool(options.get("resolve"))
-    done_ids = sum(n for k, n in outcomes.items() if k not in ("pending", "failed"))
-    if exact:
-        found = sum(n for k, n in outcomes.items() if k in ("deleted", "kept", "exists"))
-        not_found = outcomes.get("not_found", 0)
-    else:
-        # Without lookups the server only says how many persons a chunk matched.
-        found = summary["persons_found"]
-        not_found = max(0, done_ids - found)
+    outcomes: dict[str, int] = summary["outcomes"]
+    unique = sum(outcomes.values())
     totals = {
-        "requested": load.requested,
-        "blank": load.blank,
-        "duplicates": load.duplicates,
-        "invalid": load.invalid,
-        "unique": load.unique,
-        "found": found,
-        "deleted": summary["persons_deleted"] + summary["persons_queued"],
+        "requested": load.get("requested", 0), "blank": load.get("blank", 0),
+        "duplicates": load.get("duplicates", 0), "invalid": load.get("invalid", 0),
+        "unique": unique,
+        **{outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
+        "persons_found": summary["persons_found"],
+        "persons_deleted": summary["persons_deleted"],
         "persons_queued_for_deletion": summary["persons_queued"],
-        "events_queued_for_deletion": summary["events_queued"],
-        "recordings_queued_for_deletion": summary["recordings_queued"],
-        "not_found": not_found,
-        "failed": outcomes.get("failed", 0),
-        "pending": outcomes.get("pending", 0),
-        "requests_sent": summary["attempts"],
-        # Chunks sent again after a crash left their outcome unknown: the second answer may
-        # count 0 found for persons the first (lost) answer had already deleted.
+        "events_queued_for_persons": summary["events_queued_persons"],
+        "recordings_queued_for_persons": summary["recordings_queued_persons"],
+        "delete_calls": summary["delete_calls"],
+        "lost_answers": summary["lost_answers"],
         "resent_chunks": summary["resent_chunks"],
     }
     return JobReport(
-        totals=totals, options=options, inputs=inputs, started_at=started_at,
-        finished_at=finished_at, interrupted=interrupted, journal=str(journal.path),
+        totals=totals, exactness=_exactness(options, totals, summary), options=options,
+        inputs=journal.get_meta("inputs") or [], started_at=started_at, finished_at=finished_at,
+        interrupted=interrupted, stopped=stopped, journal=str(journal.path),
         chunk_states=summary["chunk_states"], failed_chunks=journal.failed_chunks(),
-        rejected=journal.rejects()[:1000], deletion_status=deletion_status,
-        not_found_is_exact=exact, _journal_path=journal.path,
+        rejected=journal.rejects(), deletion_status=deletion_status, notes=notes,
+        _journal_path=journal.path,
     )
+
+
+def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:
+    """Which figures are exact, and why: the part of the proof a reader must not guess."""
+    why: list[str] = []
+    per_id = totals["unresolved"] == 0
+    counts = summary["chunks_without_counts"] == 0 and summary["inexact_chunks"] == 0
+    if options.get("resolve"):
+        why.append("every chunk was looked up before it was sent, so each id's outcome comes "
+                   "from PostHog's own answer about that id")
+    else:
+        why.append("chunks were not looked up first (--no-resolve): found/deleted totals are "
+                   "PostHog's per-call counts; an id's outcome is exact only where a call "
+                   "matched all of its ids or none")
+    if totals["lost_answers"]:
+        why.append(f"{totals['lost_answers']} answers were lost (dropped connections, server "
+                   "errors, crashes); those chunks were looked up again before being re-sent, "
+                   "so nobody a lost call deleted is counted as not found")
+    if summary["chunks_without_counts"]:
+        why.append(f"{summary['chunks_without_counts']} calls were accepted without counts "
+                   "(an old PostHog answers 202 with no body)")
+    if totals["unresolved"]:
+        why.append(f"{totals['unresolved']} ids are 'unresolved': each is gone from PostHog "
+                   "(deleted, or never there) but which of the two is not known")
+    if totals["queued"]:
+        why.append(f"{totals['queued']} ids are 'queued': PostHog accepted their deletion and "
+                   "runs it in the background")
+    return {"per_id_outcomes_exact": per_id, "person_totals_exact": counts, "why": why}

@@ -1,29 +1,39 @@
-"""What every resource shares: its scope (project or environment) and typed request helpers."""
+"""What every resource shares: its scope (project or environment) and typed request helpers.
+
+Every call names its rate-limit bucket and what its answer decodes to (``cast_to``): a model,
+``JSON`` for endpoints PostHog leaves untyped, or ``None`` for answers that carry nothing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping, TypeVar
+from typing import Any, AsyncIterator, ClassVar, Literal, Mapping, TypeVar, overload
 from urllib.parse import quote
 
-from .._exceptions import ConfigurationError
-from .._pagination import AsyncPaginator, decoder_for
-from .._transport import Transport
+import msgspec
 
-__all__ = ["Scope", "Resource"]
+from .. import _constants as C
+from .._exceptions import ConfigurationError, UnexpectedResponseError
+from .._models import JSON, decode, decode_accepted
+from .._pagination import AsyncPaginator
+from .._ratelimit import Bucket
+from .._transport import Transport
+from .._validation import require_choice
+
+__all__ = ["Scope", "Resource", "Format", "FORMATS"]
 
 T = TypeVar("T")
-
-FAMILIES = ("projects", "environments")
+Format = Literal["json", "csv"]
 #: The ``format`` values every persons endpoint accepts.
 FORMATS = ("json", "csv")
+_READS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which path family and id project-scoped calls use by default."""
+    """Which path family and id project-scoped calls use."""
 
-    family: str = "projects"
+    family: Literal["projects", "environments"] = "projects"
     id: str | None = None
     #: Per-request timeout for this view (``None``: the client's default).
     timeout: float | None = None
@@ -32,61 +42,102 @@ class Scope:
 class Resource:
     """Base class of ``ph.persons``, ``ph.subscriptions``, ...; holds the shared transport."""
 
+    #: The rate-limit bucket PostHog counts this resource's calls in.
+    bucket: ClassVar[Bucket] = "general"
+
     def __init__(self, transport: Transport, scope: Scope) -> None:
         self._transport = transport
         self._scope = scope
 
-    def _base(self, project_id: str | int | None) -> str:
-        pid = self._scope.id if project_id is None else str(project_id)
+    def _base(self, family: Literal["projects", "environments"] | None = None) -> str:
+        pid = self._scope.id
         if pid is None or pid == "":
             raise ConfigurationError(
-                "no project id: pass project_id=..., set AsyncPostHog(project_id=...) or the "
-                "POSTHOG_PROJECT_ID environment variable, or use ph.project(id)"
+                "no project id: set AsyncPostHog(project_id=...) or the POSTHOG_PROJECT_ID "
+                "environment variable, or use ph.project(id)"
             )
-        return f"/api/{self._scope.family}/{quote(pid, safe='@')}"
+        return f"/api/{family or self._scope.family}/{quote(pid, safe='@')}"
+
+    async def _raw(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        json: Any = None, bucket: Bucket | None = None, idempotent: bool | None = None,
+    ) -> bytes:
+        raw = await self._transport.request(
+            method, path, bucket=bucket or self.bucket, params=params, json=json,
+            idempotent=idempotent, timeout=self._scope.timeout,
+        )
+        return raw.content
+
+    @overload
+    async def _call(self, method: str, path: str, *, cast_to: type[T],
+                    params: Mapping[str, Any] | None = ..., json: Any = ...,
+                    bucket: Bucket | None = ..., idempotent: bool | None = ...) -> T: ...
+
+    @overload
+    async def _call(self, method: str, path: str, *, cast_to: None,
+                    params: Mapping[str, Any] | None = ..., json: Any = ...,
+                    bucket: Bucket | None = ..., idempotent: bool | None = ...) -> None: ...
 
     async def _call(
-        self,
-        method: str,
-        path: str,
-        type_: Any,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        category: str = "crud",
+        self, method: str, path: str, *, cast_to: type[T] | None,
+        params: Mapping[str, Any] | None = None, json: Any = None, bucket: Bucket | None = None,
         idempotent: bool | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        """Send and decode into ``type_`` (``Any`` gives plain JSON; empty bodies give ``None``)."""
-        raw = await self._transport.request(
-            method, path, params=params, json=json, category=category,
-            idempotent=idempotent, timeout=timeout or self._scope.timeout,
-        )
-        if not raw.content.strip():
-            return None
-        return decoder_for(type_).decode(raw.content)
+    ) -> T | None:
+        """Send and decode into ``cast_to`` (``JSON``: plain values; ``None``: ignore the body).
 
-    async def _text(
-        self, path: str, *, params: Mapping[str, Any] | None = None, category: str = "crud",
-        timeout: float | None = None,
-    ) -> str:
-        raw = await self._transport.request(
-            "GET", path, params=params, category=category, timeout=timeout or self._scope.timeout
-        )
-        return raw.content.decode("utf-8")
+        The answer to a call that changed state is never an error because of its shape (see
+        :func:`~posthog_async._models.decode_accepted`); a read that does not decode raises
+        :class:`UnexpectedResponseError`.
+        """
+        content = await self._raw(method, path, params=params, json=json, bucket=bucket,
+                                  idempotent=idempotent)
+        if cast_to is None:
+            return None
+        if method not in _READS:
+            return decode_accepted(content, cast_to, what=f"{method} {path}")
+        if cast_to is JSON and not content.strip():
+            return None
+        try:
+            return decode(content, cast_to)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            body = content[:2000].decode("utf-8", "replace")
+            raise UnexpectedResponseError(
+                f"{method} {path}: the answer is not the documented shape ({exc})",
+                method=method, path=path, status_code=200, body=body) from None
+
+    async def _json_or_csv(
+        self, method: str, path: str, format: Format, *, params: Mapping[str, Any] | None = None,
+        json: Any = None, bucket: Bucket | None = None,
+    ) -> JSON:
+        """Endpoints that answer untyped JSON, or CSV text with ``format="csv"``."""
+        require_choice(format, "format", FORMATS)
+        query = dict(params or {})
+        if format == "csv":
+            query["format"] = "csv"
+            content = await self._raw(method, path, params=query, json=json, bucket=bucket,
+                                      idempotent=True)
+            return content.decode("utf-8")
+        return await self._call(method, path, cast_to=JSON, params=query, json=json,
+                                bucket=bucket, idempotent=True)
 
     async def _stream(
-        self, path: str, *, params: Mapping[str, Any] | None = None, category: str = "crud",
-        chunk_size: int = 65536, timeout: float | None = None,
+        self, path: str, *, params: Mapping[str, Any] | None = None, bucket: Bucket | None = None,
+        chunk_size: int = 65536,
     ) -> AsyncIterator[bytes]:
         async with self._transport.stream(
-            "GET", path, params=params, category=category, timeout=timeout or self._scope.timeout
+            "GET", path, bucket=bucket or self.bucket, params=params, timeout=self._scope.timeout
         ) as body:
             async for chunk in body.iter_chunked(chunk_size):
                 yield chunk
 
     def _paginate(
-        self, path: str, item_type: type[T], params: Mapping[str, Any], category: str = "crud"
+        self, path: str, item_type: type[T], params: Mapping[str, Any], *,
+        bucket: Bucket | None = None, iteration_limit: int | None = C.ITERATION_PAGE_LIMIT,
     ) -> AsyncPaginator[T]:
-        return AsyncPaginator(self._transport, path, item_type, params=params, category=category,
-                              timeout=self._scope.timeout)
+        chosen = bucket or self.bucket
+
+        async def fetch(path_or_url: str, query: Mapping[str, Any] | None) -> bytes:
+            return await self._raw("GET", path_or_url, params=query, bucket=chosen)
+
+        return AsyncPaginator(fetch, path, item_type, params=params,
+                              iteration_limit=iteration_limit)

@@ -1,26 +1,26 @@
-"""``ph.integrations``: integration helpers (the Domain Connect check)."""
+"""``ph.integrations``: the Domain Connect check.
+
+PostHog refuses it to personal API keys (403 "This action does not support personal API key
+access", raised as :class:`~posthog_async.PersonalAPIKeyNotAllowedError`, never retried); it is
+here for completeness of the reference and for servers that allow it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._models import JSON
+from .._validation import require_text
 from ._base import Resource
 
 __all__ = ["Integrations"]
 
 
 class Integrations(Resource):
-    async def domain_connect_check(
-        self, *, project_id: str | int | None = None, **params: Any
-    ) -> JSON:
-        """``GET integrations/domain-connect/check/``: whether a domain supports Domain Connect.
+    bucket = "general"
 
-        The docs leave the answer untyped, so it is returned as plain JSON.
-
-        Example: ``await ph.integrations.domain_connect_check(domain="acme.com")``
-        """
+    async def domain_connect_check(self, *, domain: str) -> JSON:
+        """``GET integrations/domain-connect/check/?domain=``: whether a domain supports Domain
+        Connect (``{"supported", "provider_name", "available_providers"}``)."""
         return await self._call(
-            "GET", f"{self._base(project_id)}/integrations/domain-connect/check/", JSON,
-            params=params,
+            "GET", f"{self._base()}/integrations/domain-connect/check/", cast_to=JSON,
+            params={"domain": require_text(domain, "domain")},
         )

@@ -1,11 +1,19 @@
-"""``ph.property_definitions``: the catalogue of event, person, group and session properties."""
+"""``ph.property_definitions``: the catalogue of event, person, group and session properties.
+
+PostHog serves these under ``/api/projects/:id/`` only (there is no environments route), so an
+environment view uses the same id under ``projects``.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal, Sequence
+from urllib.parse import quote
 
-from .._models import JSON, PropertyDefinition
+import msgspec
+
+from .._models import PropertyDefinition
 from .._pagination import AsyncPaginator
+from .._transport import Repeated
 from .._validation import require_choice, require_text
 from ._base import Resource
 
@@ -15,15 +23,21 @@ PropertyType = Literal["event", "person", "group", "session"]
 PROPERTY_TYPES = ("event", "person", "group", "session")
 
 
-def _csv(values: str | Sequence[str] | None) -> str | None:
+def _json_list(values: str | Sequence[str] | None) -> str | None:
+    """``event_names`` and ``excluded_properties`` are JSON-encoded lists for the list endpoint."""
     if values is None or isinstance(values, str):
         return values
-    return ",".join(values)
+    return msgspec.json.encode(list(values)).decode()
 
 
 class PropertyDefinitions(Resource):
-    def _path(self, project_id: str | int | None, suffix: str = "") -> str:
-        return f"{self._base(project_id)}/property_definitions/{suffix}"
+    bucket = "general"
+
+    def _path(self, suffix: str = "") -> str:
+        return f"{self._base('projects')}/property_definitions/{suffix}"
+
+    def _one(self, id: str) -> str:
+        return self._path(f"{quote(require_text(id, 'id'), safe='$')}/")
 
     def list(
         self,
@@ -42,12 +56,12 @@ class PropertyDefinitions(Resource):
         verified: bool | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        project_id: str | int | None = None,
     ) -> AsyncPaginator[PropertyDefinition]:
         """``GET property_definitions/`` (scope ``property_definition:read``).
 
-        ``type`` is one of event (the server's default), person, group or session; ``group``
-        needs ``group_type_index``. List-valued filters may be given as lists.
+        ``type`` is event (the server's default), person, group or session; ``group`` needs
+        ``group_type_index``; ``event_names`` goes only with ``event``. The last page of person
+        and group lists may hold PostHog's virtual properties, whose ids are ``$builtin_<key>``.
 
         Example::
 
@@ -58,22 +72,22 @@ class PropertyDefinitions(Resource):
             require_choice(type, "type", PROPERTY_TYPES)
         if type == "group" and group_type_index is None:
             raise ValueError("type='group' needs group_type_index")
+        if event_names is not None and type not in (None, "event"):
+            raise ValueError("event_names can only be used with type='event'")
+        props = properties if properties is None or isinstance(properties, str) else ",".join(properties)
         params: dict[str, Any] = dict(
             type=type, search=search, event_names=_json_list(event_names),
             filter_by_event_names=filter_by_event_names, is_numerical=is_numerical,
             is_feature_flag=is_feature_flag, exclude_core_properties=exclude_core_properties,
             exclude_hidden=exclude_hidden, excluded_properties=_json_list(excluded_properties),
-            group_type_index=group_type_index, properties=_csv(properties), verified=verified,
+            group_type_index=group_type_index, properties=props, verified=verified,
             limit=limit, offset=offset,
         )
-        return self._paginate(self._path(project_id), PropertyDefinition, params)
+        return self._paginate(self._path(), PropertyDefinition, params)
 
-    async def retrieve(self, id: str, *, project_id: str | int | None = None) -> PropertyDefinition:
+    async def retrieve(self, id: str) -> PropertyDefinition:
         """``GET property_definitions/:id/`` (scope ``property_definition:read``)."""
-        result: PropertyDefinition = await self._call(
-            "GET", self._path(project_id, f"{require_text(id, 'id')}/"), PropertyDefinition
-        )
-        return result
+        return await self._call("GET", self._one(id), cast_to=PropertyDefinition)
 
     async def update(
         self,
@@ -84,10 +98,11 @@ class PropertyDefinitions(Resource):
         verified: bool | None = None,
         hidden: bool | None = None,
         property_type: str | None = None,
-        project_id: str | int | None = None,
         **fields: Any,
     ) -> PropertyDefinition:
         """``PATCH property_definitions/:id/`` (scope ``property_definition:write``).
+
+        Changing anything but ``property_type`` needs PostHog's paid taxonomy feature (else 402).
 
         Example: ``await ph.property_definitions.update(def_id, description="Plan name")``
         """
@@ -101,40 +116,27 @@ class PropertyDefinitions(Resource):
         }
         if not body:
             raise ValueError("update needs at least one field to change")
-        result: PropertyDefinition = await self._call(
-            "PATCH", self._path(project_id, f"{require_text(id, 'id')}/"), PropertyDefinition,
-            json=body,
-        )
-        return result
+        return await self._call("PATCH", self._one(id), cast_to=PropertyDefinition, json=body)
 
-    async def delete(self, id: str, *, project_id: str | int | None = None) -> None:
+    async def delete(self, id: str) -> None:
         """``DELETE property_definitions/:id/`` (scope ``property_definition:write``); 204."""
-        await self._call("DELETE", self._path(project_id, f"{require_text(id, 'id')}/"), JSON)
+        await self._call("DELETE", self._one(id), cast_to=None)
 
     async def seen_together(
-        self,
-        *,
-        event_names: Sequence[str],
-        property_name: str,
-        project_id: str | int | None = None,
+        self, *, event_names: Sequence[str], property_name: str
     ) -> dict[str, bool]:
-        """``GET property_definitions/seen_together/``: for each event, whether it carries the property.
+        """``GET property_definitions/seen_together/``: for each event, whether it carries the
+        property. Event names go as repeated ``event_names`` parameters, as PostHog reads them.
 
-        Example: ``await ph.property_definitions.seen_together(event_names=["$pageview"], property_name="$browser")``
+        Example::
+
+            await ph.property_definitions.seen_together(
+                event_names=["$pageview", "$autocapture"], property_name="$browser")
         """
         if isinstance(event_names, str) or not event_names:
             raise ValueError("event_names must be a non-empty list of event names")
-        params = dict(
-            event_names=list(event_names), property_name=require_text(property_name, "property_name")
-        )
-        result: dict[str, bool] = await self._call(
-            "GET", self._path(project_id, "seen_together/"), dict[str, bool], params=params
-        )
-        return result
-
-
-def _json_list(values: str | Sequence[str] | None) -> str | list[str] | None:
-    """PostHog parses ``event_names`` and ``excluded_properties`` as JSON arrays."""
-    if values is None or isinstance(values, str):
-        return values
-    return list(values)
+        names = Repeated(require_text(name, "event_names[]") for name in event_names)
+        params = dict(event_names=names,
+                      property_name=require_text(property_name, "property_name"))
+        return await self._call("GET", self._path("seen_together/"), cast_to=dict[str, bool],
+                                params=params)

@@ -1,4 +1,8 @@
-"""``ph.users``: the users of the organisation the key belongs to (not project-scoped)."""
+"""``ph.users``: the user a personal API key belongs to (``/api/users/``, not project-scoped).
+
+PostHog shows a non-staff key only its own user: the list holds one entry and any uuid but
+``@me`` is refused (403).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ __all__ = ["Users"]
 
 
 class Users(Resource):
+    bucket = "users"
+
     def list(
         self,
         *,
@@ -21,9 +27,9 @@ class Users(Resource):
         limit: int | None = None,
         offset: int | None = None,
     ) -> AsyncPaginator[User]:
-        """``GET /api/users/`` (scope ``user:read``).
+        """``GET /api/users/`` (scope ``user:read``): for a non-staff key, only its own user.
 
-        Example: ``async for user in ph.users.list(email="a@acme.com"): ...``
+        Example: ``me = (await ph.users.list()).results[0]``
         """
         params = dict(email=email, is_staff=is_staff, limit=limit, offset=offset)
         return self._paginate("/api/users/", User, params)
@@ -31,8 +37,7 @@ class Users(Resource):
     async def retrieve(self, uuid: str = "@me") -> User:
         """``GET /api/users/:uuid/`` (scope ``user:read``); ``"@me"`` is the key's owner.
 
-        Example: ``me = await ph.users.retrieve("@me")``
+        Example: ``me = await ph.users.retrieve()``
         """
         key = uuid if uuid == "@me" else require_uuid(uuid, "uuid")
-        result: User = await self._call("GET", f"/api/users/{quote(key, safe='@')}/", User)
-        return result
+        return await self._call("GET", f"/api/users/{quote(key, safe='@')}/", cast_to=User)

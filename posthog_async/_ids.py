@@ -1,0 +1,124 @@
+"""Turning raw id input into chunks the server accepts, counting everything that was dropped.
+
+One cleaner serves the bulk helpers and the deletion job: strip, drop blanks, refuse what
+cannot be an id (:func:`~posthog_async._validation.clean_id`), and optionally drop duplicates.
+Input is read in batches rather than id by id, so a million ids cost a few list operations
+per thousand instead of a chain of generator steps per id.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import AsyncIterable, AsyncIterator, Callable, Iterable, TypeVar
+
+from ._validation import InvalidIdError, clean_id
+
+__all__ = ["IdSource", "InputStats", "RejectedId", "IdCleaner", "cleaned_chunks"]
+
+T = TypeVar("T")
+#: Where ids come from: any iterable or async iterable of strings, read lazily.
+IdSource = Iterable[str] | AsyncIterable[str]
+
+
+@dataclass
+class InputStats:
+    """What cleaning the input dropped, so that ``requested = unique + blank + duplicates + invalid``."""
+
+    requested: int = 0
+    blank: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+
+    @property
+    def unique(self) -> int:
+        return self.requested - self.blank - self.duplicates - self.invalid
+
+
+@dataclass(frozen=True)
+class RejectedId:
+    """An input value that was never sent, and why. ``value`` is cut to 200 characters;
+    ``line`` is where it was in an input file, when known."""
+
+    value: str
+    reason: str
+    line: int | None = None
+
+
+class IdCleaner:
+    """Cleans batches of raw ids, counting in ``stats`` and reporting each refusal to ``on_reject``.
+
+    ``dedupe`` keeps a set of the ids seen (about 100 bytes an id); the deletion job passes
+    ``False`` and de-duplicates in SQLite instead, so its memory stays flat.
+    """
+
+    def __init__(
+        self,
+        *,
+        uuids: bool,
+        dedupe: bool = True,
+        stats: InputStats | None = None,
+        on_reject: Callable[[RejectedId], object] | None = None,
+    ) -> None:
+        self.uuids = uuids
+        self.stats = stats if stats is not None else InputStats()
+        self._seen: set[str] | None = set() if dedupe else None
+        self._on_reject = on_reject
+
+    def clean(self, batch: Iterable[object], *, lines: list[int] | None = None) -> list[str]:
+        """The clean ids of ``batch``; ``lines`` (parallel to it) names refused ones' places."""
+        stats, seen, uuids = self.stats, self._seen, self.uuids
+        out: list[str] = []
+        for index, raw in enumerate(batch):
+            stats.requested += 1
+            try:
+                value = clean_id(raw, uuid=uuids)
+            except InvalidIdError as exc:
+                stats.invalid += 1
+                if self._on_reject is not None:
+                    shown = raw if isinstance(raw, str) else repr(raw)
+                    line = None if lines is None else lines[index]
+                    self._on_reject(RejectedId(shown[:200], str(exc), line))
+                continue
+            if value is None:
+                stats.blank += 1
+            elif seen is None:
+                out.append(value)
+            elif value in seen:
+                stats.duplicates += 1
+            else:
+                seen.add(value)
+                out.append(value)
+        return out
+
+
+async def _raw_batches(source: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    if isinstance(source, AsyncIterable):
+        batch: list[T] = []
+        async for item in source:
+            batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+    iterator = iter(source)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+async def cleaned_chunks(
+    source: Iterable[object] | AsyncIterable[object], cleaner: IdCleaner, size: int
+) -> AsyncIterator[list[str]]:
+    """Lists of at most ``size`` clean ids, never an empty one, reading ``source`` lazily."""
+    if size <= 0:
+        raise ValueError("chunk size must be positive")
+    pending: list[str] = []
+    async for batch in _raw_batches(source, size):
+        pending.extend(cleaner.clean(batch))
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending

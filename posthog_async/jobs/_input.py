@@ -1,0 +1,242 @@
+"""Reading an erase list: its identity, its encoding, and its ids, in one of three formats.
+
+A job must never send garbage nor silently skip ids, so input is read strictly:
+
+- the encoding is UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 *with* one;
+  anything else (bytes that are not UTF-8, NULs of a UTF-16 file without a mark) is refused
+  with the line where it went wrong, before anything is deleted;
+- formats are explicit: one id a line (``lines``), a column of a CSV export (``csv``), or a
+  field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line;
+- the file's identity (size and SHA-256, computed while reading) lets a resumed job check that
+  it is reading the same list, or one with lines appended.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator, Literal
+
+import msgspec
+
+__all__ = ["InputSpec", "InputIdentity", "InputError", "Rejected", "read_ids", "identify"]
+
+Format = Literal["lines", "csv", "jsonl"]
+Kind = Literal["distinct_ids", "ids"]
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+class InputError(ValueError):
+    """The input cannot be read as asked; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a job: which kind of id, where, and how to find ids in it."""
+
+    kind: Kind
+    path: str  # "-" is standard input
+    format: Format = "lines"
+    column: str | None = None  # the CSV column or the JSON Lines field
+
+    def __post_init__(self) -> None:
+        if self.format in ("csv", "jsonl") and not self.column:
+            raise InputError(f"--{self.format} needs the name of the column/field that holds the ids")
+        if self.format == "lines" and self.column:
+            raise InputError("a column/field name only goes with --csv or --jsonl")
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.path == "-"
+
+    def describe(self) -> str:
+        where = "standard input" if self.is_stdin else self.path
+        return where if self.format == "lines" else f"{where} ({self.format} {self.column!r})"
+
+
+@dataclass(frozen=True)
+class InputIdentity:
+    """What the journal remembers of an input, to recognise it on resume."""
+
+    path: str
+    size: int
+    sha256: str
+    encoding: str
+    ends_with_newline: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A value the reader itself refused (bad JSON, a missing column...)."""
+
+    value: str
+    reason: str
+
+
+class _Hashing(io.RawIOBase):
+    """A binary stream that hashes and counts what is read through it."""
+
+    def __init__(self, raw: IO[bytes], limit: int | None = None) -> None:
+        self._raw, self._left = raw, limit
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.last = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer) if self._left is None else min(len(buffer), self._left)
+        data = self._raw.read(want)
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.sha.update(data)
+            self.size += n
+            self.last = data[-1:]
+            if self._left is not None:
+                self._left -= n
+        return n
+
+
+def _open_binary(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{path} is a directory, not an input file")
+    try:
+        return target.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"input file not found: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _encoding(head: bytes) -> tuple[str, int]:
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name, len(bom)
+    if b"\x00" in head:
+        raise InputError("the input has NUL bytes: UTF-16 or UTF-32 without a byte-order mark? "
+                         "Save it as UTF-8 (or with a byte-order mark)")
+    return "utf-8", 0
+
+
+def identify(path: str) -> InputIdentity:
+    """Size, hash and encoding of a file, reading it once (no ids kept)."""
+    with _open_binary(path) as raw:
+        stream = _Hashing(raw)
+        head = stream.read(4) or b""
+        encoding, _ = _encoding(head)
+        while stream.read(1 << 20):
+            pass
+    return InputIdentity(path, stream.size, stream.sha.hexdigest(), encoding, stream.last == b"\n")
+
+
+def prefix_sha256(path: str, size: int) -> str:
+    """The SHA-256 of the first ``size`` bytes (to recognise a file that only grew)."""
+    with _open_binary(path) as raw:
+        stream = _Hashing(raw, limit=size)
+        while stream.read(1 << 20):
+            pass
+    return stream.sha.hexdigest()
+
+
+def read_ids(spec: InputSpec, *, skip_bytes: int = 0) -> tuple[Iterator[tuple[int, object]], _Hashing]:
+    """``(line number, value)`` for every entry (a :class:`Rejected` for a refused one).
+
+    The identity is complete once the iterator is exhausted (``stream.size``/``stream.sha``).
+    ``skip_bytes`` starts after an earlier, already loaded part of the file (appended lines).
+    """
+    raw = _open_binary(spec.path)
+    stream = _Hashing(raw)
+    buffered = io.BufferedReader(stream, buffer_size=1 << 16)
+    head = buffered.peek(4)[:4]
+    encoding, bom = _encoding(head)
+    skip = max(bom, skip_bytes)
+    if skip:
+        buffered.read(skip)
+    text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline=None)
+    return _entries(spec, text, raw), stream
+
+
+def _entries(spec: InputSpec, text: io.TextIOWrapper, raw: IO[bytes]) -> Iterator[tuple[int, object]]:
+    line = 0
+    try:
+        if spec.format == "csv":
+            yield from _csv_entries(spec, text)
+            return
+        for line, content in enumerate(text, start=1):
+            value = content.rstrip("\n")
+            if spec.format == "jsonl":
+                yield line, _json_value(value, spec.column or "")
+            elif "," in value and value.strip():
+                yield line, Rejected(value, "contains a comma: for a CSV export use --csv --column NAME")
+            else:
+                yield line, value
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{spec.describe()}, after line {line}: not valid {text.encoding} "
+                         f"({exc.reason}); convert the file to UTF-8") from None
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+
+
+def _json_value(content: str, field: str) -> object:
+    if not content.strip():
+        return ""
+    try:
+        row = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return Rejected(content, "not valid JSON")
+    if not isinstance(row, dict):
+        return Rejected(content, "not a JSON object")
+    if field not in row:
+        return Rejected(content, f"has no {field!r} field")
+    value = row[field]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # numeric distinct ids are common in exports
+    if not isinstance(value, str):
+        return Rejected(content, f"field {field!r} is not a string")
+    return value
+
+
+def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(f"{spec.describe()}: the header is not valid CSV ({exc})") from None
+    names = [name.strip() for name in header]
+    if spec.column not in names:
+        raise InputError(f"{spec.describe()}: no column {spec.column!r}; the header has "
+                         f"{', '.join(repr(n) for n in names[:20])}")
+    index = names.index(spec.column)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{spec.describe()}, line {reader.line_num}: not valid CSV ({exc})") from None
+        if not row or not any(cell.strip() for cell in row):
+            yield reader.line_num, ""
+        elif index >= len(row):
+            yield reader.line_num, Rejected(",".join(row), f"row has no {spec.column!r} column")
+        else:
+            yield reader.line_num, row[index]

@@ -1,0 +1,452 @@
+"""``ph.persons``: every ``persons/`` endpoint, one call per method, plus the ``*_all`` helpers.
+
+Rate limits: PostHog counts every persons call except deletes in one bucket (240 a minute per
+key); ``DELETE persons/:id/`` and ``bulk_delete`` have their own (480 a minute, 4800 an hour).
+Person ids in paths may be a UUID or the numeric ``id``; distinct ids go in queries and bodies.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, AsyncIterator, Literal, Mapping, Sequence
+
+from ... import _constants as C
+from ..._bulk import (
+    BulkDeleteReport, ChunkStep, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup,
+    lookup_all,
+)
+from ..._ids import IdSource
+from ..._models import (
+    JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime, PropertyValues,
+)
+from ..._pagination import AsyncPaginator
+from ..._ratelimit import Bucket
+from ..._validation import (
+    exactly_one, require_choice, require_id_list, require_person_id, require_text, require_uuid,
+)
+from .._base import Format, Resource
+from ._actors import PersonActors
+
+__all__ = ["Persons"]
+
+IdKind = Literal["ids", "distinct_ids"]
+#: ``list[str]``, named so the ``list`` method does not shadow it in annotations.
+Ids = list[str]
+DELETION_STATUSES = ("pending", "completed", "all")
+DELETES: Bucket = "person_deletes"
+
+
+def _by_key(batch: BatchPersons, kind: IdKind) -> dict[str, Person]:
+    if isinstance(batch.results, dict):
+        return batch.results
+    if kind == "ids":
+        return {p.uuid: p for p in batch.results}
+    return {d: p for p in batch.results for d in p.distinct_ids}
+
+
+class Persons(Resource):
+    """Everything under ``/api/projects/:project_id/persons/``."""
+
+    bucket = "persons"
+
+    def _persons(self, suffix: str = "") -> str:
+        return f"{self._base()}/persons/{suffix}"
+
+    def _person(self, id: str | int, suffix: str = "") -> str:
+        return self._persons(f"{require_person_id(id)}/{suffix}")
+
+    @cached_property
+    def actors(self) -> PersonActors:
+        """The legacy actor queries (``persons/funnel/`` ...); PostHog refuses them to API keys."""
+        return PersonActors(self._transport, self._scope)
+
+    # -- listing -------------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        distinct_id: str | None = None,
+        email: str | None = None,
+        search: str | None = None,
+        properties: Sequence[Mapping[str, Any]] | None = None,
+        include_total: bool = False,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncPaginator[Person]:
+        """``GET persons/`` (scope ``person:read``): every person matching the filters.
+
+        ``properties`` is a list of filters such as ``[{"key": "email", "value": "@acme.com",
+        "operator": "icontains", "type": "person"}]``. ``limit`` is at most 1000: PostHog ends
+        pagination silently above its row cap. ``async for`` asks for 1000 a page by default.
+
+        Example::
+
+            async for person in ph.persons.list(search="alice@"):
+                print(person.uuid, person.distinct_ids)
+            first_page = await ph.persons.list(limit=50)
+        """
+        if limit is not None and not 1 <= limit <= C.MAX_PERSONS_PAGE_LIMIT:
+            raise ValueError(f"limit must be between 1 and {C.MAX_PERSONS_PAGE_LIMIT}")
+        params = dict(
+            distinct_id=distinct_id, email=email, search=search,
+            properties=list(properties) if properties is not None else None,
+            include_total=True if include_total else None,  # PostHog counts it when present
+            limit=limit, offset=offset,
+        )
+        return self._paginate(self._persons(), Person, params)
+
+    async def list_csv(self, **filters: Any) -> str:
+        """``GET persons/?format=csv``: one page of persons as CSV text (filters as ``list``)."""
+        content = await self._raw("GET", self._persons(), params={**filters, "format": "csv"})
+        return content.decode("utf-8")
+
+    def stream_csv(self, **filters: Any) -> AsyncIterator[bytes]:
+        """``GET persons/?format=csv`` streamed in chunks, for exports too large to hold."""
+        return self._stream(self._persons(), params={**filters, "format": "csv"})
+
+    # -- one person ----------------------------------------------------------------------
+
+    async def retrieve(self, id: str | int) -> Person:
+        """``GET persons/:id/`` (scope ``person:read``); ``id`` is the UUID or numeric id.
+
+        Example: ``person = await ph.persons.retrieve("0190...")``
+        """
+        return await self._call("GET", self._person(id), cast_to=Person)
+
+    async def update(self, id: str | int, *, properties: Mapping[str, Any]) -> None:
+        """``PATCH persons/:id/`` (scope ``person:write``): set properties.
+
+        PostHog answers 202 and applies the change later (through a ``$set`` event), so a read
+        straight after may not show it yet.
+
+        Example: ``await ph.persons.update(uuid, properties={"plan": "pro"})``
+        """
+        if not isinstance(properties, Mapping) or not properties:
+            raise ValueError("update needs a non-empty properties mapping")
+        await self._call("PATCH", self._person(id), cast_to=None,
+                         json={"properties": dict(properties)})
+
+    async def delete(
+        self,
+        id: str | int,
+        *,
+        delete_events: bool = False,
+        delete_recordings: bool = False,
+        keep_person: bool = False,
+    ) -> None:
+        """``DELETE persons/:id/`` (scope ``person:write``); PostHog answers 202.
+
+        ``delete_events``/``delete_recordings`` queue those deletions too; ``keep_person``
+        keeps the person and deletes only what the other flags ask for. PostHog treats a flag
+        as set when it is present at all, so only true flags are sent.
+
+        Example: ``await ph.persons.delete(uuid, delete_events=True)``
+        """
+        flags = dict(delete_events=delete_events, delete_recordings=delete_recordings,
+                     keep_person=keep_person)
+        params = {name: "true" for name, on in flags.items() if on}
+        await self._call("DELETE", self._person(id), cast_to=None, params=params, bucket=DELETES)
+
+    async def update_property(self, id: str | int, *, key: str, value: Any) -> None:
+        """``POST persons/:id/update_property/`` (scope ``person:write``): set one property (202).
+
+        Example: ``await ph.persons.update_property(uuid, key="plan", value="pro")``
+        """
+        body = {"key": require_text(key, "key"), "value": value}
+        await self._call("POST", self._person(id, "update_property/"), cast_to=None, json=body)
+
+    async def delete_property(self, id: str | int, *, key: str | Sequence[str]) -> None:
+        """``POST persons/:id/delete_property/`` (scope ``person:write``): ``$unset`` properties.
+
+        ``key`` is one property or (newer servers) a list of up to 1000. PostHog answers 201.
+        It answers 500 for an unknown person, which is therefore not retried.
+
+        Example: ``await ph.persons.delete_property(uuid, key="phone")``
+        """
+        unset: str | list[str] = (
+            require_text(key, "key") if isinstance(key, str)
+            else require_id_list(key, "key", maximum=C.MAX_UNSET_KEYS))
+        await self._call("POST", self._person(id, "delete_property/"), cast_to=None,
+                         json={"$unset": unset}, idempotent=False)
+
+    async def split(
+        self,
+        id: str | int,
+        *,
+        main_distinct_id: str | None = None,
+        distinct_ids_to_split: Sequence[str] | None = None,
+    ) -> None:
+        """``POST persons/:id/split/`` (scope ``person:write``): split a merged person.
+
+        Pass ``main_distinct_id`` (the id that keeps the person) *or* ``distinct_ids_to_split``.
+        PostHog answers 201 and splits later.
+
+        Example: ``await ph.persons.split(uuid, main_distinct_id="user-1")``
+        """
+        exactly_one(("main_distinct_id", "distinct_ids_to_split"),
+                    (main_distinct_id, distinct_ids_to_split))
+        body: dict[str, Any] = (
+            {"main_distinct_id": require_text(main_distinct_id, "main_distinct_id")}
+            if main_distinct_id is not None else
+            {"distinct_ids_to_split": require_id_list(
+                distinct_ids_to_split or [], "distinct_ids_to_split",
+                maximum=C.MAX_BULK_DELETE_IDS)})
+        await self._call("POST", self._person(id, "split/"), cast_to=None, json=body)
+
+    async def activity(self, id: str | int, *, format: Format = "json") -> JSON:
+        """``GET persons/:id/activity/`` (scopes ``person:read``, ``activity_log:read``)."""
+        return await self._json_or_csv("GET", self._person(id, "activity/"), format)
+
+    async def all_activity(self, *, format: Format = "json") -> JSON:
+        """``GET persons/activity/`` (scope ``activity_log:read``): activity of all persons."""
+        return await self._json_or_csv("GET", self._persons("activity/"), format)
+
+    async def properties_timeline(self, id: str | int, *, format: Format = "json",
+                                  **filters: Any) -> JSON:
+        """``GET persons/:id/properties_timeline/``: how the person's properties changed.
+
+        PostHog refuses this endpoint to personal API keys (403, raised as
+        :class:`~posthog_async.PersonalAPIKeyNotAllowedError`, never retried).
+        """
+        return await self._json_or_csv("GET", self._person(id, "properties_timeline/"), format,
+                                       params=filters)
+
+    # -- many persons in one call ---------------------------------------------------------
+
+    async def bulk_delete(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        distinct_ids: Sequence[str] | None = None,
+        delete_events: bool = False,
+        delete_recordings: bool = False,
+        keep_person: bool = False,
+    ) -> BulkDeleteResult:
+        """``POST persons/bulk_delete/`` (scope ``person:write``): delete up to 1000 persons.
+
+        Pass person UUIDs as ``ids`` *or* ``distinct_ids``. Ids that match nobody are just not
+        counted. If the answer is lost (``APIConnectionError`` with ``maybe_processed``), the
+        call is not re-sent for you: a re-send would find nobody for the persons already
+        deleted. :meth:`bulk_delete_all` settles that case and names every id's outcome.
+
+        Example::
+
+            result = await ph.persons.bulk_delete(distinct_ids=["u1", "u2"], delete_events=True)
+            print(result.persons_found, result.persons_deleted)
+        """
+        exactly_one(("ids", "distinct_ids"), (ids, distinct_ids))
+        kind: IdKind = "ids" if ids is not None else "distinct_ids"
+        checked = require_id_list(ids if ids is not None else distinct_ids or [], kind,
+                                  maximum=C.MAX_BULK_DELETE_IDS, uuids=kind == "ids")
+        return await self._bulk_delete(kind, checked, delete_events=delete_events,
+                                       delete_recordings=delete_recordings,
+                                       keep_person=keep_person)
+
+    async def _bulk_delete(self, kind: IdKind, ids: Ids, **flags: bool) -> BulkDeleteResult:
+        return await self._call("POST", self._persons("bulk_delete/"), cast_to=BulkDeleteResult,
+                                json={kind: ids, **flags}, bucket=DELETES, idempotent=False)
+
+    async def batch_by_distinct_ids(self, distinct_ids: Sequence[str]) -> dict[str, Person]:
+        """``POST persons/batch_by_distinct_ids/`` (scope ``person:read``): up to 200 ids.
+
+        Returns ``{distinct_id: Person}`` (each person with at most 10 of its distinct ids);
+        unknown ids are absent. More than 200 is refused here: PostHog would drop the rest.
+
+        Example: ``found = await ph.persons.batch_by_distinct_ids(["u1", "u2"])``
+        """
+        ids = require_id_list(distinct_ids, "distinct_ids", maximum=C.MAX_BATCH_DISTINCT_IDS)
+        return await self._batch("distinct_ids", ids)
+
+    async def batch_by_uuids(self, uuids: Sequence[str]) -> dict[str, Person]:
+        """``POST persons/batch_by_uuids/`` (scope ``person:read``): up to 200 UUIDs.
+
+        Returns ``{uuid: Person}`` keyed by canonical lower-case UUID. Every UUID is checked
+        first (one malformed UUID fails PostHog's whole call); more than 200 is refused here.
+
+        Example: ``found = await ph.persons.batch_by_uuids([uuid1, uuid2])``
+        """
+        checked = require_id_list(uuids, "uuids", maximum=C.MAX_BATCH_UUIDS, uuids=True)
+        return await self._batch("ids", checked)
+
+    async def _batch(self, kind: IdKind, ids: Ids) -> dict[str, Person]:
+        suffix, field = (("batch_by_uuids/", "uuids") if kind == "ids"
+                         else ("batch_by_distinct_ids/", "distinct_ids"))
+        batch = await self._call("POST", self._persons(suffix), cast_to=BatchPersons,
+                                 json={field: ids}, idempotent=True)
+        return _by_key(batch, kind)
+
+    # -- other person endpoints ------------------------------------------------------------
+
+    async def cohorts(self, *, person_id: str | int, format: Format = "json") -> JSON:
+        """``GET persons/cohorts/?person_id=`` (scopes ``person:read``, ``cohort:read``)."""
+        return await self._json_or_csv("GET", self._persons("cohorts/"), format,
+                                       params={"person_id": require_person_id(person_id, "person_id")})
+
+    async def values(self, *, key: str, value: str | None = None) -> PropertyValues:
+        """``GET persons/values/?key=&value=`` (scope ``person:read``): values seen for a property.
+
+        Example: ``vals = await ph.persons.values(key="plan")``
+        """
+        params = {"key": require_text(key, "key"), "value": value}
+        return await self._call("GET", self._persons("values/"), cast_to=PropertyValues,
+                                params=params)
+
+    def deletion_status(
+        self,
+        *,
+        status: Literal["pending", "completed", "all"] | None = None,
+        person_uuid: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncPaginator[DeletionStatus]:
+        """``GET persons/deletion_status/`` (scope ``person:read``): queued event deletions,
+        newest first.
+
+        Example: ``async for s in ph.persons.deletion_status(person_uuid=uuid): ...``
+        """
+        if status is not None:
+            require_choice(status, "status", DELETION_STATUSES)
+        params = dict(
+            status=status, limit=limit, offset=offset,
+            person_uuid=None if person_uuid is None else require_uuid(person_uuid, "person_uuid"),
+        )
+        return self._paginate(self._persons("deletion_status/"), DeletionStatus, params)
+
+    async def reset_person_distinct_id(self, distinct_id: str) -> None:
+        """``POST persons/reset_person_distinct_id/`` (scope ``person:write``): 202.
+
+        Frees a *deleted* person's distinct id for reuse. PostHog does not check that nobody
+        holds it, so pass only ids of persons you deleted.
+        """
+        body = {"distinct_id": require_text(distinct_id, "distinct_id")}
+        await self._call("POST", self._persons("reset_person_distinct_id/"), cast_to=None,
+                         json=body, idempotent=True)
+
+    async def properties_at_time(
+        self,
+        *,
+        timestamp: str,
+        distinct_id: str | None = None,
+        person_id: str | int | None = None,
+        include_set_once: bool = False,
+    ) -> PersonAtTime:
+        """``GET persons/properties_at_time/`` (scope ``person:read``): properties as of a time.
+
+        Pass ``distinct_id`` *or* ``person_id``, and an ISO ``timestamp``.
+        """
+        exactly_one(("distinct_id", "person_id"), (distinct_id, person_id))
+        params = dict(
+            timestamp=require_text(timestamp, "timestamp"),
+            distinct_id=None if distinct_id is None else require_text(distinct_id, "distinct_id"),
+            person_id=None if person_id is None else require_person_id(person_id, "person_id"),
+            include_set_once="true" if include_set_once else None,
+        )
+        return await self._call("GET", self._persons("properties_at_time/"),
+                                cast_to=PersonAtTime, params=params)
+
+    # -- any number of ids ------------------------------------------------------------------
+
+    def _concurrency(self, concurrency: int | None) -> int:
+        if concurrency is not None and concurrency <= 0:
+            raise ValueError("concurrency must be positive")
+        return concurrency or self._transport.config.max_concurrency
+
+    def deletion_step(
+        self, kind: IdKind, *, delete_events: bool = False, delete_recordings: bool = False,
+        keep_person: bool = False, resolve: bool = False, dry_run: bool = False,
+        patience: float = 600.0, on_wait: Any = None,
+    ) -> ChunkStep:
+        """The per-chunk step :meth:`bulk_delete_all` and ``DeletionJob`` run (ids already clean)."""
+
+        async def delete(ids: Ids) -> BulkDeleteResult:
+            return await self._bulk_delete(kind, ids, delete_events=delete_events,
+                                           delete_recordings=delete_recordings,
+                                           keep_person=keep_person)
+
+        async def lookup(ids: Ids) -> dict[str, Person]:
+            return await self._batch(kind, ids)
+
+        return ChunkStep(delete=None if dry_run else delete, lookup=lookup,
+                         lookup_size=C.MAX_BATCH_UUIDS if kind == "ids" else C.MAX_BATCH_DISTINCT_IDS,
+                         resolve=resolve or dry_run, keep_person=keep_person, patience=patience,
+                         on_wait=on_wait)
+
+    async def bulk_delete_all(
+        self,
+        *,
+        ids: IdSource | None = None,
+        distinct_ids: IdSource | None = None,
+        delete_events: bool = False,
+        delete_recordings: bool = False,
+        keep_person: bool = False,
+        resolve: bool = False,
+        chunk_size: int = C.MAX_BULK_DELETE_IDS,
+        concurrency: int | None = None,
+        dedupe: bool = True,
+        on_progress: ProgressCallback | None = None,
+        stop_on_error: bool = False,
+    ) -> BulkDeleteReport:
+        """Delete any number of persons, ``chunk_size`` (≤ 1000) per ``bulk_delete`` call.
+
+        ``ids`` (UUIDs) or ``distinct_ids`` may be any iterable or async iterable, read lazily.
+        Blank ids, duplicates and invalid ids are dropped and counted in ``report.input``
+        (``report.rejected`` says why). Chunks run concurrently under the client's limits. A
+        chunk whose answer is lost is looked up again before it is re-sent, so nobody it
+        deleted is reported "not found". ``resolve=True`` looks every chunk up first (batch
+        lookups, in PostHog's persons bucket) so every id's outcome is exact. A bad key, a
+        missing scope or project, or a refused connection stops the job at once.
+
+        Example::
+
+            report = await ph.persons.bulk_delete_all(
+                distinct_ids=(line.strip() for line in open("erase.txt")), delete_events=True)
+            assert report.ok, report.failed_ids
+        """
+        exactly_one(("ids", "distinct_ids"), (ids, distinct_ids))
+        if not 1 <= chunk_size <= C.MAX_BULK_DELETE_IDS:
+            raise ValueError(f"chunk_size must be between 1 and {C.MAX_BULK_DELETE_IDS}")
+        kind: IdKind = "ids" if ids is not None else "distinct_ids"
+        step = self.deletion_step(kind, delete_events=delete_events, keep_person=keep_person,
+                                  delete_recordings=delete_recordings, resolve=resolve)
+        return await bulk_delete_all(
+            ids if ids is not None else distinct_ids or (), step=step, uuids=kind == "ids",
+            chunk_size=chunk_size, concurrency=self._concurrency(concurrency), dedupe=dedupe,
+            on_progress=on_progress, stop_on_error=stop_on_error)
+
+    async def batch_by_distinct_ids_all(
+        self, distinct_ids: IdSource, *, concurrency: int | None = None
+    ) -> LookupReport:
+        """Look up any number of distinct ids, 200 per call (PostHog's silent cap).
+
+        Example::
+
+            report = await ph.persons.batch_by_distinct_ids_all(ids)
+            print(len(report.found), "found;", report.not_found[:5])
+        """
+        return await lookup_all(
+            distinct_ids, lambda chunk: self._batch("distinct_ids", chunk),
+            chunk_size=C.MAX_BATCH_DISTINCT_IDS, concurrency=self._concurrency(concurrency),
+            uuids=False)
+
+    async def batch_by_uuids_all(
+        self, uuids: IdSource, *, concurrency: int | None = None
+    ) -> LookupReport:
+        """Look up any number of person UUIDs, 200 per call; malformed ones are reported."""
+        return await lookup_all(
+            uuids, lambda chunk: self._batch("ids", chunk), chunk_size=C.MAX_BATCH_UUIDS,
+            concurrency=self._concurrency(concurrency), uuids=True)
+
+    def iter_by_distinct_ids(
+        self, distinct_ids: IdSource, *, concurrency: int | None = None
+    ) -> AsyncIterator[tuple[Ids, dict[str, Person], Exception | None]]:
+        """Stream lookups: yields ``(chunk, found, error)`` as each 200-id call completes.
+
+        Example::
+
+            async for chunk, found, error in ph.persons.iter_by_distinct_ids(ids):
+                ...
+        """
+        return iter_lookup(
+            distinct_ids, lambda chunk: self._batch("distinct_ids", chunk),
+            chunk_size=C.MAX_BATCH_DISTINCT_IDS, concurrency=self._concurrency(concurrency),
+            uuids=False)
