@@ -51,7 +51,7 @@ class Page(Model, Generic[T]):
     ``include_total``).
     """
 
-    results: list[T]
+    results: list[T] = msgspec.field(default_factory=list)
     next: str | None = None
     previous: str | None = None
     count: int | None = None

@@ -1,14 +1,17 @@
-"""Every status maps to its exception class, with the parsed body and no key (aioresponses)."""
+"""Every status maps to its exception class, with the server's message whatever the body's
+shape (posthog-api-notes.md, Errors), and never the key (aioresponses)."""
 
 from __future__ import annotations
 
 import pytest
 from aioresponses import aioresponses
 
+from typing import Any
+
 from posthog_async import (
     APIStatusError, AsyncPostHog, AuthenticationError, BadRequestError, ConflictError,
     InternalServerError, MethodNotAllowedError, NotFoundError, PermissionDeniedError,
-    RateLimitError,
+    PersonalAPIKeyNotAllowedError, RateLimitError,
 )
 
 from .conftest import API_KEY, fast_retries
@@ -69,14 +72,69 @@ async def test_403_names_missing_scope() -> None:
     assert info.value.missing_scope == "person:write"
 
 
-async def test_legacy_message_body() -> None:
+UUID = "0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c"
+PAT = "https://us.posthog.com/api/projects/1/persons/properties_at_time/?distinct_id=x&timestamp=t"
+
+
+@pytest.mark.parametrize("body,detail,code", [
+    # the standard drf-exceptions-hog body
+    ({"type": "validation_error", "code": "invalid_input", "detail": "Bad.", "attr": None}, "Bad.", "invalid_input"),
+    # properties_at_time, sharing passwords: {"error": ...}
+    ({"error": "Cannot provide both distinct_id and person_id - choose one"},
+     "Cannot provide both distinct_id and person_id - choose one", None),
+    # cohorts / lifecycle: {"message", "detail"}
+    ({"message": "bad filter", "detail": "events missing"}, "events missing", None),
+    ({"message": "bad filter"}, "bad filter", None),
+    # persons update/update_property: code and detail swapped
+    ({"attr": "properties", "code": "This field is required.", "detail": "required",
+      "type": "validation_error"}, "This field is required.", "required"),
+])
+async def test_message_from_every_error_body(body: dict[str, Any], detail: str, code: str | None) -> None:
     async with AsyncPostHog(API_KEY, project_id=1, rate_limits=None) as ph:
         with aioresponses() as m:
-            m.get("https://us.posthog.com/api/projects/1/persons/trends/", status=400,
-                  payload={"message": "bad filter", "detail": "events missing"})
+            m.get(PAT, status=400, payload=body)
             with pytest.raises(BadRequestError) as info:
-                await ph.persons.trends()
-    assert info.value.detail == "events missing"
+                await ph.persons.properties_at_time(distinct_id="x", timestamp="t")
+    assert info.value.detail == detail and info.value.code == code
+    assert detail in str(info.value)
+
+
+async def test_empty_error_body() -> None:
+    """Subscriptions DELETE answers 405 with no body at all (ForbidDestroyModel)."""
+    async with AsyncPostHog(API_KEY, project_id=1, rate_limits=None) as ph:
+        with aioresponses() as m:
+            m.patch("https://us.posthog.com/api/projects/1/subscriptions/7/", status=405, body=b"")
+            with pytest.raises(MethodNotAllowedError) as info:
+                await ph.subscriptions.update(7, title="x")
+    assert info.value.detail is None and info.value.body is None
+    assert str(info.value) == "PATCH /api/projects/1/subscriptions/7/ -> 405"
+
+
+async def test_endpoint_refused_to_personal_keys_is_clear_and_not_retried() -> None:
+    retries: list[object] = []
+    async with AsyncPostHog(API_KEY, project_id=1, rate_limits=None, retry_policy=fast_retries(),
+                            on_retry=retries.append) as ph:
+        with aioresponses() as m:
+            m.get(f"https://us.posthog.com/api/projects/1/persons/{UUID}/properties_timeline/",
+                  status=403, payload={"type": "authentication_error", "code": "permission_denied",
+                                       "detail": "This action does not support personal API key access",
+                                       "attr": None})
+            with pytest.raises(PersonalAPIKeyNotAllowedError) as info:
+                await ph.persons.properties_timeline(UUID)
+    assert isinstance(info.value, PermissionDeniedError)
+    assert "no scope or retry can help" in str(info.value)
+    assert retries == []
+
+
+async def test_retry_after_from_the_detail_when_the_header_is_missing() -> None:
+    async with AsyncPostHog(API_KEY, project_id=1, rate_limits=None, max_retries=0) as ph:
+        with aioresponses() as m:
+            m.post(URL, status=429, payload={
+                "type": "throttled_error", "code": "throttled", "attr": None,
+                "detail": "Request was throttled. Expected available in 1 second."})
+            with pytest.raises(RateLimitError) as info:
+                await ph.persons.bulk_delete(distinct_ids=["a"])
+    assert info.value.retry_after == 1.0
 
 
 async def test_non_json_error_body() -> None:

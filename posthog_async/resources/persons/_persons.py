@@ -87,6 +87,10 @@ class Persons(Resource):
         """
         if limit is not None and not 1 <= limit <= C.MAX_PERSONS_PAGE_LIMIT:
             raise ValueError(f"limit must be between 1 and {C.MAX_PERSONS_PAGE_LIMIT}")
+        for index, item in enumerate(properties or ()):
+            # PostHog silently drops a filter it cannot parse and then matches everyone.
+            if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+                raise ValueError(f"properties[{index}] must be a filter with a 'key', got {item!r}")
         params = dict(
             distinct_id=distinct_id, email=email, search=search,
             properties=list(properties) if properties is not None else None,
