@@ -8,7 +8,8 @@
 """
 
 from ._bulk import (
-    BulkDeleteReport, ChunkFailure, ChunkResult, LookupReport, Outcome, ProgressCallback,
+    BulkDeleteReport, ChunkFailure, ChunkResult, ChunkState, ChunkStep, LookupReport, Outcome,
+    ProgressCallback,
 )
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
@@ -33,7 +34,7 @@ __version__ = "0.2.0"
 __all__ = sorted([
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
     "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
-    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ConfigurationError", "ConflictError",
+    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep", "ConfigurationError", "ConflictError",
     "DeletionError", "DeletionStatus", "FanOutResult", "IdSource", "InputStats",
     "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
     "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person", "PersonAtTime",

@@ -68,6 +68,7 @@ class AsyncPaginator(Generic[T]):
             while True:
                 if page.next:
                     ahead = asyncio.ensure_future(self._fetch(page.next, None))
+                    await asyncio.sleep(0)  # let it go out before the caller's work begins
                 yield page
                 if ahead is None:
                     return

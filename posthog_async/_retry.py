@@ -21,10 +21,12 @@ from ._exceptions import (
 
 __all__ = ["RetryEvent", "RetryHook", "RetryPolicy", "parse_retry_after"]
 
-#: Statuses retried whatever the method: the request was not processed.
-RETRY_ALWAYS = frozenset({429, 502, 503, 504})
-#: Retried only for idempotent requests: the server may have done part of the work.
-RETRY_IF_IDEMPOTENT = frozenset({500})
+#: Statuses retried whatever the method: the request was not processed (a throttle, or
+#: PostHog's 503 for a database that is briefly unavailable).
+RETRY_ALWAYS = frozenset({429, 503})
+#: Retried only for idempotent requests: the server, or the app behind a gateway that gave up
+#: waiting (502, 504), may have done the work.
+RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
 
 
 @dataclass(frozen=True)

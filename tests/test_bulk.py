@@ -1,4 +1,5 @@
-"""Bulk helpers against the fake server: chunk sizes, accounting, failures, 429 storms, fan-out."""
+"""Bulk helpers against the offline PostHog: chunk sizes, accounting, failures, lost answers,
+429 storms, fan-out."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import AsyncIterator
 
 import pytest
 
-from posthog_async import AsyncPostHog, BadRequestError, NotFoundError, ScopedPostHog
+from posthog_async import (
+    AsyncPostHog, AuthenticationError, BadRequestError, NotFoundError, RateLimits, ScopedPostHog,
+)
 from posthog_async.testing import FakePostHog
 
 from .conftest import API_KEY, fast_retries
@@ -32,9 +35,9 @@ async def test_2500_ids_become_1000_1000_500(recording: FakePostHog) -> None:
     sizes = sorted(len(b["distinct_ids"]) for b in recording.stats.bodies[BULK])
     assert sizes == [500, 1000, 1000]
     assert all(b["delete_events"] is True for b in recording.stats.bodies[BULK])
-    assert report.ok and report.chunks_sent == report.chunks_succeeded == 3
+    assert report.ok and report.chunks == report.delete_calls == 3
     assert report.persons_found == report.persons_deleted == 2500
-    assert report.events_queued_for_deletion == 2500
+    assert report.events_queued_for_deletion is True
     assert progress[-1] == (2500, 2500) and len(progress) == 3
     assert len(recording.project().persons) == 0
 
@@ -57,7 +60,7 @@ async def test_async_iterable_input(recording: FakePostHog) -> None:
 
     async with recording.client(rate_limits=None) as ph:
         report = await ph.persons.bulk_delete_all(distinct_ids=source(), chunk_size=7)
-    assert report.persons_deleted == 30 and report.chunks_sent == 5
+    assert report.persons_deleted == 30 and report.chunks == 5
 
 
 async def test_duplicates_blanks_and_bad_uuids_are_counted(recording: FakePostHog) -> None:
@@ -67,20 +70,22 @@ async def test_duplicates_blanks_and_bad_uuids_are_counted(recording: FakePostHo
         report = await ph.persons.bulk_delete_all(
             distinct_ids=["user-1", " user-1 ", "", "   ", "user-2", "user-2", "ghost"])
         assert report.input.requested == 7 and report.input.blank == 2
-        assert report.input.duplicates == 2 and report.ids_sent == 3
+        assert report.input.duplicates == 2 and report.input.unique == 3
         assert report.persons_found == 2  # "ghost" matched nobody and is simply not counted
         report = await ph.persons.bulk_delete_all(ids=[good[2], "not-a-uuid", good[3]])
-    assert report.input.invalid == ["not-a-uuid"] and not report.ok
+    assert report.input.invalid == 1 and not report.ok
+    assert [(r.value, r.reason) for r in report.rejected] == [("not-a-uuid", "not a valid UUID")]
     assert report.persons_deleted == 2
     assert all("not-a-uuid" not in b.get("ids", []) for b in recording.stats.bodies[BULK])
 
 
-async def test_not_found_ids_are_named(recording: FakePostHog) -> None:
+async def test_resolve_names_every_outcome(recording: FakePostHog) -> None:
     recording.seed_persons(3)
     async with recording.client(rate_limits=None) as ph:
         report = await ph.persons.bulk_delete_all(
-            distinct_ids=["user-1", "ghost-a", "user-3", "ghost-b"], report_not_found=True)
+            distinct_ids=["user-1", "ghost-a", "user-3", "ghost-b"], resolve=True)
     assert sorted(report.not_found) == ["ghost-a", "ghost-b"] and report.persons_deleted == 2
+    assert report.outcomes == {"deleted": 2, "not_found": 2} and report.exact
 
 
 async def test_permanent_chunk_failure_is_reported_and_others_go_on(recording: FakePostHog) -> None:
@@ -104,34 +109,42 @@ async def test_stop_on_error(recording: FakePostHog) -> None:
     async with recording.client(rate_limits=None, max_concurrency=1) as ph:
         report = await ph.persons.bulk_delete_all(
             distinct_ids=[f"user-{i}" for i in range(1, 51)], chunk_size=10, stop_on_error=True)
-    assert report.stopped_early and report.chunks_sent == 1 and len(report.failed_chunks) == 1
+    assert report.stopped_early and report.chunks == 1 and len(report.failed_chunks) == 1
 
 
-async def test_retryable_failures_are_retried_by_the_core(recording: FakePostHog) -> None:
+async def test_retryable_failures_are_retried(recording: FakePostHog) -> None:
     recording.seed_persons(2000)
     recording.fail_next(503, path_contains="bulk_delete", times=2)
     recording.fail_next(drop=True, path_contains="bulk_delete")
     async with recording.client(rate_limits=None, retry_policy=fast_retries()) as ph:
         report = await ph.persons.bulk_delete_all(distinct_ids=[f"user-{i}" for i in range(1, 2001)])
-    assert report.ok and report.persons_deleted == 2000
+    assert report.ok and report.persons_deleted == 2000 and report.exact
+
+
+async def test_a_bad_key_stops_everything_at_once(recording: FakePostHog) -> None:
+    recording.seed_persons(5000)
+    async with AsyncPostHog("phx_wrong", host=recording.url, project_id=1, rate_limits=None,
+                            max_concurrency=2) as ph:
+        report = await ph.persons.bulk_delete_all(distinct_ids=[f"user-{i}" for i in range(1, 5001)],
+                                                  chunk_size=100)
+    assert report.stopped_early and isinstance(report.failed_chunks[0].error, AuthenticationError)
+    assert recording.stats.requests <= 3  # the chunks already in flight, not 50
 
 
 async def test_429_storm_slows_the_job_without_losing_a_chunk() -> None:
-    async with FakePostHog(api_key=API_KEY, rate_limits={"crud": [(4, 1.0)]}) as server:
+    async with FakePostHog(api_key=API_KEY, rate_limits={"person_deletes": [(4, 1.0)]}) as server:
         server.seed_persons(1000)
         async with server.client(rate_limits=None, retry_policy=fast_retries(max_retries=20)) as ph:
             report = await ph.persons.bulk_delete_all(
                 distinct_ids=[f"user-{i}" for i in range(1, 1001)], chunk_size=100)
     assert server.stats.throttled > 0
-    assert report.ok and report.chunks_succeeded == 10 and report.persons_deleted == 1000
+    assert report.ok and report.chunks == 10 and report.persons_deleted == 1000
 
 
 async def test_client_throttle_keeps_job_under_server_limit() -> None:
-    async with FakePostHog(api_key=API_KEY, rate_limits={"crud": [(10, 1.0)]}) as server:
+    async with FakePostHog(api_key=API_KEY, rate_limits={"person_deletes": [(10, 1.0)]}) as server:
         server.seed_persons(300)
-        from posthog_async import RateLimits, RateWindow
-
-        limits = RateLimits(crud=(RateWindow(10, 1.0),), safety_margin=0.05)
+        limits = RateLimits(person_deletes=[(10, 1.0)], safety_margin=0.05)
         async with server.client(rate_limits=limits) as ph:
             report = await ph.persons.bulk_delete_all(
                 distinct_ids=[f"user-{i}" for i in range(1, 301)], chunk_size=25)
@@ -156,8 +169,10 @@ async def test_batch_by_uuids_all(recording: FakePostHog) -> None:
     async with recording.client(rate_limits=None) as ph:
         report = await ph.persons.batch_by_uuids_all(uuids + ["0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c", "bad"])
     assert len(report.found) == 1500 and report.not_found == ["0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c"]
-    assert report.input.invalid == ["bad"]
-    assert len(recording.stats.bodies["POST /api/projects/1/persons/batch_by_uuids/"]) == 2
+    assert report.input.invalid == 1 and report.rejected[0].value == "bad"
+    # PostHog keeps only the first 200 uuids of a call: 1501 uuids take 8 calls
+    sizes = [len(b["uuids"]) for b in recording.stats.bodies["POST /api/projects/1/persons/batch_by_uuids/"]]
+    assert sizes == [200] * 7 + [101]
 
 
 async def test_iter_by_distinct_ids_streams(recording: FakePostHog) -> None:
@@ -182,7 +197,7 @@ async def test_bad_bulk_arguments(ph: AsyncPostHog) -> None:
     with pytest.raises(TypeError):
         await ph.persons.bulk_delete_all(distinct_ids="abc")
     report = await ph.persons.bulk_delete_all(distinct_ids=[])
-    assert report.chunks_sent == 0 and report.ok  # nothing to do: no empty chunk is ever sent
+    assert report.chunks == 0 and report.ok  # nothing to do: no empty chunk is ever sent
 
 
 async def test_fan_out_collects_per_project_errors(server: FakePostHog, ph: AsyncPostHog) -> None:

@@ -1,11 +1,13 @@
-"""Both rate windows, no start-up burst, and 429 penalties: driven by a fake clock."""
+"""PostHog's buckets, both windows, no start-up burst, 429 penalties, the lock-free fast path:
+driven by a fake clock."""
 
 from __future__ import annotations
 
 import anyio
 import pytest
 
-from posthog_async import RateLimits, RateWindow, Throttle
+from posthog_async import LocalRateLimiter, RateLimits, RateWindow, Throttle
+from posthog_async._ratelimit import BUCKETS
 
 
 class FakeClock:
@@ -59,10 +61,69 @@ async def test_both_windows_enforced_for_an_hour() -> None:
     assert times[4800] - times[0] >= 3600
 
 
-async def test_analytics_defaults() -> None:
+def pairs(limits: RateLimits, bucket: str) -> list[tuple[int, float]]:
+    return [(w.limit, w.period) for w in limits.windows(bucket)]  # type: ignore[arg-type]
+
+
+def test_defaults_are_posthogs_buckets() -> None:
+    """posthog-api-notes.md, Rate limits: one 240/min bucket for every persons call but deletes
+    (no hourly window), person deletes 480/min + 4800/h, the rest 480/min + 4800/h, users none."""
     limits = RateLimits()
-    assert [(w.limit, w.period) for w in limits.for_category("analytics")] == [(240, 60), (1200, 3600)]
-    assert [(w.limit, w.period) for w in limits.for_category("crud")] == [(480, 60), (4800, 3600)]
+    assert BUCKETS == ("persons", "person_deletes", "general", "users")
+    assert pairs(limits, "persons") == [(240, 60)]
+    assert pairs(limits, "person_deletes") == [(480, 60), (4800, 3600)]
+    assert pairs(limits, "general") == [(480, 60), (4800, 3600)]
+    assert pairs(limits, "users") == []
+
+
+def test_every_window_configurable_and_removable() -> None:
+    limits = RateLimits(person_deletes=[(60, 10)], persons=(), general=[RateWindow(5, 1.5)])
+    assert pairs(limits, "person_deletes") == [(60, 10.0)]
+    assert pairs(limits, "persons") == [] and pairs(limits, "general") == [(5, 1.5)]
+    with pytest.raises(ValueError):
+        RateLimits(persons=[(0, 1)])
+
+
+async def test_local_limiter_paces_each_bucket_on_its_own() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(RateLimits(persons=[(2, 1)], person_deletes=[(10, 1)],
+                                          safety_margin=0), clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await limiter.acquire("persons")
+    assert clock.now - 1000 == pytest.approx(1.0)  # spacing 0.5 s: the 3rd waits a second
+    before = clock.now
+    await limiter.acquire("person_deletes")
+    for _ in range(50):
+        await limiter.acquire("users")  # unpaced
+    assert clock.now == before
+    await limiter.penalize("users", 30)
+    await limiter.acquire("users")
+    assert clock.now - before == pytest.approx(30)
+
+
+def test_fast_path_takes_no_trip_through_the_event_loop() -> None:
+    throttle, clock = make([RateWindow(1000, 1)])
+    for _ in range(5):
+        coro = throttle.acquire()
+        with pytest.raises(StopIteration):
+            coro.send(None)  # finished without suspending: no lock, no scheduling
+        clock.now += 0.001  # the next one is due
+
+
+async def test_waiters_keep_their_turn() -> None:
+    """A request arriving while others wait never jumps the queue by the fast path."""
+    throttle, clock = make([RateWindow(1, 1)])
+    order: list[int] = []
+
+    async def one(n: int) -> None:
+        await throttle.acquire()
+        order.append(n)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(5):
+            tg.start_soon(one, n)
+            await anyio.lowlevel.checkpoint()
+    assert order == [0, 1, 2, 3, 4]
 
 
 async def test_penalize_holds_everyone_back() -> None:

@@ -1,0 +1,204 @@
+"""The one per-chunk deletion step, with two plain callables and no client: every id settled
+exactly, whatever happens to the answers (posthog-api-notes.md, bulk_delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from posthog_async import (
+    APIConnectionError, AuthenticationError, BulkDeleteResult, InternalServerError, Person,
+    RateLimitError,
+)
+from posthog_async._bulk import ChunkState, ChunkStep, is_fatal
+from posthog_async._exceptions import make_status_error
+from posthog_async._models import DeletionError
+
+
+class Store:
+    """Persons by distinct id, and a delete that can lose its answer after doing the work."""
+
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners = dict(owners)  # distinct id -> person uuid
+        self.lose_next = 0
+        self.fail_next: list[Exception] = []
+        self.queue = False
+        self.errors: dict[str, str] = {}  # person uuid -> step it fails at
+        self.calls: list[list[str]] = []
+
+    async def lookup(self, ids: list[str]) -> dict[str, Person]:
+        return {i: Person(uuid=self.owners[i]) for i in ids if i in self.owners}
+
+    async def delete(self, ids: list[str]) -> BulkDeleteResult:
+        self.calls.append(list(ids))
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        persons = {self.owners[i] for i in ids if i in self.owners}
+        failed = {p for p in persons if p in self.errors}
+        if not self.queue:
+            for key in [k for k, p in self.owners.items() if p in persons - failed]:
+                del self.owners[key]
+        if self.lose_next:
+            self.lose_next -= 1
+            raise APIConnectionError("dropped after processing", method="POST", path="/x/")
+        return BulkDeleteResult(
+            persons_found=len(persons), persons_deleted=0 if self.queue else len(persons - failed),
+            persons_queued_for_deletion=len(persons) if self.queue else 0,
+            events_queued_for_deletion=False, recordings_queued_for_deletion=False,
+            deletion_errors=[DeletionError(person_uuid=p, step=self.errors[p]) for p in failed])
+
+
+def step(store: Store, *, resolve: bool, **kwargs: Any) -> ChunkStep:
+    return ChunkStep(delete=store.delete, lookup=store.lookup, lookup_size=2, resolve=resolve,
+                     **kwargs)
+
+
+IDS = ["a", "b", "c", "d", "e"]
+OWNERS = {"a": "P1", "b": "P2", "c": "P2", "x": "P9"}  # b and c are one person; d, e unknown
+
+
+def outcomes(result: Any) -> dict[str, str]:
+    return {k: v[0] for k, v in result.outcomes.items()}
+
+
+async def test_resolved_outcomes_are_exact() -> None:
+    store = Store(OWNERS)
+    result = await step(store, resolve=True).run(ChunkState(IDS))
+    assert outcomes(result) == {"a": "deleted", "b": "deleted", "c": "deleted",
+                                "d": "not_found", "e": "not_found"}
+    assert (result.persons_found, result.persons_deleted, result.exact) == (2, 2, True)
+
+
+@pytest.mark.parametrize("resolve", [True, False])
+async def test_a_lost_answer_is_looked_up_before_the_resend(resolve: bool) -> None:
+    """The first call deleted P1 and P2 but its answer was lost: a blind re-send would find
+    nobody and call them not found."""
+    store = Store(OWNERS)
+    store.lose_next = 1
+    result = await step(store, resolve=resolve, patience=5).run(ChunkState(IDS))
+    assert result.lost_answers == 1
+    if resolve:
+        assert outcomes(result) == {"a": "deleted", "b": "deleted", "c": "deleted",
+                                    "d": "not_found", "e": "not_found"}
+        assert (result.persons_found, result.persons_deleted, result.exact) == (2, 2, True)
+        assert store.calls[1] == ["d", "e"]  # only what was not settled is sent again
+    else:
+        # without a lookup first, gone ids cannot be told from never-there ones: said so
+        assert set(outcomes(result).values()) == {"unresolved"} and not result.exact
+        assert len(store.calls) == 1  # nobody left to delete: nothing re-sent
+
+
+async def test_a_server_error_after_processing_is_settled_too() -> None:
+    store = Store(OWNERS)
+    store.fail_next = [make_status_error(status_code=502, method="POST", path="/x/",
+                                         raw_body=b"", headers={})]
+    result = await step(store, resolve=True, patience=5).run(ChunkState(IDS))
+    assert outcomes(result)["a"] == "deleted" and result.lost_answers == 1
+
+
+async def test_resume_after_a_crash_uses_the_journaled_lookup() -> None:
+    """A chunk found 'sent' on resume: the lookup made before the crash says who existed."""
+    store = Store({"b": "P2", "c": "P2"})  # P1 ("a") was deleted by the call the crash lost
+    state = ChunkState(IDS, found={"a": "P1", "b": "P2", "c": "P2"}, answer_lost=True)
+    result = await step(store, resolve=True).run(state)
+    assert outcomes(result) == {"a": "deleted", "b": "deleted", "c": "deleted",
+                                "d": "not_found", "e": "not_found"}
+    assert result.persons_found == 2 and result.persons_deleted == 2
+
+
+async def test_without_lookups_all_or_nothing_chunks_are_still_exact() -> None:
+    store = Store({"a": "P1", "b": "P2"})
+    result = await step(store, resolve=False).run(ChunkState(["a", "b"]))
+    assert outcomes(result) == {"a": "deleted", "b": "deleted"} and result.exact
+    result = await step(store, resolve=False).run(ChunkState(["y", "z"]))
+    assert outcomes(result) == {"y": "not_found", "z": "not_found"}
+    store = Store({"a": "P1"})
+    result = await step(store, resolve=False).run(ChunkState(["a", "b"]))
+    assert set(outcomes(result).values()) == {"unresolved"}
+    assert result.persons_found == 1 and result.exact  # the count is PostHog's
+
+
+async def test_deletion_errors_name_the_failed_ids() -> None:
+    store = Store(OWNERS)
+    store.errors = {"P2": "delete_postgres"}
+    result = await step(store, resolve=False).run(ChunkState(IDS))
+    got = outcomes(result)
+    assert got["b"] == got["c"] == "failed" and "delete_postgres" in result.outcomes["b"][1]
+    assert result.deletion_errors[0].step == "delete_postgres"
+
+
+async def test_queued_deletions_are_reported_as_queued() -> None:
+    store = Store(OWNERS)
+    store.queue = True
+    result = await step(store, resolve=True).run(ChunkState(IDS))
+    assert outcomes(result)["a"] == "queued" and result.persons_queued == 2
+
+
+async def test_keep_person_outcome_is_kept() -> None:
+    store = Store(OWNERS)
+    store.queue = True  # nothing is deleted
+    result = await step(store, resolve=True, keep_person=True).run(ChunkState(["a", "d"]))
+    assert outcomes(result) == {"a": "kept", "d": "not_found"}
+
+
+async def test_an_answer_without_counts() -> None:
+    """The oldest PostHog answers 202 with no body: only a lookup can say what happened."""
+    store = Store(OWNERS)
+
+    async def empty_202(ids: list[str]) -> BulkDeleteResult:
+        await store.delete(ids)
+        return BulkDeleteResult()
+
+    s = ChunkStep(delete=empty_202, lookup=store.lookup, lookup_size=2, resolve=False)
+    result = await s.run(ChunkState(["a", "d"]))
+    assert set(outcomes(result).values()) == {"unresolved"} and result.persons_found is None
+    store = Store(OWNERS)
+    s = ChunkStep(delete=empty_202, lookup=store.lookup, lookup_size=2, resolve=True)
+    assert outcomes(await s.run(ChunkState(["a", "d"]))) == {"a": "deleted", "d": "not_found"}
+
+
+async def test_a_long_retry_after_is_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("posthog_async._bulk.anyio.sleep", fake_sleep)
+    store = Store(OWNERS)
+    store.fail_next = [make_status_error(status_code=429, method="POST", path="/x/", raw_body=b"",
+                                         headers={}, retry_after=1800.0)]
+    waits: list[float] = []
+    result = await step(store, resolve=False, on_wait=lambda s, e: waits.append(s)).run(
+        ChunkState(["a"]))
+    assert waits == [1800.0] and slept == [1800.0] and outcomes(result) == {"a": "deleted"}
+
+
+async def test_what_will_not_heal_is_raised_at_once() -> None:
+    store = Store(OWNERS)
+    error = make_status_error(status_code=401, method="POST", path="/x/", raw_body=b"", headers={})
+    store.fail_next = [error]
+    with pytest.raises(AuthenticationError):
+        await step(store, resolve=False).run(ChunkState(["a"]))
+    assert is_fatal(error)
+    refused = APIConnectionError("refused", method="POST", path="/x/", maybe_processed=False)
+    assert is_fatal(refused) and not is_fatal(APIConnectionError("dropped", method="POST", path="/x/"))
+    assert not is_fatal(InternalServerError("x", method="POST", path="/x/", status_code=500))
+    assert not is_fatal(RateLimitError("x", method="POST", path="/x/", status_code=429))
+
+
+async def test_patience_bounds_retrying() -> None:
+    store = Store(OWNERS)
+    store.fail_next = [InternalServerError("boom", method="POST", path="/x/", status_code=500)] * 50
+    with pytest.raises(InternalServerError):
+        await step(store, resolve=False, patience=0.0).run(ChunkState(["a"]))
+    assert len(store.calls) == 1
+
+
+async def test_a_dry_run_only_looks_up() -> None:
+    store = Store(OWNERS)
+    s = ChunkStep(delete=None, lookup=store.lookup, lookup_size=2, resolve=True)
+    result = await s.run(ChunkState(IDS))
+    assert outcomes(result) == {"a": "found", "b": "found", "c": "found", "d": "not_found",
+                                "e": "not_found"}
+    assert store.calls == [] and result.persons_found == 2
