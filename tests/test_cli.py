@@ -1,0 +1,256 @@
+"""``posthog-async persons delete`` as a user runs it: bad usage caught before any request,
+signals, SIGKILL at random moments with lost answers, and a report that matches PostHog's state
+id by id. The CLI runs in a subprocess against the offline PostHog in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posthog_async.cli import main as cli_main
+from posthog_async.testing import FakePostHog, Faults
+
+from .conftest import API_KEY
+
+BULK = "POST /api/projects/1/persons/bulk_delete/"
+
+
+def write_ids(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def spawn(server: FakePostHog | None, *args: str, stdin: int | None = None,
+                host: str | None = None, key: str | None = None,
+                pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
+    env = {**os.environ, "POSTHOG_PERSONAL_API_KEY": key or (server.api_key if server else API_KEY),
+           "POSTHOG_HOST": host or (server.url if server else ""), "POSTHOG_PROJECT_ID": "1"}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "posthog_async.cli", *args, env=env, stdin=stdin,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=pass_fds)
+
+
+async def run(server: FakePostHog | None, *args: str, **kwargs: Any) -> tuple[int, str, str]:
+    proc = await spawn(server, *args, **kwargs)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the job")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def srv() -> Any:
+    async with FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--concurrency", "0"], "must be at least 1"),
+    (["--chunk-size", "1001"], "at most 1000"),
+    (["--retry-failed"], "--retry-failed only goes with --resume"),
+    (["--column", "id"], "--column goes with --csv"),
+    (["--csv"], "--csv needs --column"),
+    (["--report", "/nonexistent-folder/r.json"], "does not exist"),
+    (["--journal", "/proc/forbidden/j.sqlite"], "cannot write the journal"),
+    (["--resume"], "no journal"),
+    (["--keep-person"], "deletes nothing"),
+])
+async def test_bad_usage_is_exit_2_before_any_request(srv: FakePostHog, tmp_path: Path,
+                                                      extra: list[str], message: str) -> None:
+    source = write_ids(tmp_path / "erase.txt", ["user-1"])
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", str(source), *extra)
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and srv.stats.requests == 0
+
+
+async def test_missing_and_odd_inputs(srv: FakePostHog, tmp_path: Path) -> None:
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", str(tmp_path / "nope.txt"))
+    assert code == 2 and "not found" in err and "Traceback" not in err
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", str(tmp_path))
+    assert code == 2 and "directory" in err
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", "-")
+    assert code == 2 and "--journal" in err
+    assert srv.stats.requests == 0
+
+
+async def test_standard_input_and_pipes(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(4)
+    proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", "-", "--journal",
+                       str(tmp_path / "j.sqlite"), stdin=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate(b"user-1\nuser-2\n")
+    assert proc.returncode == 0, err.decode()
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"user-3\nghost\n")
+    os.close(write_fd)
+    try:
+        code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", f"/dev/fd/{read_fd}",
+                                 "--journal", str(tmp_path / "k.sqlite"), pass_fds=(read_fd,))
+    finally:
+        os.close(read_fd)
+    assert code == 0, err
+    assert {d for p in srv.project().persons.values() for d in p.distinct_ids} == {"user-4"}
+
+
+async def test_the_key_is_never_printed(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(3000)
+    srv.faults = Faults(latency=0.05)
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 3001)])
+    proc = await spawn(srv, "--api-key", API_KEY, "persons", "delete", "--distinct-ids-file",
+                       str(source), "--chunk-size", "100", "--concurrency", "1")
+    await wait_for(lambda: len(srv.stats.bodies.get(BULK, [])) >= 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = await proc.communicate()
+    text = out.decode() + err.decode()
+    assert proc.returncode == 130 and "--resume" in text and "--api-key" not in text.split("warning")[-1]
+    assert API_KEY not in text and "POSTHOG_PERSONAL_API_KEY" in text
+    for path in tmp_path.iterdir():
+        if path.is_file():
+            assert API_KEY.encode() not in path.read_bytes(), path
+
+
+async def test_two_runs_at_once_the_second_is_refused(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(3000)
+    srv.faults = Faults(latency=0.05)
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 3001)])
+    args = ("persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
+            "--concurrency", "1")
+    first = await spawn(srv, *args)
+    await wait_for(lambda: len(srv.stats.bodies.get(BULK, [])) >= 1)
+    code, _, err = await run(srv, *args, "--resume")
+    assert code == 2 and "in use by pid" in err and str(first.pid) in err
+    first.send_signal(signal.SIGTERM)  # a graceful stop, like the first Ctrl-C
+    _, err1 = await first.communicate()
+    assert first.returncode == 130 and "--resume" in err1.decode()
+    code, _, err = await run(srv, *args, "--resume")
+    assert code == 0, err
+    counts: dict[str, int] = {}
+    for body in srv.stats.bodies[BULK]:
+        counts[body["distinct_ids"][0]] = counts.get(body["distinct_ids"][0], 0) + 1
+    assert max(counts.values()) == 1  # no chunk went out twice
+
+
+async def test_what_will_not_heal_stops_the_job_at_once(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(5000)
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 5001)])
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", str(source),
+                             "--chunk-size", "100", key="phx_revoked_key")
+    assert code == 1 and "stopped" in err and "--resume" in err and "Traceback" not in err
+    assert srv.stats.requests <= 8  # not 50 chunks × 401
+    started = time.monotonic()
+    code, _, err = await run(None, "persons", "delete", "--distinct-ids-file", str(source),
+                             "--resume", host="http://127.0.0.1:9")  # nobody listens: refused
+    assert code == 1 and "stopped" in err and time.monotonic() - started < 20
+
+
+async def test_ctrl_c_twice_aborts_at_once_and_resume_is_exact(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(4000)
+    srv.faults = Faults(latency=0.3)
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 4001)])
+    args = ("persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100")
+    proc = await spawn(srv, *args)
+    await wait_for(lambda: len(srv.stats.bodies.get(BULK, [])) >= 1)
+    proc.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = await proc.communicate()
+    assert proc.returncode == 130 and "Resume with" in err.decode() and b"Traceback" not in err
+    srv.faults = Faults()
+    code, _, err = await run(srv, *args, "--resume", "--report", str(tmp_path / "r.csv"))
+    assert code == 0, err
+    assert_report_matches_server(tmp_path / "r.csv", srv, existed=range(1, 4001), asked=range(1, 4001))
+
+
+async def test_ctrl_c_during_start_up_is_clean(srv: FakePostHog, tmp_path: Path) -> None:
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 400_001)])
+    proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", str(source))
+    await asyncio.sleep(0.6)  # loading four hundred thousand ids
+    proc.send_signal(signal.SIGINT)
+    _, err = await proc.communicate()
+    assert proc.returncode == 130 and b"Traceback" not in err
+    assert srv.stats.requests == 0
+    code, _, err = await run(srv, "persons", "delete", "--distinct-ids-file", str(source),
+                             "--no-resolve", "--concurrency", "16")
+    assert code == 0, err  # the interrupted load left nothing half-done behind
+
+
+def assert_report_matches_server(report: Path, server: FakePostHog, *, existed: range,
+                                 asked: range) -> None:
+    """Every asked id's outcome is what PostHog did: deleted iff a person had it, and it is gone."""
+    rows = list(csv.reader(report.read_text().splitlines()))
+    totals = {r[0][2:]: int(r[1]) for r in rows if r[0].startswith("# ")}
+    header = rows.index(["kind", "id", "outcome", "reason", "person", "chunk"])
+    outcomes = {r[1]: r[2] for r in rows[header + 1:]}
+    remaining = {d for p in server.project().persons.values() for d in p.distinct_ids}
+    for n in asked:
+        key = f"user-{n}"
+        expected = "deleted" if n in existed else "not_found"
+        assert outcomes[key] == expected, (key, outcomes[key])
+        assert key not in remaining
+    assert totals["deleted"] == len(existed) and totals["pending"] == totals["failed"] == 0
+    assert totals["persons_deleted"] == server.ids_deleted == len(existed)
+
+
+async def test_sigkill_at_random_moments_with_lost_answers(tmp_path: Path) -> None:
+    """Answers lost after PostHog did the work, and the CLI killed without warning, again and
+    again: the final report still says exactly what PostHog did, id by id."""
+    rng = random.Random(7)
+    faults = Faults(latency=0.01, lose_answer_rate=0.15, seed=3)
+    async with FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True,
+                           faults=faults) as server:
+        server.seed_persons(6000)
+        asked = range(1, 7001)  # user-6001... never existed
+        source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in asked])
+        args = ["persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
+                "--concurrency", "4"]
+        kills = 0
+        for attempt in range(5):
+            proc = await spawn(server, *args, *(["--resume"] if attempt else []))
+            try:
+                await asyncio.wait_for(proc.wait(), rng.uniform(0.8, 2.0))
+            except asyncio.TimeoutError:
+                proc.kill()
+                kills += 1
+            await proc.communicate()
+        code, _, err = await run(server, *args, "--resume", "--report", str(tmp_path / "r.csv"))
+        assert code == 0, err
+        assert kills >= 2 and server.stats.dropped > 0
+        assert_report_matches_server(tmp_path / "r.csv", server, existed=range(1, 6001), asked=asked)
+
+
+def test_cli_requires_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["persons", "list"]) == 2
+    assert "POSTHOG_PERSONAL_API_KEY" in capsys.readouterr().err
+
+
+async def test_cli_list_and_lookup(srv: FakePostHog, tmp_path: Path) -> None:
+    srv.seed_persons(250)
+    code, out, err = await run(srv, "persons", "list", "--format", "csv")
+    assert code == 0 and len(out.splitlines()) == 251 and "250 persons" in err
+    code, out, _ = await run(srv, "persons", "list", "--search", "user7@example.com")
+    assert json.loads(out.splitlines()[0])["distinct_ids"] == ["user-7"]
+    ids = write_ids(tmp_path / "l.txt", ["user-1", "user-2", "ghost", "user-1"])
+    code, out, err = await run(srv, "persons", "lookup", "--distinct-ids-file", str(ids))
+    assert len(out.splitlines()) == 2 and "not found 1" in err and "duplicates 1" in err
+
+
+def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["demo", "--persons", "3000", "--erase", "2000"]) == 0
+    err = capsys.readouterr().err
+    assert "deleted 2,000" in err and "server now holds 1,000 persons" in err
