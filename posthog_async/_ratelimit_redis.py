@@ -125,9 +125,12 @@ class RedisRateLimiter:
     ``safety_margin`` (default: 0.25 s, or ``limits.safety_margin`` if larger) is added to
     every window and spacing. A wait longer than ``max_reserve`` seconds is not reserved; the
     caller sleeps and asks again, so an abandoned caller never holds a far-future slot.
-    Each Redis call is given ``timeout`` seconds and is not retried; on failure the limiter
-    paces this process alone with the same windows times ``fallback_share`` (e.g. ``0.25``
-    for four processes), warns once, and tries Redis again after ``cooldown`` seconds.
+    A caller cancelled while it sleeps leaves its slot unused, which only costs budget.
+    Each Redis call is given ``timeout`` seconds and is not retried (a client you pass keeps
+    its own settings, but is still cut off after ``timeout``); on failure the limiter paces
+    this process alone with the same windows times ``fallback_share`` (e.g. ``0.25`` for four
+    processes), warns once, and tries Redis again after ``cooldown`` seconds. Buckets without
+    windows are paced locally only: PostHog does not throttle them.
     """
 
     def __init__(

@@ -105,12 +105,13 @@ async def test_reservations_honour_both_windows_and_spacing(shared_redis_url: st
 async def test_penalize_holds_back_every_sharer(shared_redis_url: str, inspector: Any, ns: str) -> None:
     limits = deletes_only([(100, 1.0)])
     one = RedisRateLimiter(shared_redis_url, namespace=ns, limits=limits, safety_margin=0)
-    other = RedisRateLimiter(shared_redis_url, namespace=ns, limits=limits, safety_margin=0)
+    other = RedisRateLimiter(inspector, namespace=ns, limits=limits, safety_margin=0)  # a ready client
     await one.penalize("person_deletes", 2.0)
     granted, wait = await other._reserve("person_deletes")
     pttl = await inspector.pttl(f"posthog_async:{{{ns}}}:person_deletes:blocked")
     await one.aclose()
     await other.aclose()
+    assert await inspector.ping()  # a client it was given stays open
     assert granted and 1.9 < wait <= 2.0
     assert 2000 < pttl <= 3000
 
