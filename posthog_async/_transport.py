@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,7 +28,7 @@ from ._exceptions import (
 from ._ratelimit import Bucket, RateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
-__all__ = ["Transport", "RawResponse", "Repeated", "encode_params"]
+__all__ = ["Transport", "Response", "Repeated", "encode_params"]
 
 logger = logging.getLogger("posthog_async")
 
@@ -38,11 +37,22 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass(frozen=True)
-class RawResponse:
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
+class Response:
+    """An answer: status, headers and body, or with ``stream=True`` a body still to be read
+    (``stream``) whose connection and concurrency slot are held until :meth:`release`."""
+
+    __slots__ = ("status", "headers", "content", "stream", "_release")
+
+    def __init__(self, status: int, headers: Mapping[str, str], content: bytes,
+                 stream: aiohttp.StreamReader | None = None,
+                 release: Callable[[], None] | None = None) -> None:
+        self.status, self.headers, self.content = status, headers, content
+        self.stream, self._release = stream, release
+
+    def release(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 class Repeated(tuple[str, ...]):
@@ -144,57 +154,19 @@ class Transport:
         json: Any = None,
         idempotent: bool | None = None,
         timeout: float | None = None,
-    ) -> RawResponse:
-        """Send one API call under the shared limits, retrying as the policy allows; return its body.
+        stream: bool = False,
+    ) -> Response:
+        """Send one API call under the shared limits, retrying as the policy allows.
 
-        ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a 500 or a dropped
-        connection. Raises the :mod:`posthog_async._exceptions` class matching the final failure.
+        This is the one attempt loop: a concurrency slot, a rate-limit slot for ``bucket``
+        (taken last, so the send follows at once), the send, then the answer classified and
+        retried or raised. ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a
+        500 or a dropped connection. With ``stream`` the body is not read: the response keeps
+        its connection and slot until ``release()``. Raises the
+        :mod:`posthog_async._exceptions` class matching the final failure.
         """
-        resp, body = await self._send(method, path_or_url, bucket=bucket, params=params,
-                                      json=json, idempotent=idempotent, timeout=timeout,
-                                      stream=False)
-        return RawResponse(resp.status, resp.headers, body)
-
-    @asynccontextmanager
-    async def stream(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        bucket: Bucket,
-        params: Params | None = None,
-        timeout: float | None = None,
-    ) -> AsyncIterator[aiohttp.StreamReader]:
-        """Like :meth:`request` but yields the body as a stream (for large CSV exports).
-
-        The concurrency slot is held until the ``async with`` block ends.
-        """
-        resp, _ = await self._send(method, path_or_url, bucket=bucket, params=params, json=None,
-                                   idempotent=True, timeout=timeout, stream=True)
-        try:
-            yield resp.content
-        finally:
-            resp.release()
-            assert self._slots is not None
-            self._slots.release()
-
-    async def _send(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        bucket: Bucket,
-        params: Params | None,
-        json: Any,
-        idempotent: bool | None,
-        timeout: float | None,
-        stream: bool,
-    ) -> tuple[aiohttp.ClientResponse, bytes]:
-        """The attempt loop. A successful answer comes back with its body, or, with ``stream``,
-        unread and still holding its concurrency slot (the caller releases both)."""
         session, slots = self._ensure_open()
         url = self.url_for(path_or_url)
-        path = urlsplit(url).path
         if idempotent is None:
             idempotent = method in _IDEMPOTENT_METHODS
         query = encode_params(params) or None
@@ -210,7 +182,7 @@ class Transport:
             await slots.acquire()
             try:
                 if limiter is not None:
-                    await limiter.acquire(bucket)  # after the slot: the send follows at once
+                    await limiter.acquire(bucket)
                 resp = await session.request(
                     method, url, params=query, data=data, headers=headers,
                     timeout=client_timeout, allow_redirects=False,
@@ -218,24 +190,43 @@ class Transport:
                 try:
                     if resp.status < 300 and stream:
                         handed_over = True
-                        return resp, b""
+                        return Response(resp.status, resp.headers, b"", resp.content,
+                                        _releaser(resp, slots))
                     body = await resp.read()
                     if resp.status < 300:
-                        return resp, body
-                    error = _status_error(method, path, resp, body)
+                        return Response(resp.status, resp.headers, body)
+                    error = _status_error(method, _path(url), resp, body)
                 finally:
                     if not handed_over:
                         resp.release()
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                error = _connection_error(method, path, exc, client_timeout)
+                error = _connection_error(method, _path(url), exc, client_timeout)
             finally:
                 if not handed_over:
                     slots.release()
-            await self._retry_or_raise(error, attempt, idempotent, method, path, bucket)
+            await self._retry_or_raise(error, attempt, idempotent, bucket)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        bucket: Bucket,
+        params: Params | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.StreamReader]:
+        """:meth:`request` with ``stream=True``, as a context manager that releases at the end."""
+        resp = await self.request(method, path_or_url, bucket=bucket, params=params,
+                                  idempotent=True, timeout=timeout, stream=True)
+        try:
+            assert resp.stream is not None
+            yield resp.stream
+        finally:
+            resp.release()
 
     async def _retry_or_raise(
-        self, error: APIError, attempt: int, idempotent: bool, method: str, path: str,
-        bucket: Bucket,
+        self, error: APIError, attempt: int, idempotent: bool, bucket: Bucket
     ) -> None:
         policy = self.retry_policy
         delay = policy.decide(error, attempt=attempt, idempotent=idempotent)
@@ -247,7 +238,8 @@ class Transport:
                 await self.rate_limiter.penalize(bucket, hold)
         if delay is None:
             raise error
-        self._report_retry(RetryEvent(method, path, attempt, policy.max_retries + 1, delay, error))
+        self._report_retry(RetryEvent(error.method, error.path, attempt, policy.max_retries + 1,
+                                      delay, error))
         await anyio.sleep(delay)
 
     def _report_retry(self, event: RetryEvent) -> None:
@@ -262,6 +254,19 @@ class Transport:
         )
         if self.on_retry is not None:
             self.on_retry(event)
+
+
+def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callable[[], None]:
+    def release() -> None:
+        resp.release()
+        slots.release()
+
+    return release
+
+
+def _path(url: str) -> str:
+    """The URL's path: what errors and logs show (never the query string)."""
+    return urlsplit(url).path
 
 
 def _status_error(

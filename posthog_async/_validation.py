@@ -6,6 +6,7 @@ helpers and the deletion job alike.
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from typing import Iterable, Sequence
 
@@ -48,8 +49,14 @@ def clean_id(raw: object, *, uuid: bool) -> str | None:
     return value
 
 
+#: A UUID already in canonical form: accepted without parsing (the hot path of every call).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def require_uuid(value: object, name: str = "id") -> str:
     """Return ``value`` as a canonical UUID string or raise ``ValueError`` naming the argument."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
     if isinstance(value, uuidlib.UUID):
         return str(value)
     if not isinstance(value, str):
@@ -69,6 +76,8 @@ def require_person_id(value: object, name: str = "id") -> str:
         raise TypeError(f"{name} must be a person UUID or numeric id, got a bool")
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return value.strip()
     try:

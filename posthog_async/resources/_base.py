@@ -48,15 +48,21 @@ class Resource:
     def __init__(self, transport: Transport, scope: Scope) -> None:
         self._transport = transport
         self._scope = scope
+        self._bases: dict[str, str] = {}
 
     def _base(self, family: Literal["projects", "environments"] | None = None) -> str:
-        pid = self._scope.id
-        if pid is None or pid == "":
-            raise ConfigurationError(
-                "no project id: set AsyncPostHog(project_id=...) or the POSTHOG_PROJECT_ID "
-                "environment variable, or use ph.project(id)"
-            )
-        return f"/api/{family or self._scope.family}/{quote(pid, safe='@')}"
+        """``/api/<family>/<id>``, built once per family (it is on every call's path)."""
+        chosen = family or self._scope.family
+        base = self._bases.get(chosen)
+        if base is None:
+            pid = self._scope.id
+            if pid is None or pid == "":
+                raise ConfigurationError(
+                    "no project id: set AsyncPostHog(project_id=...) or the POSTHOG_PROJECT_ID "
+                    "environment variable, or use ph.project(id)"
+                )
+            base = self._bases[chosen] = f"/api/{chosen}/{quote(pid, safe='@')}"
+        return base
 
     async def _raw(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
@@ -89,8 +95,9 @@ class Resource:
         :func:`~posthog_async._models.decode_accepted`); a read that does not decode raises
         :class:`UnexpectedResponseError`.
         """
-        content = await self._raw(method, path, params=params, json=json, bucket=bucket,
-                                  idempotent=idempotent)
+        content = (await self._transport.request(
+            method, path, bucket=bucket or self.bucket, params=params, json=json,
+            idempotent=idempotent, timeout=self._scope.timeout)).content
         if cast_to is None:
             return None
         if method not in _READS:
