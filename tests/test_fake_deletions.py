@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -22,7 +22,7 @@ async def queued() -> AsyncIterator[FakePostHog]:
         yield srv
 
 
-async def bulk(server: FakePostHog, payload: object) -> tuple[int, object]:
+async def bulk(server: FakePostHog, payload: object) -> tuple[int, Any]:
     status, body, _ = await call(server, "POST", BULK, key=server.api_key, json=payload)
     return status, body
 
@@ -50,8 +50,8 @@ async def test_row05_deletion_errors_carry_the_failed_step() -> None:
             doomed, fine = server.project().ordered()[:2]
             server.fail_deletion_of(doomed.uuid, step="tombstone_clickhouse")
             _, body = await bulk(server, {"ids": [doomed.uuid, fine.uuid]})
-            assert body["persons_deleted"] == 1  # type: ignore[index]
-            assert body["deletion_errors"] == [{"person_uuid": doomed.uuid, **entry}]  # type: ignore[index]
+            assert body["persons_deleted"] == 1
+            assert body["deletion_errors"] == [{"person_uuid": doomed.uuid, **entry}]
             assert (await call(server, "GET", f"{PERSONS}{doomed.uuid}/", key=server.api_key))[0] == 200
     with pytest.raises(ValueError):
         FakePostHog().fail_deletion_of("x", step="nap")
@@ -64,7 +64,7 @@ async def test_row06_older_answer_shapes() -> None:
     async with FakePostHog(rate_limits=None, bulk_delete_version="P-B") as server:
         server.seed_persons(1)
         _, body = await bulk(server, {"distinct_ids": ["user-1"]})
-        assert set(body) == {"persons_found", "persons_deleted", "events_queued_for_deletion",  # type: ignore[arg-type]
+        assert set(body) == {"persons_found", "persons_deleted", "events_queued_for_deletion",
                              "recordings_queued_for_deletion", "deletion_errors"}
     with pytest.raises(ValueError):
         FakePostHog(bulk_delete_version="P-B", queue_person_deletions=True)
@@ -92,7 +92,7 @@ async def test_row08_json_body_only_and_truthy_flags(server: FakePostHog) -> Non
     status, body, _ = await call(server, "POST", BULK + "?distinct_ids=user-1")
     assert status == 400 and body["detail"] == "You need to specify either distinct_ids or ids"
     _, body = await bulk(server, {"ids": [server.project().ordered()[0].uuid], "keep_person": 0})
-    assert body["persons_deleted"] == 1  # type: ignore[index]
+    assert body["persons_deleted"] == 1
 
 
 async def test_row09_queued_deletions_happen_later_in_chunks(queued: FakePostHog) -> None:
@@ -108,7 +108,7 @@ async def test_row09_queued_deletions_happen_later_in_chunks(queued: FakePostHog
     await queued.wait_for_deletions()
     assert queued.ids_deleted == 250 and not queued.project().persons
     _, body = await bulk(queued, {"distinct_ids": ["nobody"], "keep_person": True})
-    assert body["persons_queued_for_deletion"] == 0  # type: ignore[index]
+    assert body["persons_queued_for_deletion"] == 0
 
 
 async def test_row09_queued_failures_are_silent(queued: FakePostHog) -> None:
@@ -116,7 +116,7 @@ async def test_row09_queued_failures_are_silent(queued: FakePostHog) -> None:
     doomed = queued.project().ordered()[0]
     queued.fail_deletion_of(doomed.uuid)
     _, body = await bulk(queued, {"distinct_ids": ["user-1", "user-2"]})
-    assert body["deletion_errors"] == [] and body["persons_queued_for_deletion"] == 2  # type: ignore[index]
+    assert body["deletion_errors"] == [] and body["persons_queued_for_deletion"] == 2
     await queued.wait_for_deletions()
     assert list(queued.project().persons) == [doomed.uuid]
 

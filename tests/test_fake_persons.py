@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from posthog_async.testing import FakePostHog
 
@@ -85,7 +86,8 @@ async def test_row14_batch_by_distinct_ids(server: FakePostHog) -> None:
     server.add_person([f"many-{i}" for i in range(15)])
     server.seed_persons(300)
     path = PERSONS + "batch_by_distinct_ids/"
-    for junk in ({"distinct_ids": "user-1"}, {"distinct_ids": []}, {}):
+    junks: tuple[dict[str, Any], ...] = ({"distinct_ids": "user-1"}, {"distinct_ids": []}, {})
+    for junk in junks:
         assert (await call(server, "POST", path, json=junk))[:2] == (200, {"results": {}})
     _, body, _ = await call(server, "POST", path, json={"distinct_ids": ["many-3"]})
     assert len(body["results"]["many-3"]["distinct_ids"]) == 10  # MinimalPerson

@@ -39,7 +39,7 @@ async def call(server: FakePostHog, method: str, path: str, *, key: str | None =
 
 
 def error(body: Any, status_type: str, code: str, detail: str, attr: str | None = None) -> bool:
-    return body == {"type": status_type, "code": code, "detail": detail, "attr": attr}
+    return bool(body == {"type": status_type, "code": code, "detail": detail, "attr": attr})
 
 
 async def test_auth_errors_and_bearer_challenge(server: FakePostHog) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from yarl import URL
 
-from ._errors import not_a_dict, parse_error, unsupported_media_type
+from ._errors import FakeAPIError, not_a_dict, parse_error, unsupported_media_type
 from ._store import ProjectData
 
 __all__ = ["Req", "Reply", "respond", "qget", "parse_uuid", "parse_int", "media_type", "is_form"]
@@ -41,8 +41,9 @@ class Req:
     absolute: str = ""
     raw: bytes = b""
     content_type: str = ""
-    #: A pre-parsed multipart form, when the route accepts forms.
+    #: A pre-parsed multipart form, when the route accepts forms (or why it could not be parsed).
     form: dict[str, Any] | None = None
+    form_error: FakeAPIError | None = None
     #: Whether the view accepts form bodies (PostHog's persons views parse JSON only).
     accepts_forms: bool = True
     #: Work to do ``apply_delay`` after the answer has been sent (PostHog applies many writes
@@ -88,6 +89,8 @@ class Req:
         return data
 
     def _parse(self) -> Any:
+        if self.form_error is not None:
+            raise self.form_error
         if self.form is not None:
             return self.form
         if not self.raw:

@@ -8,6 +8,7 @@ parses the body only if it reads it).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -17,7 +18,8 @@ from aiohttp import web
 
 from ._definitions import DefinitionHandlers, seed_definitions
 from ._deletions import Deletions
-from ._errors import FakeAPIError, NO_PERSONAL_KEYS, method_not_allowed, not_found, permission_denied
+from ._errors import (FakeAPIError, NO_PERSONAL_KEYS, method_not_allowed, not_found, parse_error,
+                      permission_denied, server_error)
 from ._faults import FaultInjector, Faults, Hook
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
@@ -42,6 +44,7 @@ ALL_SCOPES = frozenset({
     "sharing_configuration:write",
 })
 _UNAUTHENTICATED = "Authentication credentials were not provided."
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -186,7 +189,7 @@ class FakePostHog:
 
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)  # any path, even with a newline
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -234,7 +237,13 @@ class FakePostHog:
             injected = self.injector.intercept(request)
             if injected is not None:
                 return injected
-            req, (status, body) = await self._dispatch(request)
+            try:
+                req, (status, body) = await self._dispatch(request)
+            except (FakeAPIError, asyncio.CancelledError):
+                raise
+            except Exception:  # a bug in the fake: answer as Django would, and say so in the log
+                _log.exception("fake PostHog crashed on %s %s", request.method, request.path)
+                raise server_error() from None
         except FakeAPIError as err:
             if err.status == 429:
                 stats.throttled += 1
@@ -286,15 +295,20 @@ class FakePostHog:
         self.limiter.check(route.bucket, key)
         content_type = request.headers.get("Content-Type", "")
         form: dict[str, Any] | None = None
+        form_error: FakeAPIError | None = None
         raw = b""
         if route.forms and is_form(content_type) and content_type.startswith("multipart/"):
-            form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            try:
+                form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            except Exception as exc:  # DRF: MultiPartParserError -> ParseError
+                form_error = parse_error(f"Multipart form parse error - {exc}")
         elif request.can_read_body:
             raw = await request.read()
         req = Req(request.method, request.url, request.query, params, project, key,
                   datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
                   absolute=f"{request.scheme}://{request.host}{request.raw_path}", raw=raw,
-                  content_type=content_type, form=form, accepts_forms=route.forms)
+                  content_type=content_type, form=form, form_error=form_error,
+                  accepts_forms=route.forms)
         if self.record_bodies:
             self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(_peek(req))
         return req, route.handler(req)
@@ -302,7 +316,7 @@ class FakePostHog:
     def _resolve(self, path: str) -> tuple[PathRoutes, dict[str, str]]:
         """The first path pattern that matches wins, whatever the method (Django URL resolution)."""
         for entry in self._routes:
-            match = entry.pattern.match(path)
+            match = entry.pattern.fullmatch(path)
             if match is not None:
                 return entry, match.groupdict()
         raise not_found()
