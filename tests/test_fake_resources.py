@@ -160,6 +160,11 @@ async def test_row43_password_feature_knob() -> None:
         status, body, _ = await call(server, "PATCH", SHARING, key=server.api_key,
                                      json={"password_required": True})
         assert (status, body) == (403, {"error": "Sharing with password requires the Advanced Permissions feature"})
+        server.project().sharing["rec-1"] = {"created_at": "2024-01-01T00:00:00Z", "enabled": True,
+                                             "access_token": "t", "settings": None,
+                                             "password_required": True, "share_passwords": []}
+        status, body, _ = await call(server, "POST", SHARING + "passwords/", key=server.api_key, json={})
+        assert (status, body) == (403, {"error": "Password management requires the Advanced Permissions feature"})
 
 
 async def test_row44_password_delete(server: FakePostHog) -> None:

@@ -102,6 +102,23 @@ async def test_unknown_format_is_a_404(server: FakePostHog) -> None:
     assert (await call(server, "GET", "/api/projects/1/subscriptions/", params={"format": "csv"}))[0] == 404
 
 
+async def test_csv_is_rendered_like_djangorestframework_csv(server: FakePostHog) -> None:
+    """Sorted header, nested values flattened (``distinct_ids.0``); a single object has no
+    ``results``, so PostHog's paginated CSV renderer answers it empty."""
+    person = server.add_person(["a", "b"], {"email": "a@b.c"})
+    _, text, _ = await call(server, "GET", PERSONS, params={"format": "csv"})
+    lines = text.splitlines()
+    assert lines[0] == "created_at,distinct_ids.0,distinct_ids.1,id,last_seen_at,name,properties.email,uuid"
+    assert lines[1].endswith(f",1,,a@b.c,a@b.c,{person.uuid}")
+    assert (await call(server, "GET", f"{PERSONS}{person.uuid}/", params={"format": "csv"}))[1] is None
+
+
+async def test_head_and_options(server: FakePostHog) -> None:
+    assert (await call(server, "HEAD", PERSONS))[:2] == (200, None)
+    status, body, headers = await call(server, "OPTIONS", "/api/projects/1/subscriptions/")
+    assert status == 200 and headers["Allow"] == "GET, POST, HEAD, OPTIONS" and body["renders"] == ["application/json"]
+
+
 async def test_scope_write_grants_read_and_star_grants_all(server: FakePostHog) -> None:
     server.add_key("phx_w", scopes={"person:write"})
     server.add_key("phx_star", scopes={"*"})

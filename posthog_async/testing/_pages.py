@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from ._request import Reply, Req, parse_int
@@ -77,24 +77,27 @@ def persons_link(req: Req, offset: int) -> str:
     return url
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Flatten rows (nested ``properties`` become ``properties.<key>`` columns) into CSV."""
-    flat: list[dict[str, Any]] = []
-    columns: dict[str, None] = {}
-    for row in rows:
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, dict):
-                for sub, v in value.items():
-                    out[f"{key}.{sub}"] = v
-            elif isinstance(value, list):
-                out[key] = ",".join(map(str, value))
-            else:
-                out[key] = value
-        columns.update(dict.fromkeys(out))
-        flat.append(out)
+def to_csv(rows: Sequence[Any]) -> str:
+    """djangorestframework-csv's rendering: nested objects and lists flattened into ``a.b`` and
+    ``a.0`` columns, the header sorted."""
+    flat = [_flatten(row, "") for row in rows]
+    header = sorted({key for row in flat for key in row})
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns))
-    writer.writeheader()
-    writer.writerows(flat)
+    writer = csv.writer(buf)
+    if flat:
+        writer.writerow(header)
+        writer.writerows([row.get(key) for key in header] for row in flat)
     return buf.getvalue()
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return {prefix.rstrip("."): value}
+    out: dict[str, Any] = {}
+    for key, item in items:
+        out.update(_flatten(item, f"{prefix}{key}."))
+    return out

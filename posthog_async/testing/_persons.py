@@ -45,7 +45,9 @@ def person_from_path(req: Req) -> FakePerson:
 
 
 def _one(req: Req, body: dict[str, Any]) -> Reply:
-    return (200, to_csv([body])) if req.wants_csv else (200, body)
+    """A single object: PostHog's ``PaginatedCSVRenderer`` renders its missing ``results`` as an
+    empty CSV."""
+    return (200, to_csv([])) if req.wants_csv else (200, body)
 
 
 class PersonHandlers:

@@ -51,6 +51,8 @@ class PathRoutes:
     pattern: re.Pattern[str]
     methods: dict[str, Route] = field(default_factory=dict)
     project: bool = True
+    #: ``?format=`` values the view renders (DRF answers 404 for any other).
+    formats: tuple[str, ...] = ("json",)
 
 
 @dataclass
@@ -76,7 +78,8 @@ def build_routes(h: Handlers) -> list[PathRoutes]:
             families: str = "projects|environments", forms: bool = True, project: bool = True) -> None:
         regex = (_PROJECT.replace("projects|environments", families) if project else "^/api/")
         name = re.sub(r"\(\?P<(\w+)>\[\^/\.\]\+\)", r":\1", path) + "/"
-        entry = PathRoutes(name, re.compile(regex + path + "/?$"), project=project)
+        entry = PathRoutes(name, re.compile(regex + path + "/?$"), project=project,
+                           formats=("json",) if forms else ("json", "csv"))
         for method, handler, scopes, bucket in methods:
             entry.methods[method] = Route(method, handler or _refused, scopes, bucket, forms)
         table.append(entry)

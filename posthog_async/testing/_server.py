@@ -69,10 +69,17 @@ class FakePostHog:
             async with server.client() as ph:
                 page = await ph.persons.list()
 
-    ``rate_limits`` is the whole throttling configuration: a mapping of bucket (``"persons"``,
-    ``"person_deletes"``, ``"general"``) to ``(requests, seconds)`` windows; buckets left out are
-    not throttled, an unknown bucket is a ``ValueError``, ``None`` turns throttling off. The
-    default is ``PRODUCTION_LIMITS``. See the package docs for the other knobs.
+    Knobs: ``rate_limits`` is the whole throttling configuration, a mapping of bucket
+    (``"persons"``, ``"person_deletes"``, ``"general"``) to ``(requests, seconds)`` windows; buckets
+    left out are not throttled, an unknown one is a ``ValueError``, ``None`` turns throttling off
+    (default ``PRODUCTION_LIMITS``). ``retry_after_header=False`` sends 429s without
+    ``Retry-After``, as older servers do. ``bulk_delete_version`` (``"P-D"``, ``"P-C"``, ``"P-B"``,
+    ``"P-A"``) picks bulk_delete's answer shape; ``queue_person_deletions`` deletes later, after
+    ``queued_deletion_delay`` seconds. ``apply_delay`` is how long accepted writes (PATCH,
+    update/delete_property, split) take to show. ``advanced_permissions=False`` removes the paid
+    feature sharing passwords need. ``short_pages`` makes persons pages lose a row but keep
+    ``next``; ``faults`` injects seeded errors, drops and latency; ``record_bodies`` keeps every
+    parsed request body in ``stats.bodies``.
     """
 
     def __init__(
@@ -277,13 +284,15 @@ class FakePostHog:
 
     async def _dispatch(self, request: web.Request) -> tuple[Req, Reply]:
         entry, params = self._resolve(request.path)
-        persons_view = not next(iter(entry.methods.values())).forms
         fmt = qget(request.query, "format")
-        if fmt is not None and fmt not in (("json", "csv") if persons_view else ("json",)):
+        if fmt is not None and fmt not in entry.formats:
             raise not_found()  # DRF: no renderer for this format
         key = self._authenticate(request)
         project = self._project_for(params["project"], key) if entry.project else None
-        route = entry.methods.get(request.method)
+        method = "GET" if request.method == "HEAD" else request.method  # Django serves HEAD as GET
+        if method == "OPTIONS":
+            return _options(request, entry)
+        route = entry.methods.get(method)
         if route is None:
             raise method_not_allowed(request.method)
         self.stats.by_endpoint[f"{request.method} {entry.name}"] += 1
@@ -346,6 +355,17 @@ class FakePostHog:
         if allowed is not None and pid not in allowed:
             raise permission_denied(f"API key does not have access to the requested project: ID {pid}.")
         return self.projects[pid]
+
+
+def _options(request: web.Request, entry: PathRoutes) -> tuple[Req, Reply]:
+    """DRF's ``SimpleMetadata`` answer to OPTIONS."""
+    allowed = [*entry.methods, *(["HEAD"] if "GET" in entry.methods else []), "OPTIONS"]
+    req = Req(request.method, request.url, request.query, {}, None, "", "")
+    req.headers["Allow"] = ", ".join(allowed)
+    renders = ["application/json"] + (["text/csv"] if "csv" in entry.formats else [])
+    parses = ["application/json"] + ([] if "csv" in entry.formats else
+                                     ["application/x-www-form-urlencoded", "multipart/form-data"])
+    return req, (200, {"name": entry.name, "description": "", "renders": renders, "parses": parses})
 
 
 def _peek(req: Req) -> Any:
