@@ -20,16 +20,18 @@ from yarl import URL
 from ._errors import FakeAPIError, not_a_dict, parse_error, unsupported_media_type
 from ._store import ProjectData
 
-__all__ = ["Req", "Reply", "respond", "qget", "parse_uuid", "parse_int", "media_type", "is_form"]
+__all__ = ["Req", "Reply", "respond", "qget", "parse_uuid", "parse_int", "media_type"]
 
 #: (status, JSON-able body | CSV text | None for an empty body)
 Reply = tuple[int, Any]
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass
 class Req:
+    """One request as a handler sees it: routed, authenticated, throttled, body not yet parsed."""
+
     method: str
     url: URL
     query: MultiMapping[str]
@@ -98,7 +100,7 @@ class Req:
         kind = media_type(self.content_type)
         if kind == "application/json":
             return _parse_json(self.raw, _charset(self.content_type))
-        if self.accepts_forms and kind == _FORM_TYPES[0]:
+        if self.accepts_forms and kind == _FORM:
             text = self.raw.decode(_charset(self.content_type), errors="replace")
             return dict(parse_qsl(text, keep_blank_values=True))
         raise unsupported_media_type(self.content_type)
@@ -160,7 +162,3 @@ def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) ->
         return web.Response(status=status, text=body, content_type="text/csv", headers=headers)
     return web.Response(status=status, body=msgspec.json.encode(body),
                         content_type="application/json", headers=headers)
-
-
-def is_form(content_type: str) -> bool:
-    return media_type(content_type) in _FORM_TYPES

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -23,11 +22,11 @@ from ._errors import (FakeAPIError, NO_PERSONAL_KEYS, method_not_allowed, not_fo
 from ._faults import FaultInjector, Faults, Hook
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
-from ._request import Reply, Req, is_form, qget, respond
+from ._request import Reply, Req, media_type, qget, respond
 from ._routes import Handlers, PathRoutes, build_routes
 from ._sharing import SharingHandlers
 from ._stats import ServerStats
-from ._store import FakePerson, ProjectData
+from ._store import FakePerson, ProjectData, now_iso
 from ._subscriptions import SubscriptionHandlers
 from ._throttle import PRODUCTION_LIMITS, RateLimiter
 from ._users import UserHandlers
@@ -306,15 +305,14 @@ class FakePostHog:
         form: dict[str, Any] | None = None
         form_error: FakeAPIError | None = None
         raw = b""
-        if route.forms and is_form(content_type) and content_type.startswith("multipart/"):
+        if route.forms and media_type(content_type) == "multipart/form-data":
             try:
                 form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
             except Exception as exc:  # DRF: MultiPartParserError -> ParseError
                 form_error = parse_error(f"Multipart form parse error - {exc}")
         elif request.can_read_body:
             raw = await request.read()
-        req = Req(request.method, request.url, request.query, params, project, key,
-                  datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        req = Req(request.method, request.url, request.query, params, project, key, now_iso(),
                   absolute=f"{request.scheme}://{request.host}{request.raw_path}", raw=raw,
                   content_type=content_type, form=form, form_error=form_error,
                   accepts_forms=route.forms)
