@@ -1,7 +1,12 @@
-"""The fake server's own rules, each from ../shared/posthog-api-notes.md, checked over raw HTTP."""
+"""The fake server's dispatch, auth, error shapes and fault injection, over raw HTTP.
+
+Each rule comes from ../shared/posthog-api-notes.md or PostHog's code; the other test_fake_*
+files import ``call`` from here.
+"""
 
 from __future__ import annotations
 
+import json as jsonlib
 import time
 from typing import Any
 
@@ -12,133 +17,147 @@ from posthog_async.testing import FakePostHog, Faults
 
 from .conftest import API_KEY
 
+PERSONS = "/api/projects/1/persons/"
+
 
 async def call(server: FakePostHog, method: str, path: str, *, key: str | None = API_KEY,
-               json: Any = None, params: dict[str, str] | None = None) -> tuple[int, Any, Any]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+               json: Any = None, params: Any = None, data: bytes | None = None,
+               headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """One raw request; the body comes back parsed (JSON), as text, or ``None`` when empty."""
+    sent = dict(headers or {})
+    if key:
+        sent["Authorization"] = f"Bearer {key}"
     async with aiohttp.ClientSession() as session:
-        async with session.request(method, server.url + path, json=json, params=params,
-                                   headers=headers) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-            return resp.status, body, resp.headers
+        async with session.request(method, server.url + path, json=json, params=params, data=data,
+                                   headers=sent) as resp:
+            raw = await resp.read()
+            if not raw:
+                return resp.status, None, resp.headers
+            if resp.content_type == "application/json":
+                return resp.status, jsonlib.loads(raw), resp.headers
+            return resp.status, raw.decode(), resp.headers
 
 
-def error_shape(body: Any) -> bool:
-    return set(body) == {"type", "code", "detail", "attr"}
+def error(body: Any, status_type: str, code: str, detail: str, attr: str | None = None) -> bool:
+    return bool(body == {"type": status_type, "code": code, "detail": detail, "attr": attr})
 
 
-async def test_auth_scope_and_project_errors(server: FakePostHog) -> None:
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/", key=None)
-    assert status == 401 and body["type"] == "authentication_error" and error_shape(body)
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/", key="phx_nope")
-    assert status == 401
-    server.add_key("phx_ro", scopes={"person:read"}, projects={1})
-    status, body, _ = await call(server, "POST", "/api/projects/1/persons/bulk_delete/",
-                                 key="phx_ro", json={"ids": []})
-    assert status == 403 and body["detail"] == "API key missing required scope 'person:write'"
-    status, body, _ = await call(server, "GET", "/api/projects/2/persons/", key="phx_ro")
-    assert status == 403
+async def test_auth_errors_and_bearer_challenge(server: FakePostHog) -> None:
+    status, body, headers = await call(server, "GET", PERSONS, key=None)
+    assert status == 401 and error(body, "authentication_error", "not_authenticated",
+                                   "Authentication credentials were not provided.")
+    assert headers["WWW-Authenticate"] == (
+        f'Bearer resource_metadata="{server.url}/.well-known/oauth-protected-resource"')
+    status, body, headers = await call(server, "GET", PERSONS, key="phx_nope")
+    assert status == 401 and error(body, "authentication_error", "authentication_failed",
+                                   "Personal API key found in request Authorization header is invalid.")
+    assert headers["WWW-Authenticate"].startswith("Bearer resource_metadata=")
+
+
+async def test_project_errors(server: FakePostHog) -> None:
+    server.add_key("phx_one", projects={1})
+    status, body, _ = await call(server, "GET", "/api/projects/2/persons/", key="phx_one")
+    assert status == 403 and body["detail"] == (
+        "API key does not have access to the requested project: ID 2.")
     status, body, _ = await call(server, "GET", "/api/projects/404/persons/")
-    assert status == 404 and body["type"] == "invalid_request"
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c/")
-    assert status == 404
-    status, _, _ = await call(server, "GET", "/api/projects/1/persons")  # no trailing slash
-    assert status == 404
-    status, body, _ = await call(server, "PUT", "/api/projects/1/persons/values/")
-    assert status == 405
+    assert status == 404 and body["detail"] == "Project not found."
 
 
-async def test_both_families_and_current(server: FakePostHog) -> None:
+@pytest.mark.parametrize("project", ["abc", "³", "9" * 5000, "@nope", "1_"])
+async def test_project_id_that_int_refuses_is_a_404(server: FakePostHog, project: str) -> None:
+    """PostHog reads the id with ``int()`` and answers NotFound("Project not found.") when it
+    fails; ``"³"`` passes ``str.isdigit`` but not ``int``."""
+    status, body, _ = await call(server, "GET", f"/api/projects/{project}/persons/")
+    assert status == 404 and body["detail"] == "Project not found."
+
+
+async def test_int_accepts_unicode_digits_and_signs(server: FakePostHog) -> None:
+    """``int("٢")`` is 2 and ``int("+1")`` is 1, so PostHog serves those projects."""
+    for project in ("٢", "+1", "１", "0_1"):
+        status, _, _ = await call(server, "GET", f"/api/projects/{project}/persons/")
+        assert status == 200, project
+
+
+async def test_both_families_current_and_optional_slash(server: FakePostHog) -> None:
     server.seed_persons(3)
-    for prefix in ("/api/projects/1", "/api/environments/1", "/api/projects/@current"):
-        status, body, _ = await call(server, "GET", prefix + "/persons/")
-        assert status == 200 and len(body["results"]) == 3
+    for path in ("/api/projects/1/persons/", "/api/environments/1/persons/",
+                 "/api/projects/@current/persons/", "/api/projects/1/persons"):
+        status, body, _ = await call(server, "GET", path)
+        assert status == 200 and len(body["results"]) == 3, path
 
 
-async def test_list_pagination_filters_and_next(server: FakePostHog) -> None:
-    server.seed_persons(250)
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/")
-    assert len(body["results"]) == 100
-    assert body["next"] == f"{server.url}/api/projects/1/persons/?offset=100&limit=100"
-    assert "count" not in body
-    _, last, _ = await call(server, "GET", "/api/projects/1/persons/", params={"offset": "200"})
-    assert len(last["results"]) == 50 and last["next"] is None
-    _, hit, _ = await call(server, "GET", "/api/projects/1/persons/", params={"distinct_id": "user-7"})
-    assert [p["distinct_ids"] for p in hit["results"]] == [["user-7"]]
-    _, hit, _ = await call(server, "GET", "/api/projects/1/persons/", params={"email": "user9@example.com"})
-    assert len(hit["results"]) == 1
-    _, hit, _ = await call(server, "GET", "/api/projects/1/persons/", params={"search": "anon-9"})
-    assert hit["results"][0]["distinct_ids"] == ["user-9", "anon-9"]
-    _, total, _ = await call(server, "GET", "/api/projects/1/persons/", params={"include_total": "1"})
-    assert total["count"] == 250
+async def test_first_matching_path_wins(server: FakePostHog) -> None:
+    """``DELETE persons/values/`` is the values route's 405, not a delete of person "values"."""
+    status, body, _ = await call(server, "DELETE", PERSONS + "values/")
+    assert status == 405 and error(body, "invalid_request", "method_not_allowed",
+                                   'Method "DELETE" not allowed.')
+    status, body, _ = await call(server, "POST", PERSONS, json={})
+    assert status == 405 and body["detail"].startswith("Creating persons via this API is not allowed.")
 
 
-async def test_bulk_delete_rules(server: FakePostHog) -> None:
-    server.seed_persons(10)
-    path = "/api/projects/1/persons/bulk_delete/"
-    status, body, _ = await call(server, "POST", path, json={"distinct_ids": [f"d{i}" for i in range(1001)]})
-    assert status == 400 and "1000" in body["detail"]
-    status, body, _ = await call(server, "POST", path, json={"ids": ["a"], "distinct_ids": ["b"]})
-    assert status == 400
-    status, body, _ = await call(server, "POST", path, json={})
-    assert status == 400
-    status, body, _ = await call(server, "POST", path, json={
-        "distinct_ids": ["user-1", "user-2", "anon-3", "user-3", "ghost"], "delete_events": True})
-    assert status == 202
-    assert body == {"persons_found": 3, "persons_deleted": 3, "events_queued_for_deletion": 3,
-                    "recordings_queued_for_deletion": 0, "deletion_errors": []}
-    assert server.ids_deleted == 3
-    _, st, _ = await call(server, "GET", "/api/projects/1/persons/deletion_status/",
-                          params={"status": "pending"})
-    assert st["count"] == 3 and st["results"][0]["status"] == "pending"
-    _, page, _ = await call(server, "GET", "/api/projects/1/persons/")
-    assert len(page["results"]) == 7
+async def test_unknown_format_is_a_404(server: FakePostHog) -> None:
+    assert (await call(server, "GET", PERSONS, params={"format": "xml"}))[0] == 404
+    status, body, headers = await call(server, "GET", PERSONS, params={"format": "csv"})
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert (await call(server, "GET", "/api/projects/1/subscriptions/", params={"format": "csv"}))[0] == 404
 
 
-async def test_queued_person_deletion_shape() -> None:
-    async with FakePostHog(rate_limits=None, queue_person_deletions=True) as server:
-        server.seed_persons(2)
-        _, body, _ = await call(server, "POST", "/api/projects/1/persons/bulk_delete/",
-                                key=server.api_key, json={"distinct_ids": ["user-1"]})
-    assert body["persons_deleted"] == 0 and body["persons_queued_for_deletion"] == 1
+async def test_csv_is_rendered_like_djangorestframework_csv(server: FakePostHog) -> None:
+    """Sorted header, nested values flattened (``distinct_ids.0``); a single object has no
+    ``results``, so PostHog's paginated CSV renderer answers it empty."""
+    person = server.add_person(["a", "b"], {"email": "a@b.c"})
+    _, text, _ = await call(server, "GET", PERSONS, params={"format": "csv"})
+    lines = text.splitlines()
+    assert lines[0] == "created_at,distinct_ids.0,distinct_ids.1,id,last_seen_at,name,properties.email,uuid"
+    assert lines[1].endswith(f",1,,a@b.c,a@b.c,{person.uuid}")
+    assert (await call(server, "GET", f"{PERSONS}{person.uuid}/", params={"format": "csv"}))[1] is None
 
 
-async def test_batch_by_distinct_ids_keeps_first_200(server: FakePostHog) -> None:
-    server.seed_persons(300)
-    _, body, _ = await call(server, "POST", "/api/projects/1/persons/batch_by_distinct_ids/",
-                            json={"distinct_ids": [f"user-{i}" for i in range(1, 301)]})
-    assert len(body["results"]) == 200 and "user-201" not in body["results"]
+async def test_head_and_options(server: FakePostHog) -> None:
+    assert (await call(server, "HEAD", PERSONS))[:2] == (200, None)
+    status, body, headers = await call(server, "OPTIONS", "/api/projects/1/subscriptions/")
+    assert status == 200 and headers["Allow"] == "GET, POST, HEAD, OPTIONS" and body["renders"] == ["application/json"]
 
 
-async def test_batch_by_uuids_rejects_one_bad_uuid(server: FakePostHog) -> None:
-    server.seed_persons(2)
-    good = next(iter(server.project().persons))
-    status, body, _ = await call(server, "POST", "/api/projects/1/persons/batch_by_uuids/",
-                                 json={"uuids": [good, "bad"]})
-    assert status == 400 and body["attr"] == "uuids"
-    _, body, _ = await call(server, "POST", "/api/projects/1/persons/batch_by_uuids/",
-                            json={"uuids": [good]})
-    assert list(body["results"]) == [good]
+async def test_scope_write_grants_read_and_star_grants_all(server: FakePostHog) -> None:
+    server.add_key("phx_w", scopes={"person:write"})
+    server.add_key("phx_star", scopes={"*"})
+    server.add_key("phx_r", scopes={"person:read"})
+    assert (await call(server, "GET", PERSONS, key="phx_w"))[0] == 200
+    assert (await call(server, "GET", "/api/projects/1/subscriptions/", key="phx_star"))[0] == 200
+    status, body, _ = await call(server, "POST", PERSONS + "bulk_delete/", key="phx_r",
+                                 json={"ids": ["x"]})
+    assert status == 403 and error(body, "authentication_error", "permission_denied",
+                                   "API key missing required scope 'person:write'")
 
 
-async def test_rate_limit_both_windows_with_retry_after() -> None:
-    async with FakePostHog(rate_limits={"crud": [(3, 1.0), (5, 60.0)], "analytics": [(2, 60)]}) as server:
-        statuses = []
-        for _ in range(4):
-            status, body, headers = await call(server, "GET", "/api/users/@me/", key=server.api_key)
-            statuses.append(status)
-        assert statuses == [200, 200, 200, 429]
-        assert body["type"] == "throttled_error" and headers["Retry-After"] == "1"
-        assert "Expected available in 1 seconds" in body["detail"]
-        time.sleep(1.05)
-        statuses = [(await call(server, "GET", "/api/users/@me/", key=server.api_key))[0]
-                    for _ in range(3)]
-        assert statuses == [200, 200, 429]  # the hourly-style window (5/60 s) now bites
-        _, _, headers = await call(server, "GET", "/api/users/@me/", key=server.api_key)
-        assert int(headers["Retry-After"]) > 50
-        # categories are separate buckets
-        assert (await call(server, "GET", "/api/projects/1/persons/", key=server.api_key))[0] == 200
-        assert server.stats.throttled == 3
+@pytest.mark.parametrize("body, content_type, status, detail", [
+    (b"{nope", "application/json", 400,
+     "JSON parse error - Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    (b"[1, 2]", "application/json", 400, "Invalid data. Expected a dictionary, but got list."),
+    (b'{"ids": NaN}', "application/json", 400,
+     "JSON parse error - Out of range float values are not JSON compliant: 'NaN'"),
+    (b"ids=a", "application/x-www-form-urlencoded", 415,
+     'Unsupported media type "application/x-www-form-urlencoded" in request.'),
+    (b"{}", "text/plain", 415, 'Unsupported media type "text/plain" in request.'),
+])
+async def test_bodies_are_parsed_like_drf(server: FakePostHog, body: bytes, content_type: str,
+                                          status: int, detail: str) -> None:
+    got, answer, _ = await call(server, "POST", PERSONS + "bulk_delete/", data=body,
+                                headers={"Content-Type": content_type})
+    assert (got, answer["detail"]) == (status, detail)
+
+
+async def test_injected_failures_have_posthog_bodies(server: FakePostHog) -> None:
+    server.fail_next(503, retry_after=1)
+    status, body, headers = await call(server, "GET", PERSONS)
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert error(body, "server_error", "database_unavailable",
+                 "We couldn't reach the database just now. Please try again in a moment.")
+    server.fail_next(429, retry_after=7)
+    status, body, headers = await call(server, "GET", PERSONS)
+    assert status == 429 and headers["Retry-After"] == "7"
+    assert body["detail"] == "Request was throttled. Expected available in 7 seconds."
 
 
 async def test_fault_injection_is_seeded(server: FakePostHog) -> None:
@@ -152,34 +171,17 @@ async def test_fault_injection_is_seeded(server: FakePostHog) -> None:
 async def test_dropped_connection(server: FakePostHog) -> None:
     server.fail_next(drop=True)
     with pytest.raises(aiohttp.ClientError):  # POST: aiohttp itself re-sends only idempotent calls
-        await call(server, "POST", "/api/projects/1/persons/batch_by_distinct_ids/",
-                   json={"distinct_ids": ["x"]})
+        await call(server, "POST", PERSONS + "batch_by_distinct_ids/", json={"distinct_ids": ["x"]})
     assert server.stats.dropped == 1
 
 
-async def test_person_writes(server: FakePostHog) -> None:
-    person = server.add_person(["alice", "alice-phone"], {"email": "alice@acme.com"})
-    base = f"/api/projects/1/persons/{person.uuid}/"
-    assert (await call(server, "POST", base + "update_property/", json={"key": "plan", "value": "pro"}))[0] == 202
-    assert (await call(server, "POST", base + "delete_property/", json={"$unset": "email"}))[0] == 202
-    _, body, _ = await call(server, "GET", base)
-    assert body["properties"] == {"plan": "pro"}
-    status, body, _ = await call(server, "POST", base + "split/", json={"main_distinct_id": "alice"})
-    assert (status, body) == (201, {"success": True})
-    assert server.project().by_distinct_id["alice-phone"] is not person
-    status, _, _ = await call(server, "DELETE", base, params={"delete_events": "true"})
-    assert status == 202 and (await call(server, "GET", base))[0] == 404
-    assert (await call(server, "POST", "/api/projects/1/persons/reset_person_distinct_id/",
-                       json={"distinct_id": "alice"}))[0] == 202
-
-
-async def test_subscription_delete_is_405(server: FakePostHog) -> None:
-    status, body, _ = await call(server, "POST", "/api/projects/1/subscriptions/", json={
-        "insight": 1, "target_type": "email", "target_value": "a@b.c", "frequency": "daily",
-        "start_date": "2026-12-01T00:00:00Z"})
-    assert status == 201
-    status, body, _ = await call(server, "DELETE", f"/api/projects/1/subscriptions/{body['id']}/")
-    assert status == 405 and body["code"] == "method_not_allowed"
+async def test_stats_count_endpoints_and_bodies() -> None:
+    async with FakePostHog(rate_limits=None, record_bodies=True) as server:
+        await call(server, "POST", PERSONS + "bulk_delete/", key=server.api_key,
+                   json={"distinct_ids": ["a"]})
+        assert server.stats.by_endpoint["POST persons/bulk_delete/"] == 1
+        assert server.stats.bodies["POST /api/projects/1/persons/bulk_delete/"] == [
+            {"distinct_ids": ["a"]}]
 
 
 async def test_seeding_a_million_is_fast() -> None:
@@ -192,40 +194,50 @@ async def test_seeding_a_million_is_fast() -> None:
     assert elapsed < 30  # generous: a correctness check that it is not quadratic, not a benchmark
 
 
-async def test_legacy_actor_rules(server: FakePostHog) -> None:
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/lifecycle/",
-                                 params={"target_date": "2026-01-01"})
-    assert status == 400 and body["attr"] == "lifecycle_type"
-    status, body, _ = await call(server, "GET", "/api/projects/1/persons/values/")
-    assert status == 400 and body["attr"] == "key"
-    status, _, _ = await call(server, "GET", "/api/projects/1/persons/deletion_status/",
-                              params={"status": "gone"})
-    assert status == 400
-
-
-def test_standalone_server_runs() -> None:
-    """``python -m posthog_async.testing --port N --persons N`` serves until terminated."""
-    import json
+def test_standalone_server_runs_with_knobs() -> None:
+    """``python -m posthog_async.testing`` serves until terminated, with its knobs applied."""
     import socket
     import subprocess
     import sys
+    import urllib.error
     import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "posthog_async.testing", "--port", str(port),
-                             "--persons", "150", "--api-key", "phx_standalone"],
+                             "--persons", "150", "--api-key", "phx_standalone",
+                             "--rate-limit", "persons=2/60", "--bulk-delete-version", "P-B"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         assert f"127.0.0.1:{port}" in proc.stdout.readline()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/projects/1/persons/?limit=200",
-                                     headers={"Authorization": "Bearer phx_standalone"})
-        body = json.loads(urllib.request.urlopen(req, timeout=10).read())
+        url = f"http://127.0.0.1:{port}/api/projects/1/persons/?limit=200"
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer phx_standalone"})
+        body = jsonlib.loads(urllib.request.urlopen(req, timeout=10).read())
         assert len(body["results"]) == 150
+        urllib.request.urlopen(req, timeout=10).read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=10)
+        assert refused.value.code == 429
+        refused.value.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_cli_parses_every_knob() -> None:
+    from posthog_async.testing.__main__ import build_parser
+
+    args = build_parser().parse_args([
+        "--port", "9", "--persons", "5", "--api-key", "k", "--latency", "0.1", "--jitter", "0.2",
+        "--error-rate", "0.1", "--drop-rate", "0.05", "--seed", "3", "--queue-deletes",
+        "--delete-delay", "1.5", "--bulk-delete-version", "P-C", "--short-pages",
+        "--rate-limit", "person_deletes=60/10,600/3600", "--rate-limit", "general=none",
+        "--no-rate-limits", "--no-retry-after", "--apply-delay", "0", "--no-advanced-permissions"])
+    assert args.rate_limit == [("person_deletes", ((60, 10.0), (600, 3600.0))), ("general", None)]
+    assert args.queue_deletes and args.delete_delay == 1.5 and args.bulk_delete_version == "P-C"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--rate-limit", "crud=1/1"])

@@ -7,16 +7,22 @@
         async with server.client() as ph:
             ...
 
-With pytest, the ``posthog_server`` fixture (registered by the package's pytest plugin) gives a
-started server with production-like rate limits, and ``posthog_client`` a client bound to it.
+It answers as PostHog's server does (statuses, bodies, error shapes, per-key rate limits,
+asynchronous writes), from ``shared/posthog-api-notes.md``. With pytest, the ``posthog_server``
+fixture (registered by the package's pytest plugin) gives a started server with production-like
+rate limits, and ``posthog_client`` a client bound to it.
 """
 
+from ._deletions import BULK_DELETE_VERSIONS, DELETION_STEPS
 from ._errors import FakeAPIError
-from ._limits import PRODUCTION_LIMITS, Faults
-from ._server import ALL_SCOPES, FakePostHog, ServerStats
+from ._faults import Faults
+from ._server import ALL_SCOPES, FakePostHog
+from ._stats import ServerStats
 from ._store import FakePerson, ProjectData
+from ._throttle import BUCKETS, PRODUCTION_LIMITS, parse_windows
 
 __all__ = [
     "FakePostHog", "Faults", "ServerStats", "FakePerson", "ProjectData", "FakeAPIError",
-    "PRODUCTION_LIMITS", "ALL_SCOPES",
+    "PRODUCTION_LIMITS", "ALL_SCOPES", "BUCKETS", "BULK_DELETE_VERSIONS", "DELETION_STEPS",
+    "parse_windows",
 ]

@@ -1,27 +1,88 @@
-"""``python -m posthog_async.testing --port 8010 --persons 100000``: run the fake server standalone."""
+"""``python -m posthog_async.testing``: run the fake PostHog standalone, with every knob on the command line."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import time
+from typing import Any
 
-from ._limits import PRODUCTION_LIMITS
+from ._deletions import BULK_DELETE_VERSIONS
+from ._faults import Faults
 from ._server import FakePostHog
+from ._throttle import BUCKETS, PRODUCTION_LIMITS, parse_windows
+
+
+def _bucket_spec(text: str) -> tuple[str, Any]:
+    """``person_deletes=60/10,600/3600`` (or ``person_deletes=none``)."""
+    name, sep, spec = text.partition("=")
+    if not sep or name not in BUCKETS:
+        raise argparse.ArgumentTypeError(
+            f"expected BUCKET=REQUESTS/SECONDS[,...] with BUCKET one of {', '.join(sorted(BUCKETS))}")
+    if spec.strip().lower() in ("none", "off"):
+        return name, None
+    try:
+        return name, parse_windows(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m posthog_async.testing",
+                                description="Run an offline fake PostHog API on 127.0.0.1.")
+    p.add_argument("--port", type=int, default=8010)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--persons", type=int, default=1000, help="persons to seed (default 1000)")
+    p.add_argument("--projects", default="1", help="comma-separated project ids (default 1)")
+    p.add_argument("--api-key", default="phx_fake_personal_api_key")
+    p.add_argument("--seed", type=int, default=0, help="seed for data and faults")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    p.add_argument("--jitter", type=float, default=0.0, help="up to this many more seconds, at random")
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
+    p.add_argument("--queue-deletes", action="store_true",
+                   help="bulk_delete queues persons and deletes them later (PERSON_BULK_DELETE_ASYNC)")
+    p.add_argument("--delete-delay", type=float, default=0.2,
+                   help="seconds before queued deletions run (default 0.2)")
+    p.add_argument("--apply-delay", type=float, default=0.05,
+                   help="seconds before accepted writes (PATCH, split, ...) take effect")
+    p.add_argument("--bulk-delete-version", choices=BULK_DELETE_VERSIONS, default="P-D",
+                   help="the bulk_delete answer shape (default P-D, the newest)")
+    p.add_argument("--short-pages", action="store_true",
+                   help="persons pages lose their last row but keep next")
+    p.add_argument("--rate-limit", action="append", type=_bucket_spec, default=[],
+                   metavar="BUCKET=N/S[,N/S]",
+                   help="replace one bucket's windows, e.g. person_deletes=60/10,600/3600 "
+                        "(repeatable; 'none' removes the bucket; others keep production limits)")
+    p.add_argument("--no-rate-limits", action="store_true",
+                   help="start from no limits (only --rate-limit buckets are throttled)")
+    p.add_argument("--no-retry-after", action="store_true",
+                   help="send 429s without Retry-After, as older servers do")
+    p.add_argument("--no-advanced-permissions", action="store_true",
+                   help="the organization lacks the feature sharing passwords need")
+    return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m posthog_async.testing",
-                                     description="Run an offline fake PostHog API on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8010)
-    parser.add_argument("--persons", type=int, default=1000, help="persons to seed (default 1000)")
-    parser.add_argument("--api-key", default="phx_fake_personal_api_key")
-    parser.add_argument("--no-rate-limits", action="store_true", help="disable throttling")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    limits: dict[str, Any] = {} if args.no_rate_limits else dict(PRODUCTION_LIMITS)
+    for name, windows in args.rate_limit:
+        if windows is None:
+            limits.pop(name, None)
+        else:
+            limits[name] = windows
 
     async def run() -> None:
-        server = FakePostHog(api_key=args.api_key, port=args.port,
-                             rate_limits=None if args.no_rate_limits else PRODUCTION_LIMITS)
+        server = FakePostHog(
+            api_key=args.api_key, host=args.host, port=args.port,
+            project_ids=[int(p) for p in args.projects.split(",")], rate_limits=limits or None,
+            faults=Faults(error_rate=args.error_rate, drop_rate=args.drop_rate, latency=args.latency,
+                          jitter=args.jitter, seed=args.seed),
+            short_pages=args.short_pages, queue_person_deletions=args.queue_deletes,
+            queued_deletion_delay=args.delete_delay, apply_delay=args.apply_delay,
+            bulk_delete_version=args.bulk_delete_version, seed=args.seed,
+            retry_after_header=not args.no_retry_after,
+            advanced_permissions=not args.no_advanced_permissions)
         started = time.perf_counter()
         server.seed_persons(args.persons)
         seeded = time.perf_counter() - started

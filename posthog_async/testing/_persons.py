@@ -1,292 +1,169 @@
-"""Fake-server handlers for ``persons/``, following the rules in PostHog's ``PersonViewSet``."""
+"""Handlers for one person (``persons/:id/...``), following PostHog's ``PersonViewSet``.
+
+Writes answer at once and apply later (``req.later``), because PostHog turns them into ``$set``,
+``$delete_person_property`` events or a Celery ``split_person`` task: a read right after a write
+may not see it.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ._errors import FakeAPIError, not_found, validation_error
-from ._request import Reply, Req, flag, is_uuid, paginate, to_csv
-from ._store import FakePerson
+from ._errors import method_not_allowed, not_found, server_error, swapped_required, validation_error
+from ._pages import to_csv
+from ._request import Reply, Req, parse_int, parse_uuid
+from ._store import FakePerson, ProjectData
 
-__all__ = ["PersonHandlers"]
+__all__ = ["PersonHandlers", "person_from_path", "find_pk_or_uuid"]
 
-BULK_DELETE_MAX = 1000
-BATCH_DISTINCT_IDS_KEEP = 200
+#: ``MAX_UNSET_KEYS_PER_REQUEST`` in ``posthog/api/person.py``.
+MAX_UNSET_KEYS = 1000
+_UNSET_INVALID = "Provide '$unset' as a property key or a non-empty list of property keys."
 
 
-def _person(req: Req) -> FakePerson:
+def find_pk_or_uuid(project: ProjectData, key: str) -> FakePerson | None:
+    """``get_person_by_pk_or_uuid``: a UUID, else an integer id, else nobody (never an error)."""
+    canonical = parse_uuid(key)
+    if canonical is not None:
+        return project.persons.get(canonical)
+    number = parse_int(key)
+    return project.by_id.get(number) if number is not None else None
+
+
+def person_from_path(req: Req) -> FakePerson:
+    """``safely_get_object`` + ``get_object``: 400 for an id that is neither a UUID nor an integer,
+    404 for one that matches nobody."""
     key = req.params["id"]
-    person = req.project_data.persons.get(key.lower()) if is_uuid(key) else None
+    if parse_uuid(key) is None and parse_int(key) is None:
+        raise validation_error(
+            "The ID provided does not look like a personID. If you are using a distinctId, please "
+            f"use /persons?distinct_id={key} instead.")
+    person = find_pk_or_uuid(req.project_data, key)
     if person is None:
         raise not_found()
     return person
 
 
-def _one(req: Req, body: Any) -> Reply:
-    return (200, to_csv([body])) if req.wants_csv and isinstance(body, dict) else (200, body)
+def _one(req: Req, body: dict[str, Any]) -> Reply:
+    """A single object: PostHog's ``PaginatedCSVRenderer`` renders its missing ``results`` as an
+    empty CSV."""
+    return (200, to_csv([])) if req.wants_csv else (200, body)
 
 
 class PersonHandlers:
-    """Handlers are methods so the server can hand them options (queued deletes, short pages)."""
-
-    def __init__(self) -> None:
-        self.short_pages = False
-        self.queue_person_deletions = False
-        self.ids_deleted = 0
-
-    # -- list / retrieve / update / delete ---------------------------------------------------
-
-    def list(self, req: Req) -> Reply:
-        project = req.project_data
-        q = req.query
-        persons: list[FakePerson]
-        if "distinct_id" in q:
-            hit = project.by_distinct_id.get(q["distinct_id"])
-            persons = [hit] if hit else []
-        else:
-            persons = project.ordered()
-            if "email" in q:
-                persons = [p for p in persons if p.properties.get("email") == q["email"]]
-            if q.get("search"):
-                term = q["search"].lower()
-                persons = [
-                    p for p in persons
-                    if term in str(p.properties.get("email", "")).lower() or term in p.distinct_ids
-                ]
-            if q.get("properties"):
-                persons = _filter_properties(persons, q["properties"])
-        return paginate(req, persons, FakePerson.to_json, short_pages=self.short_pages)
+    """Retrieve and the per-person write actions."""
 
     def retrieve(self, req: Req) -> Reply:
-        return _one(req, _person(req).to_json())
+        return _one(req, person_from_path(req).to_json())
+
+    def create(self, req: Req) -> Reply:
+        raise method_not_allowed("POST", (
+            "Creating persons via this API is not allowed. Please create persons by sending an "
+            "$identify event. See https://posthog.com/docs/product-analytics/identify for details."))
 
     def update(self, req: Req) -> Reply:
-        person = _person(req)
-        body = req.json_body()
-        if "properties" in body:
-            if not isinstance(body["properties"], dict):
-                raise validation_error("Expected a dictionary of items.", attr="properties")
-            person.mutable_properties().update(body["properties"])
-        if "name" in body:
-            person.name = str(body["name"])
-        return 200, person.to_json()
-
-    def destroy(self, req: Req) -> Reply:
-        person = _person(req)
-        q = req.query
-        if flag(q.get("keep_person", False)):
-            if flag(q.get("delete_events", False)):
-                req.project_data.queue_event_deletion(person.uuid, req.now)
-        else:
-            req.project_data.delete_person(person, delete_events=flag(q.get("delete_events", False)),
-                                        now=req.now)
-            self.ids_deleted += 1
+        """PATCH/PUT: 202, no body; the ``$set`` lands later. The body is checked before the id."""
+        properties = req.body().get("properties")
+        if properties is None:
+            raise swapped_required("properties")
+        person = person_from_path(req)
+        if isinstance(properties, dict):  # anything else makes capture fail, which PostHog ignores
+            updates = dict(properties)
+            req.later.append(lambda: _set(person, updates))
         return 202, None
 
     def update_property(self, req: Req) -> Reply:
-        person = _person(req)
-        body = req.json_body()
-        for field in ("key", "value"):
-            if field not in body:
-                raise validation_error("This field is required.", attr=field, code="required")
-        person.mutable_properties()[str(body["key"])] = body["value"]
+        body = req.body()
+        if "value" not in body:
+            raise swapped_required("value")
+        key = body.get("key")
+        if key is None:
+            raise swapped_required("key")
+        if isinstance(key, (dict, list)):
+            raise validation_error("Not a valid string.", attr="key")
+        person = person_from_path(req)
+        updates = {str(key) if not isinstance(key, str) else key: body["value"]}
+        req.later.append(lambda: _set(person, updates))
         return 202, None
 
     def delete_property(self, req: Req) -> Reply:
-        person = _person(req)
-        key = req.json_body().get("$unset")
-        if not key:
+        """201 ``{"success": true}``. The body is validated first; then an unknown or malformed id is
+        a 500, because PostHog raises ``Person.DoesNotExist`` itself, outside DRF."""
+        body = req.body()
+        if "$unset" not in body:
             raise validation_error("This field is required.", attr="$unset", code="required")
-        person.mutable_properties().pop(str(key), None)
-        return 202, None
+        keys = _unset_keys(body["$unset"])
+        person = find_pk_or_uuid(req.project_data, req.params["id"])
+        if person is None:
+            raise server_error()
+        req.later.append(lambda: _unset(person, keys))
+        return 201, {"success": True}
 
     def split(self, req: Req) -> Reply:
-        person = _person(req)
-        body = req.json_body()
-        main, to_split = body.get("main_distinct_id"), body.get("distinct_ids_to_split")
-        if main is not None and to_split is not None:
-            raise validation_error("Pass main_distinct_id or distinct_ids_to_split, not both.")
-        if to_split is not None and not isinstance(to_split, list):
-            raise validation_error("Expected a list of items.", attr="distinct_ids_to_split")
-        req.project_data.split(person, main, list(to_split or []))
+        person = person_from_path(req)
+        body = req.body()
+        main = body.get("main_distinct_id")
+        to_split = body.get("distinct_ids_to_split")
+        if to_split is not None:
+            if not isinstance(to_split, list) or not all(isinstance(d, str) for d in to_split):
+                raise validation_error("must be a list of strings", attr="distinct_ids_to_split")
+            if not to_split:
+                raise validation_error("must not be empty", attr="distinct_ids_to_split")
+            if main is not None:
+                raise validation_error("main_distinct_id cannot be combined with distinct_ids_to_split")
+            unknown = set(to_split) - set(person.distinct_ids)
+            if unknown:
+                raise validation_error(f"not on this person: {sorted(unknown)}",
+                                       attr="distinct_ids_to_split")
+        project = req.project_data
+        split_off = list(to_split) if to_split is not None else None
+        req.later.append(lambda: project.split(person, main, split_off))
         return 201, {"success": True}
+
+    def reset_person_distinct_id(self, req: Req) -> Reply:
+        """202; PostHog does not check that no live person still holds the id."""
+        distinct_id = req.body().get("distinct_id")
+        if not distinct_id or not isinstance(distinct_id, str):
+            raise validation_error("distinct_id is required")
+        req.project_data.released_distinct_ids.add(distinct_id)
+        return 202, None
 
     def activity(self, req: Req) -> Reply:
         if "id" in req.params:
-            _person(req)
+            person_from_path(req)
         return 200, {"results": [], "next": None, "previous": None, "total_count": 0}
 
-    def properties_timeline(self, req: Req) -> Reply:
-        person = _person(req)
-        point = {"timestamp": person.created_at(), "properties": person.properties,
-                 "relevant_event_count": 1}
-        return 200, {"points": [point], "crucial_property_keys": [],
-                     "effective_date_from": person.created_at(), "effective_date_to": req.now}
-
-    # -- many persons -------------------------------------------------------------------------
-
-    def bulk_delete(self, req: Req) -> Reply:
-        project = req.project_data
-        body = {**dict(req.query), **req.json_body()}
-        ids, distinct_ids = body.get("ids"), body.get("distinct_ids")
-        if ids and distinct_ids:
-            raise validation_error("You must pass either ids or distinct_ids, not both")
-        if not ids and not distinct_ids:
-            raise validation_error("You must pass either ids or distinct_ids")
-        given = ids or distinct_ids
-        if isinstance(given, str):
-            given = json.loads(given) if given.startswith("[") else given.split(",")
-        if not isinstance(given, list):
-            raise validation_error("Expected a list of items.", attr="ids" if ids else "distinct_ids")
-        if len(given) > BULK_DELETE_MAX:
-            raise validation_error(f"You can only pass {BULK_DELETE_MAX} ids in one call")
-        found: dict[str, FakePerson] = {}
-        for value in given:
-            if ids:
-                person = project.persons.get(str(value).lower()) if is_uuid(value) else None
-            else:
-                person = project.by_distinct_id.get(str(value))
-            if person is not None:
-                found[person.uuid] = person
-        delete_events = flag(body.get("delete_events", False))
-        delete_recordings = flag(body.get("delete_recordings", False))
-        keep = flag(body.get("keep_person", False))
-        for person in found.values():
-            if keep:
-                if delete_events:
-                    project.queue_event_deletion(person.uuid, req.now)
-            else:
-                project.delete_person(person, delete_events=delete_events, now=req.now)
-        deleted = 0 if keep else len(found)
-        self.ids_deleted += deleted
-        queued = self.queue_person_deletions and not keep
-        return 202, {
-            "persons_found": len(found),
-            "persons_deleted": 0 if queued else deleted,
-            **({"persons_queued_for_deletion": deleted} if queued else {}),
-            "events_queued_for_deletion": len(found) if delete_events else 0,
-            "recordings_queued_for_deletion": len(found) if delete_recordings else 0,
-            "deletion_errors": [],
-        }
-
-    def batch_by_distinct_ids(self, req: Req) -> Reply:
-        project = req.project_data
-        ids = req.json_body().get("distinct_ids") or []
-        if not isinstance(ids, list):
-            raise validation_error("Expected a list of items.", attr="distinct_ids")
-        results: dict[str, Any] = {}
-        for did in ids[:BATCH_DISTINCT_IDS_KEEP]:  # the real server silently drops the rest
-            person = project.by_distinct_id.get(str(did))
-            if person is not None:
-                results[str(did)] = person.to_json()
-        return 200, {"results": results}
-
-    def batch_by_uuids(self, req: Req) -> Reply:
-        project = req.project_data
-        uuids = req.json_body().get("uuids") or []
-        if not isinstance(uuids, list):
-            raise validation_error("Expected a list of items.", attr="uuids")
-        bad = [u for u in uuids if not is_uuid(u)]
-        if bad:
-            raise validation_error(f"'{bad[0]}' is not a valid UUID.", attr="uuids")
-        results = {}
-        for u in uuids:
-            person = project.persons.get(str(u).lower())
-            if person is not None:
-                results[person.uuid] = person.to_json()
-        return 200, {"results": results}
-
-    # -- other endpoints ----------------------------------------------------------------------
-
-    def cohorts(self, req: Req) -> Reply:
-        person_id = req.query.get("person_id")
-        if not person_id:
-            raise validation_error("person_id is required", attr="person_id")
-        return 200, {"results": []}
-
-    def values(self, req: Req) -> Reply:
-        key = req.query.get("key")
-        if not key:
-            raise validation_error("key is required", attr="key")
-        counts: dict[Any, int] = {}
-        for person in req.project_data.ordered()[:10000]:
-            if key in person.properties:
-                value = person.properties[key]
-                if not req.query.get("value") or str(req.query["value"]).lower() in str(value).lower():
-                    counts[value] = counts.get(value, 0) + 1
-        results = [{"name": v, "count": c} for v, c in sorted(counts.items(), key=lambda x: -x[1])]
-        return 200, {"results": results, "refreshing": False}
-
-    def deletion_status(self, req: Req) -> Reply:
-        status = req.query.get("status", "all")
-        if status not in ("pending", "completed", "all"):
-            raise validation_error(f'"{status}" is not a valid choice.', attr="status")
-        rows = req.project_data.deletion_status
-        if status != "all":
-            rows = [r for r in rows if r["status"] == status]
-        if req.query.get("person_uuid"):
-            rows = [r for r in rows if r["person_uuid"] == req.query["person_uuid"]]
-        return paginate(req, rows, dict, with_count=True)
-
-    def reset_person_distinct_id(self, req: Req) -> Reply:
-        did = req.json_body().get("distinct_id")
-        if not did:
-            raise validation_error("This field is required.", attr="distinct_id", code="required")
-        if str(did) in req.project_data.by_distinct_id:
-            raise validation_error("The distinct_id still belongs to a person.", attr="distinct_id")
-        req.project_data.released_distinct_ids.add(str(did))
+    def delete_events(self, req: Req) -> Reply:
+        """Deprecated ``POST persons/:id/delete_events/``: queue the event deletion only."""
+        person = person_from_path(req)
+        req.project_data.queue_event_deletion(person.uuid, req.now)
         return 202, None
 
-    def properties_at_time(self, req: Req) -> Reply:
-        q = req.query
-        if not q.get("timestamp"):
-            raise validation_error("timestamp is required", attr="timestamp")
-        if bool(q.get("distinct_id")) == bool(q.get("person_id")):
-            raise validation_error("Provide either distinct_id or person_id, not both.")
-        project = req.project_data
-        person = (project.by_distinct_id.get(q["distinct_id"]) if q.get("distinct_id")
-                  else project.persons.get(q["person_id"].lower()))
-        if person is None:
-            raise not_found("Person not found.")
-        body = person.to_json()
-        body["point_in_time_metadata"] = {
-            "queried_timestamp": q["timestamp"], "include_set_once": flag(q.get("include_set_once", False)),
-            "distinct_id_used": q.get("distinct_id"), "person_id_used": q.get("person_id"),
-            "query_mode": "distinct_id" if q.get("distinct_id") else "person_id",
-            "distinct_ids_queried": person.distinct_ids, "distinct_ids_count": len(person.distinct_ids),
-        }
-        return 200, body
-
-    def actors(self, req: Req) -> Reply:
-        """funnel, funnel/correlation, trends, stickiness: the persons of the (fake) insight."""
-        people = [p.to_json() for p in req.project_data.ordered()[:20]]
-        if req.wants_csv:
-            return 200, to_csv(people)
-        return 200, {"results": [{"people": people, "count": len(people)}], "next": None,
-                     "missing_persons": 0}
-
-    def lifecycle(self, req: Req) -> Reply:
-        for field in ("target_date", "lifecycle_type"):
-            if not req.query.get(field):
-                raise validation_error(f"{field} is required", attr=field)
-        return self.actors(req)
+    def delete_recordings(self, req: Req) -> Reply:
+        person = person_from_path(req)
+        req.project_data.recording_deletions.add(person.uuid)
+        return 202, None
 
 
-def _filter_properties(persons: list[FakePerson], raw: str) -> list[FakePerson]:
-    try:
-        filters = json.loads(raw)
-    except ValueError:
-        raise validation_error("Properties are unparsable!", attr="properties") from None
-    if not isinstance(filters, list):
-        raise FakeAPIError(400, "validation_error", "invalid_input", "Properties must be a list")
-    out = persons
-    for f in filters:
-        key, value, op = f.get("key"), f.get("value"), f.get("operator", "exact")
-        if op == "icontains":
-            out = [p for p in out if str(value).lower() in str(p.properties.get(key, "")).lower()]
-        elif op == "is_set":
-            out = [p for p in out if key in p.properties]
-        else:
-            out = [p for p in out if p.properties.get(key) == value]
-    return out
+def _unset_keys(value: Any) -> list[str]:
+    """``UnsetPropertyKeysField``: one non-empty key, or a list of 1 to 1000 of them."""
+    if isinstance(value, str) and value:
+        return [value]
+    if isinstance(value, list) and len(value) > MAX_UNSET_KEYS:
+        raise validation_error(f"Ensure this field has no more than {MAX_UNSET_KEYS} elements.",
+                               attr="$unset", code="max_length")
+    if isinstance(value, list) and value and all(isinstance(k, str) and k for k in value):
+        return list(value)
+    raise validation_error(_UNSET_INVALID, attr="$unset")
+
+
+def _set(person: FakePerson, updates: dict[str, Any]) -> None:
+    if not person.deleted:
+        person.mutable_properties().update(updates)
+
+
+def _unset(person: FakePerson, keys: list[str]) -> None:
+    if not person.deleted:
+        props = person.mutable_properties()
+        for key in keys:
+            props.pop(key, None)

@@ -1,53 +1,49 @@
-"""``FakePostHog``: an in-process PostHog API on 127.0.0.1 for tests, examples and benchmarks."""
+"""``FakePostHog``: an in-process PostHog API on 127.0.0.1, with its lifecycle, dispatch and auth.
+
+Requests go through the same stages, in the same order, as in PostHog's DRF views: URL
+resolution, format, authentication, project, method, scopes, throttling, then the handler (which
+parses the body only if it reads it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import logging
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import msgspec
 from aiohttp import web
 
-from ._errors import FakeAPIError
-from ._limits import PRODUCTION_LIMITS, Faults, WindowThrottle
-from ._others import OtherHandlers
+from ._definitions import DefinitionHandlers, seed_definitions
+from ._deletions import Deletions
+from ._errors import (FakeAPIError, NO_PERSONAL_KEYS, method_not_allowed, not_found, parse_error,
+                      permission_denied, server_error)
+from ._faults import FaultInjector, Faults, Hook
+from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
-from ._request import Reply, Req
-from ._store import FakePerson, ProjectData
+from ._request import Reply, Req, media_type, qget, respond
+from ._routes import Handlers, PathRoutes, build_routes
+from ._sharing import SharingHandlers
+from ._stats import ServerStats
+from ._store import FakePerson, ProjectData, now_iso
+from ._subscriptions import SubscriptionHandlers
+from ._throttle import PRODUCTION_LIMITS, RateLimiter
+from ._users import UserHandlers
 
 if TYPE_CHECKING:
     from .._client import AsyncPostHog
 
-__all__ = ["FakePostHog", "ServerStats", "ALL_SCOPES"]
+__all__ = ["FakePostHog", "ALL_SCOPES"]
 
 ALL_SCOPES = frozenset({
     "person:read", "person:write", "cohort:read", "activity_log:read",
     "property_definition:read", "property_definition:write", "subscription:read",
-    "subscription:write", "user:read", "sharing_configuration:read",
+    "subscription:write", "user:read", "user:write", "sharing_configuration:read",
     "sharing_configuration:write",
 })
-_PROJECT = r"^/api/(?P<family>projects|environments)/(?P<project>[^/]+)"
-_ID = r"(?P<id>[^/]+)"
-Hook = Callable[[web.Request], "web.StreamResponse | str | None"]
-
-
-@dataclass
-class ServerStats:
-    """Counters a test can read."""
-
-    requests: int = 0
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    throttled: int = 0
-    errors_injected: int = 0
-    dropped: int = 0
-    bodies: dict[str, list[Any]] = field(default_factory=dict)
+_UNAUTHENTICATED = "Authentication credentials were not provided."
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,20 +51,11 @@ class _Key:
     scopes: frozenset[str]
     projects: frozenset[int] | None
 
-
-@dataclass
-class _Failure:
-    status: int | None
-    times: int
-    method: str | None
-    path_contains: str | None
-    retry_after: int | None
-    drop: bool
-
-    def matches(self, request: web.Request) -> bool:
-        return (self.method is None or request.method == self.method) and (
-            self.path_contains is None or self.path_contains in request.path
-        )
+    def grants(self, scope: str) -> bool:
+        """``APIScopePermission``: ``*`` grants all, ``x:write`` also grants ``x:read``."""
+        if "*" in self.scopes or scope in self.scopes:
+            return True
+        return scope.endswith(":read") and f"{scope[:-5]}:write" in self.scopes
 
 
 class FakePostHog:
@@ -81,8 +68,17 @@ class FakePostHog:
             async with server.client() as ph:
                 page = await ph.persons.list()
 
-    Rate limits follow production by default (``rate_limits=`` maps ``"crud"`` and
-    ``"analytics"`` to ``(requests, seconds)`` windows; ``None`` disables them).
+    Knobs: ``rate_limits`` is the whole throttling configuration, a mapping of bucket
+    (``"persons"``, ``"person_deletes"``, ``"general"``) to ``(requests, seconds)`` windows; buckets
+    left out are not throttled, an unknown one is a ``ValueError``, ``None`` turns throttling off
+    (default ``PRODUCTION_LIMITS``). ``retry_after_header=False`` sends 429s without
+    ``Retry-After``, as older servers do. ``bulk_delete_version`` (``"P-D"``, ``"P-C"``, ``"P-B"``,
+    ``"P-A"``) picks bulk_delete's answer shape; ``queue_person_deletions`` deletes later, after
+    ``queued_deletion_delay`` seconds. ``apply_delay`` is how long accepted writes (PATCH,
+    update/delete_property, split) take to show. ``advanced_permissions=False`` removes the paid
+    feature sharing passwords need. ``short_pages`` makes persons pages lose a row but keep
+    ``next``; ``faults`` injects seeded errors, drops and latency; ``record_bodies`` keeps every
+    parsed request body in ``stats.bodies``.
     """
 
     def __init__(
@@ -98,53 +94,76 @@ class FakePostHog:
         queue_person_deletions: bool = False,
         record_bodies: bool = False,
         seed: int = 0,
+        bulk_delete_version: str = "P-D",
+        queued_deletion_delay: float = 0.2,
+        apply_delay: float = 0.05,
+        retry_after_header: bool = True,
+        advanced_permissions: bool = True,
     ) -> None:
         self.api_key = api_key
-        self.projects: dict[int, ProjectData] = {
-            pid: ProjectData(pid, seed=seed + pid) for pid in project_ids
-        }
+        self.projects: dict[int, ProjectData] = {}
+        for pid in project_ids:
+            self.projects[pid] = ProjectData(pid, seed=seed + pid)
+            seed_definitions(self.projects[pid])
         self.default_project = next(iter(self.projects))
         self.keys: dict[str, _Key] = {api_key: _Key(ALL_SCOPES, None)}
         self.host = host
         self._port = port
-        self.faults = faults or Faults()
         self.stats = ServerStats()
+        self.injector = FaultInjector(faults or Faults(), self.stats)
         self.record_bodies = record_bodies
-        self.persons_handlers = PersonHandlers()
-        self.persons_handlers.short_pages = short_pages
-        self.persons_handlers.queue_person_deletions = queue_person_deletions
-        self.others = OtherHandlers()
-        self._failures: list[_Failure] = []
-        self._hooks: list[Hook] = []
-        self._throttles: dict[str, WindowThrottle] = {}
-        self.set_rate_limits(rate_limits)
-        self._routes = self._build_routes()
+        #: Seconds after the answer before an accepted write (PATCH, split, ...) takes effect.
+        self.apply_delay = apply_delay
+        self.deletions = Deletions(bulk_delete_version, queue_person_deletions, queued_deletion_delay)
+        self.handlers = Handlers(
+            persons=PersonHandlers(), queries=PersonQueries(short_pages), deletions=self.deletions,
+            definitions=DefinitionHandlers(), subscriptions=SubscriptionHandlers(),
+            sharing=SharingHandlers(advanced_permissions), users=UserHandlers(),
+        )
+        self._routes: list[PathRoutes] = build_routes(self.handlers)
+        self._retry_after_header = retry_after_header
+        self.limiter = RateLimiter(rate_limits, retry_after_header=retry_after_header)
+        self._pending: set[asyncio.TimerHandle] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     # -- configuration --------------------------------------------------------------------
 
+    @property
+    def faults(self) -> Faults:
+        return self.injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.injector.faults = faults
+
     def set_rate_limits(self, limits: Mapping[str, Iterable[tuple[int, float]]] | None) -> None:
-        """Replace the windows (e.g. ``{"crud": [(60, 10)]}``); ``None`` turns throttling off."""
-        self._throttles = {
-            category: WindowThrottle(list(windows)) for category, windows in (limits or {}).items()
-        }
+        """Replace the whole configuration (e.g. ``{"person_deletes": [(60, 10)]}``); ``None`` turns
+        throttling off. Request history starts afresh."""
+        self.limiter = RateLimiter(limits, retry_after_header=self._retry_after_header)
 
     def add_key(self, key: str, *, scopes: Iterable[str] = ALL_SCOPES,
                 projects: Iterable[int] | None = None) -> None:
-        """Accept another personal API key, with only ``scopes`` and (optionally) ``projects``."""
+        """Accept another personal API key, with only ``scopes`` (``"*"`` for all) and, optionally,
+        only ``projects``. Each key has its own rate-limit buckets."""
         self.keys[key] = _Key(frozenset(scopes), None if projects is None else frozenset(projects))
 
     def fail_next(self, status: int | None = 503, *, times: int = 1, method: str | None = None,
                   path_contains: str | None = None, retry_after: int | None = None,
                   drop: bool = False) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (or drop the connection)."""
-        self._failures.append(_Failure(status, times, method, path_contains, retry_after, drop))
+        """Answer the next ``times`` matching requests with ``status`` and PostHog's body for it
+        (or drop the connection). ``fail_next(503, retry_after=1)`` is a transient database error."""
+        self.injector.fail_next(status, times, method, path_contains, retry_after, drop)
 
     def add_hook(self, hook: Hook) -> None:
         """``hook(request)`` runs first on every request; a response it returns is sent as is,
         ``"drop"`` closes the connection, ``None`` lets the request through."""
-        self._hooks.append(hook)
+        self.injector.hooks.append(hook)
+
+    def fail_deletion_of(self, person_uuid: str, step: str = "delete_postgres") -> None:
+        """Make the deletion of this person fail at ``step``: it is not deleted, and a synchronous
+        bulk_delete lists it in ``deletion_errors``."""
+        self.deletions.fail_deletion_of(person_uuid, step)
 
     # -- data -----------------------------------------------------------------------------
 
@@ -156,18 +175,27 @@ class FakePostHog:
         return self.project(project_id).seed_persons(n, prefix=prefix)
 
     def add_person(self, distinct_ids: Iterable[str], properties: dict[str, Any] | None = None,
-                   *, project_id: int | None = None) -> FakePerson:
-        return self.project(project_id).add_person(distinct_ids, properties)
+                   *, project_id: int | None = None, uuid: str | None = None) -> FakePerson:
+        return self.project(project_id).add_person(distinct_ids, properties, uuid=uuid)
 
     @property
     def ids_deleted(self) -> int:
-        return self.persons_handlers.ids_deleted
+        """Persons actually deleted so far (queued deletions count once they have run)."""
+        return self.deletions.ids_deleted
+
+    async def wait_for_deletions(self) -> None:
+        """Wait until every queued person deletion has run."""
+        await self.deletions.settle()
+
+    def verify_event_deletions(self, project_id: int | None = None) -> int:
+        """Mark the project's pending event deletions completed, as PostHog's weekly job does."""
+        return self.project(project_id).verify_event_deletions()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)  # any path, even with a newline
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -177,6 +205,10 @@ class FakePostHog:
         return self.url
 
     async def stop(self) -> None:
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
+        await self.deletions.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -208,196 +240,137 @@ class FakePostHog:
             delay = self.faults.delay()
             if delay:
                 await asyncio.sleep(delay)
-            injected = self._injected(request)
+            injected = self.injector.intercept(request)
             if injected is not None:
                 return injected
-            status, body = await self._dispatch(request)
+            try:
+                req, (status, body) = await self._dispatch(request)
+            except (FakeAPIError, asyncio.CancelledError):
+                raise
+            except Exception:  # a bug in the fake: answer as Django would, and say so in the log
+                _log.exception("fake PostHog crashed on %s %s", request.method, request.path)
+                raise server_error() from None
         except FakeAPIError as err:
             if err.status == 429:
                 stats.throttled += 1
-            status, body = err.status, err.body
-            return _respond(status, body, err.headers)
+            headers = dict(err.headers)
+            if err.status == 401:
+                headers["WWW-Authenticate"] = (
+                    f'Bearer resource_metadata="{self.url}/.well-known/oauth-protected-resource"')
+            return respond(err.status, err.body, headers)
         finally:
             stats.in_flight -= 1
-        return _respond(status, body)
+        response = respond(status, body, req.headers)
+        if req.later or req.after_send:  # send the answer first: no write may be visible before it
+            await response.prepare(request)
+            await response.write_eof()
+            for action in req.after_send:
+                action()
+            if req.later:
+                self._run_later(req)
+        return response
 
-    def _injected(self, request: web.Request) -> web.StreamResponse | None:
-        for hook in self._hooks:
-            outcome = hook(request)
-            if outcome == "drop":
-                return self._drop(request)
-            if isinstance(outcome, web.StreamResponse):
-                return outcome
-        for failure in self._failures:
-            if failure.times > 0 and failure.matches(request):
-                failure.times -= 1
-                self.stats.errors_injected += 1
-                if failure.drop:
-                    return self._drop(request)
-                assert failure.status is not None
-                headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-                kind = "throttled_error" if failure.status == 429 else "server_error"
-                return _respond(failure.status, {"type": kind, "code": "injected",
-                                                 "detail": "Injected failure.", "attr": None}, headers)
-        self._failures = [f for f in self._failures if f.times > 0]
-        pick = self.faults.pick()
-        if pick == "drop":
-            return self._drop(request)
-        if isinstance(pick, int):
-            self.stats.errors_injected += 1
-            return _respond(pick, {"type": "server_error", "code": "error",
-                                   "detail": "A server error occurred.", "attr": None})
-        return None
+    def _run_later(self, req: Req) -> None:
+        loop = asyncio.get_running_loop()
 
-    def _drop(self, request: web.Request) -> web.StreamResponse:
-        self.stats.dropped += 1
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
+        def run() -> None:
+            self._pending.discard(handle)
+            for action in req.later:
+                action()
 
-    async def _dispatch(self, request: web.Request) -> Reply:
-        path = request.path
-        allowed: list[str] = []
-        for method, pattern, handler, scopes, category in self._routes:
-            match = pattern.match(path)
-            if match is None:
-                continue
-            if method != request.method:
-                allowed.append(method)
-                continue
-            self.stats.by_endpoint[f"{method} {_endpoint_name(pattern.pattern)}"] += 1
-            key = self._authenticate(request)
-            params = match.groupdict()
-            project = self._project_for(params, key) if "project" in params else None
-            missing = [s for s in scopes if s not in self.keys[key].scopes]
-            if missing:
-                raise FakeAPIError(403, "authentication_error", "permission_denied",
-                                   f"API key missing required scope '{missing[0]}'")
-            throttle = self._throttles.get(category)
-            if throttle is not None:
-                throttle.check(key)
-            body = await _read_json(request)
-            if self.record_bodies:
-                self.stats.bodies.setdefault(f"{method} {path}", []).append(body)
-            req = Req(request.method, request.url, request.query, body, params, project, key,
-                      datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
-            return handler(req)
-        if allowed:
-            raise FakeAPIError(405, "invalid_request", "method_not_allowed",
-                               f'Method "{request.method}" not allowed.')
-        raise FakeAPIError(404, "invalid_request", "not_found", "Not found.")
+        handle = loop.call_later(self.apply_delay, run)
+        self._pending.add(handle)
+
+    async def _dispatch(self, request: web.Request) -> tuple[Req, Reply]:
+        entry, params = self._resolve(request.path)
+        fmt = qget(request.query, "format")
+        if fmt is not None and fmt not in entry.formats:
+            raise not_found()  # DRF: no renderer for this format
+        key = self._authenticate(request)
+        project = self._project_for(params["project"], key) if entry.project else None
+        method = "GET" if request.method == "HEAD" else request.method  # Django serves HEAD as GET
+        if method == "OPTIONS":
+            return _options(request, entry)
+        route = entry.methods.get(method)
+        if route is None:
+            raise method_not_allowed(request.method)
+        self.stats.by_endpoint[f"{request.method} {entry.name}"] += 1
+        if route.scopes is None:
+            raise permission_denied(NO_PERSONAL_KEYS)
+        for scope in route.scopes:
+            if not self.keys[key].grants(scope):
+                raise permission_denied(f"API key missing required scope '{scope}'")
+        self.limiter.check(route.bucket, key)
+        content_type = request.headers.get("Content-Type", "")
+        form: dict[str, Any] | None = None
+        form_error: FakeAPIError | None = None
+        raw = b""
+        if route.forms and media_type(content_type) == "multipart/form-data":
+            try:
+                form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            except Exception as exc:  # DRF: MultiPartParserError -> ParseError
+                form_error = parse_error(f"Multipart form parse error - {exc}")
+        elif request.can_read_body:
+            raw = await request.read()
+        req = Req(request.method, request.url, request.query, params, project, key, now_iso(),
+                  absolute=f"{request.scheme}://{request.host}{request.raw_path}", raw=raw,
+                  content_type=content_type, form=form, form_error=form_error,
+                  accepts_forms=route.forms)
+        if self.record_bodies:
+            self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(_peek(req))
+        return req, route.handler(req)
+
+    def _resolve(self, path: str) -> tuple[PathRoutes, dict[str, str]]:
+        """The first path pattern that matches wins, whatever the method (Django URL resolution)."""
+        for entry in self._routes:
+            match = entry.pattern.fullmatch(path)
+            if match is not None:
+                return entry, match.groupdict()
+        raise not_found()
 
     def _authenticate(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
-        if not header:
-            raise FakeAPIError(401, "authentication_error", "not_authenticated",
-                               "Authentication credentials were not provided.")
-        token = header[7:] if header.startswith("Bearer ") else ""
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token:
+            raise FakeAPIError(401, "authentication_error", "not_authenticated", _UNAUTHENTICATED)
         if token not in self.keys:
             raise FakeAPIError(401, "authentication_error", "authentication_failed",
                                "Personal API key found in request Authorization header is invalid.")
         return token
 
-    def _project_for(self, params: dict[str, str], key: str) -> ProjectData:
-        raw = params["project"]
+    def _project_for(self, raw: str, key: str) -> ProjectData:
+        """PostHog reads the project id with ``int()``: anything it refuses is "Project not found."."""
         allowed = self.keys[key].projects
         if raw == "@current":
-            pid = min(allowed) if allowed else self.default_project
-        elif raw.isdigit():
-            pid = int(raw)
+            pid: int | None = min(allowed) if allowed else self.default_project
         else:
-            raise FakeAPIError(404, "invalid_request", "not_found", "Project not found.")
-        if pid not in self.projects:
-            raise FakeAPIError(404, "invalid_request", "not_found", "Project not found.")
+            try:
+                pid = int(raw)
+            except ValueError:
+                pid = None
+        if pid is None or pid not in self.projects:
+            raise not_found("Project not found.")
         if allowed is not None and pid not in allowed:
-            raise FakeAPIError(403, "authentication_error", "permission_denied",
-                               "You don't have access to the project.")
+            raise permission_denied(f"API key does not have access to the requested project: ID {pid}.")
         return self.projects[pid]
 
-    def _build_routes(self) -> list[tuple[str, re.Pattern[str], Callable[[Req], Reply], tuple[str, ...], str]]:
-        p, o = self.persons_handlers, self.others
-        read, write = ("person:read",), ("person:write",)
-        analytics, crud = "analytics", "crud"
-        table: list[tuple[str, str, Callable[[Req], Reply], tuple[str, ...], str]] = [
-            ("GET", "/persons/", p.list, read, analytics),
-            ("GET", "/persons/activity/", p.activity, ("activity_log:read",), crud),
-            ("POST", "/persons/bulk_delete/", p.bulk_delete, write, crud),
-            ("POST", "/persons/batch_by_distinct_ids/", p.batch_by_distinct_ids, read, analytics),
-            ("POST", "/persons/batch_by_uuids/", p.batch_by_uuids, read, analytics),
-            ("GET", "/persons/cohorts/", p.cohorts, ("person:read", "cohort:read"), crud),
-            ("GET", "/persons/values/", p.values, read, analytics),
-            ("GET", "/persons/deletion_status/", p.deletion_status, read, crud),
-            ("POST", "/persons/reset_person_distinct_id/", p.reset_person_distinct_id, write, crud),
-            ("GET", "/persons/properties_at_time/", p.properties_at_time, read, analytics),
-            ("GET", "/persons/funnel/", p.actors, read, analytics),
-            ("POST", "/persons/funnel/", p.actors, read, analytics),
-            ("GET", "/persons/funnel/correlation/", p.actors, read, analytics),
-            ("POST", "/persons/funnel/correlation/", p.actors, read, analytics),
-            ("GET", "/persons/trends/", p.actors, read, analytics),
-            ("GET", "/persons/stickiness/", p.actors, read, analytics),
-            ("GET", "/persons/lifecycle/", p.lifecycle, read, analytics),
-            ("GET", f"/persons/{_ID}/", p.retrieve, read, crud),
-            ("PATCH", f"/persons/{_ID}/", p.update, write, crud),
-            ("DELETE", f"/persons/{_ID}/", p.destroy, write, crud),
-            ("GET", f"/persons/{_ID}/activity/", p.activity, ("activity_log:read",), crud),
-            ("POST", f"/persons/{_ID}/update_property/", p.update_property, write, crud),
-            ("POST", f"/persons/{_ID}/delete_property/", p.delete_property, write, crud),
-            ("POST", f"/persons/{_ID}/split/", p.split, write, crud),
-            ("GET", f"/persons/{_ID}/properties_timeline/", p.properties_timeline, read, crud),
-            ("GET", "/property_definitions/", o.definitions_list, ("property_definition:read",), crud),
-            ("GET", "/property_definitions/seen_together/", o.seen_together,
-             ("property_definition:read",), crud),
-            ("GET", f"/property_definitions/{_ID}/", o.definitions_retrieve,
-             ("property_definition:read",), crud),
-            ("PATCH", f"/property_definitions/{_ID}/", o.definitions_update,
-             ("property_definition:write",), crud),
-            ("DELETE", f"/property_definitions/{_ID}/", o.definitions_destroy,
-             ("property_definition:write",), crud),
-            ("GET", "/subscriptions/", o.subscriptions_list, ("subscription:read",), crud),
-            ("POST", "/subscriptions/", o.subscriptions_create, ("subscription:write",), crud),
-            ("GET", f"/subscriptions/{_ID}/", o.subscriptions_retrieve, ("subscription:read",), crud),
-            ("PATCH", f"/subscriptions/{_ID}/", o.subscriptions_update, ("subscription:write",), crud),
-            ("DELETE", f"/subscriptions/{_ID}/", o.subscriptions_destroy, ("subscription:write",), crud),
-            ("GET", "/session_recordings/(?P<recording_id>[^/]+)/sharing/", o.sharing_get,
-             ("sharing_configuration:read",), crud),
-            ("POST", "/session_recordings/(?P<recording_id>[^/]+)/sharing/passwords/",
-             o.sharing_password_create, ("sharing_configuration:write",), crud),
-            ("DELETE", "/session_recordings/(?P<recording_id>[^/]+)/sharing/passwords/(?P<password_id>[^/]+)/",
-             o.sharing_password_delete, ("sharing_configuration:write",), crud),
-            ("POST", "/session_recordings/(?P<recording_id>[^/]+)/sharing/refresh/",
-             o.sharing_refresh, ("sharing_configuration:write",), crud),
-            ("GET", "/integrations/domain-connect/check/", o.domain_connect_check, (), crud),
-        ]
-        routes = [(m, re.compile(_PROJECT + path + "$"), h, s, c) for m, path, h, s, c in table]
-        routes += [
-            ("GET", re.compile(r"^/api/users/$"), o.users_list, ("user:read",), crud),
-            ("GET", re.compile(r"^/api/users/(?P<uuid>[^/]+)/$"), o.users_retrieve, ("user:read",), crud),
-        ]
-        return routes
+
+def _options(request: web.Request, entry: PathRoutes) -> tuple[Req, Reply]:
+    """DRF's ``SimpleMetadata`` answer to OPTIONS."""
+    allowed = [*entry.methods, *(["HEAD"] if "GET" in entry.methods else []), "OPTIONS"]
+    req = Req(request.method, request.url, request.query, {}, None, "", "")
+    req.headers["Allow"] = ", ".join(allowed)
+    renders = ["application/json"] + (["text/csv"] if "csv" in entry.formats else [])
+    parses = ["application/json"] + ([] if "csv" in entry.formats else
+                                     ["application/x-www-form-urlencoded", "multipart/form-data"])
+    return req, (200, {"name": entry.name, "description": "", "renders": renders, "parses": parses})
 
 
-def _endpoint_name(pattern: str) -> str:
-    """``^/api/(?P<family>...)/(?P<project>...)/persons/(?P<id>[^/]+)/$`` -> ``persons/:id/``."""
-    name = pattern.removeprefix(_PROJECT).removeprefix("^/api/").removesuffix("$")
-    return re.sub(r"\(\?P<(\w+)>\[\^/\]\+\)", r":\1", name).lstrip("/")
-
-
-async def _read_json(request: web.Request) -> Any:
-    if not request.can_read_body:
-        return None
-    raw = await request.read()
-    if not raw.strip():
+def _peek(req: Req) -> Any:
+    """The parsed body for ``stats.bodies`` (``None`` when there is none or it does not parse)."""
+    if not req.raw and req.form is None:
         return None
     try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise FakeAPIError(400, "validation_error", "parse_error", "Malformed JSON.") from None
-
-
-def _respond(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    if body is None:
-        return web.Response(status=status, headers=headers)
-    if isinstance(body, str):
-        return web.Response(status=status, text=body, content_type="text/csv", headers=headers)
-    return web.Response(status=status, body=msgspec.json.encode(body),
-                        content_type="application/json", headers=headers)
+        return req.data()
+    except FakeAPIError:
+        return None

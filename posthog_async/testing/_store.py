@@ -1,4 +1,4 @@
-"""The fake server's in-memory data: projects, persons and the other resources.
+"""The fake server's in-memory data: projects and their persons, deletion rows and other resources.
 
 Persons are compact (``__slots__``, properties generated from a seed number until changed) so a
 million of them fit in memory and seed in seconds.
@@ -7,6 +7,7 @@ million of them fit in memory and seed in seconds.
 from __future__ import annotations
 
 import random
+import re
 import uuid as uuidlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -15,6 +16,9 @@ __all__ = ["FakePerson", "ProjectData", "now_iso"]
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
 _PLANS = ("free", "pro", "team", "enterprise")
+_UUID_SHAPED = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: ``get_person_name``'s default display-name properties, in order.
+_NAME_PROPERTIES = ("email", "name", "username")
 
 
 def now_iso() -> str:
@@ -27,7 +31,7 @@ def _fast_uuid(rng: random.Random) -> str:
 
 
 class FakePerson:
-    __slots__ = ("id", "uuid", "distinct_ids", "seed", "_properties", "deleted", "name")
+    __slots__ = ("id", "uuid", "distinct_ids", "seed", "_properties", "deleted")
 
     def __init__(self, id: int, uuid: str, distinct_ids: list[str], seed: int,
                  properties: dict[str, Any] | None = None) -> None:
@@ -37,7 +41,6 @@ class FakePerson:
         self.seed = seed
         self._properties = properties
         self.deleted = False
-        self.name: str | None = None
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -56,15 +59,32 @@ class FakePerson:
     def created_at(self) -> str:
         return (_EPOCH + timedelta(seconds=self.seed)).isoformat().replace("+00:00", "Z")
 
-    def to_json(self) -> dict[str, Any]:
+    def shown_distinct_ids(self) -> list[str]:
+        """PersonSerializer's order: anonymous (UUID-shaped) ids last."""
+        ids = self.distinct_ids
+        if len(ids) > 1:
+            return sorted(ids, key=lambda d: bool(_UUID_SHAPED.match(d)))
+        return list(ids)
+
+    def display_name(self) -> str:
+        """``get_person_name``: email, name or username, else the first shown distinct id, else the id."""
         props = self.properties
+        for key in _NAME_PROPERTIES:
+            if props.get(key):
+                return str(props[key])
+        ids = self.shown_distinct_ids()
+        return ids[0] if ids else str(self.id)
+
+    def to_json(self, *, minimal: bool = False) -> dict[str, Any]:
+        """PostHog's ``PersonRecord``; ``minimal`` is ``MinimalPerson`` (at most 10 distinct ids)."""
+        ids = self.shown_distinct_ids()
         return {
             "id": self.id,
-            "uuid": self.uuid,
-            "name": self.name or props.get("email") or self.distinct_ids[0],
-            "distinct_ids": self.distinct_ids,
-            "properties": props,
+            "name": self.display_name(),
+            "distinct_ids": ids[:10] if minimal else ids,
+            "properties": self.properties,
             "created_at": self.created_at(),
+            "uuid": self.uuid,
             "last_seen_at": None,
         }
 
@@ -78,14 +98,18 @@ class ProjectData:
         self._next_id = 1
         self.persons: dict[str, FakePerson] = {}
         self.by_distinct_id: dict[str, FakePerson] = {}
+        self.by_id: dict[int, FakePerson] = {}
         self._order: list[FakePerson] = []
         self._order_dirty = False
+        #: ``AsyncDeletion`` rows for person events, oldest first (deletion_status answers newest first).
         self.deletion_status: list[dict[str, Any]] = []
+        self.recording_deletions: set[str] = set()
         self.released_distinct_ids: set[str] = set()
         self.property_definitions: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.sharing: dict[str, dict[str, Any]] = {}
-        self._seed_definitions()
+        #: Integration ids of kind ``slack`` (subscriptions to Slack must name one).
+        self.slack_integrations: set[int] = {1}
 
     # -- persons ---------------------------------------------------------------------------
 
@@ -106,6 +130,7 @@ class ProjectData:
 
     def _index(self, person: FakePerson) -> None:
         self.persons[person.uuid] = person
+        self.by_id[person.id] = person
         for d in person.distinct_ids:
             self.by_distinct_id[d] = person
         self._order.append(person)
@@ -117,11 +142,13 @@ class ProjectData:
         start = self._next_id
         persons = self.persons
         by_distinct = self.by_distinct_id
+        by_id = self.by_id
         order = self._order
         for i in range(start, start + n):
             dids = [f"{prefix}{i}", f"anon-{i}"] if i % 3 == 0 else [f"{prefix}{i}"]
             person = FakePerson(i, _fast_uuid(rng), dids, i)
             persons[person.uuid] = person
+            by_id[i] = person
             for d in dids:
                 by_distinct[d] = person
             order.append(person)
@@ -134,42 +161,50 @@ class ProjectData:
             self._order_dirty = False
         return self._order
 
-    def delete_person(self, person: FakePerson, *, delete_events: bool, now: str) -> None:
+    def delete_person(self, person: FakePerson) -> None:
+        if person.deleted:
+            return
         person.deleted = True
         self._order_dirty = True
         self.persons.pop(person.uuid, None)
+        self.by_id.pop(person.id, None)
         for d in person.distinct_ids:
             if self.by_distinct_id.get(d) is person:
                 del self.by_distinct_id[d]
-        if delete_events:
-            self.queue_event_deletion(person.uuid, now)
 
     def queue_event_deletion(self, person_uuid: str, now: str) -> None:
+        """An ``AsyncDeletion`` row; one per person (PostHog ignores duplicates)."""
+        if any(row["person_uuid"] == person_uuid for row in self.deletion_status):
+            return
         self.deletion_status.append(
             {"person_uuid": person_uuid, "created_at": now, "status": "pending",
              "delete_verified_at": None}
         )
 
-    def split(self, person: FakePerson, keep: str | None, split_off: list[str]) -> None:
-        moving = [d for d in person.distinct_ids if d != keep] if keep else split_off
-        moving = [d for d in moving if d in person.distinct_ids]
+    def verify_event_deletions(self, now: str | None = None) -> int:
+        """Mark every pending event deletion completed (PostHog's weekly job); returns how many."""
+        done = 0
+        for row in self.deletion_status:
+            if row["delete_verified_at"] is None:
+                row["delete_verified_at"] = now or now_iso()
+                row["status"] = "completed"
+                done += 1
+        return done
+
+    def split(self, person: FakePerson, keep: Any, split_off: list[str] | None) -> None:
+        """Move distinct ids to new single-id persons (UUIDs derived from project and distinct id)."""
+        if person.deleted:
+            return
+        if split_off is not None:
+            moving = [d for d in split_off if d in person.distinct_ids]
+        else:
+            kept = keep if keep in person.distinct_ids else person.distinct_ids[0]
+            moving = [d for d in person.distinct_ids if d != kept]
         if len(moving) >= len(person.distinct_ids):
             moving = moving[1:]
         for d in moving:
             person.distinct_ids.remove(d)
             del self.by_distinct_id[d]
-            self.add_person([d])
-
-    # -- other resources -------------------------------------------------------------------
-
-    def _seed_definitions(self) -> None:
-        names = [("$browser", 1, "String"), ("$current_url", 1, "String"), ("email", 2, "String"),
-                 ("plan", 2, "String"), ("revenue", 1, "Numeric"), ("$session_duration", 3, "Numeric")]
-        for i, (name, type_, ptype) in enumerate(names):
-            did = str(uuidlib.UUID(int=self.id * 1000 + i, version=4))
-            self.property_definitions[did] = {
-                "id": did, "name": name, "description": None, "tags": [],
-                "is_numerical": ptype == "Numeric", "updated_at": None, "updated_by": None,
-                "is_seen_on_filtered_events": None, "property_type": ptype, "verified": False,
-                "verified_at": None, "verified_by": None, "hidden": False, "type": type_,
-            }
+            new_uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"posthog-split:{self.id}:{d}"))
+            if new_uuid not in self.persons:
+                self.add_person([d], {}, uuid=new_uuid)

@@ -9,12 +9,14 @@ posthog-async-client never breaks a project's pytest run).
 from __future__ import annotations
 
 import importlib.util
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
+
+if TYPE_CHECKING:
+    from .._client import AsyncPostHog
 
 if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
 
-    from .._client import AsyncPostHog
     from ._server import FakePostHog
 
     @pytest_asyncio.fixture
