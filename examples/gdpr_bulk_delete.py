@@ -1,8 +1,9 @@
 """A GDPR erasure request, end to end: check, delete in chunks, account for every id, prove it.
 
-1. dry-run style lookup of which distinct ids exist (batch lookups, 200 per call);
-2. bulk delete with events, streamed from a generator in chunks of at most 1000;
-3. a report of found / deleted / not found / failed chunks;
+1. a lookup of which distinct ids exist (batch lookups, 200 per call);
+2. bulk delete with events, streamed from a generator in chunks of at most 1000, each chunk
+   looked up first (``resolve=True``) so every id's outcome is exact;
+3. a report: deleted / not found / failed, per id;
 4. the queued event deletions from ``deletion_status``.
 For a multi-hour job that must survive crashes, use ``posthog_async.jobs.DeletionJob`` (or
 ``posthog-async persons delete``), shown at the end.
@@ -33,12 +34,11 @@ async def main() -> None:
               f"({lookup.input.blank} blank lines ignored)")
 
         report = await ph.persons.bulk_delete_all(
-            distinct_ids=erase_requests(3000), delete_events=True,
-            on_progress=lambda done, total: print(f"  {done} ids sent"),
+            distinct_ids=erase_requests(3000), delete_events=True, resolve=True,
+            on_progress=lambda done, total: print(f"  {done} ids settled"),
         )
-        print(f"deleted {report.persons_deleted} of {report.ids_sent} ids in "
-              f"{report.chunks_succeeded}/{report.chunks_sent} chunks; "
-              f"events queued for {report.events_queued_for_deletion}")
+        print(f"{report.persons_deleted} persons deleted in {report.chunks} chunks; per id: "
+              f"{dict(report.outcomes)}; not found: {report.not_found}; exact: {report.exact}")
         for failure in report.failed_chunks:
             print(f"  FAILED {len(failure.ids)} ids: {failure.reason}")
         pending = [s async for s in ph.persons.deletion_status(status="pending")]
@@ -48,7 +48,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ids_file = Path(tmp) / "erase.txt"
             ids_file.write_text("\n".join(f"user-{i}" for i in range(3001, 4001)) + "\n")
-            job_report = await DeletionJob(ph, distinct_ids=ids_file, resolve=True).run()
+            job_report = await DeletionJob(ph, distinct_ids=ids_file, delete_events=True).run()
             print("job totals:", job_report.totals)
             job_report.write(Path(tmp) / "report.csv")
 

@@ -23,8 +23,9 @@ async def main() -> None:
         found = await ph.persons.batch_by_distinct_ids(["user-1", "user-2", "nobody"])
         print("found:", sorted(found))
         alice = found["user-1"]
-        updated = await ph.persons.update(alice.uuid, properties={"plan": "enterprise"})
-        print("plan is now", (updated.properties or {})["plan"])
+        # PostHog answers 202 and applies the change a moment later (through a $set event).
+        await ph.persons.update(alice.uuid, properties={"plan": "enterprise"})
+        print("update accepted for", alice.uuid)
 
         try:
             await ph.persons.retrieve("00000000-0000-4000-8000-000000000000")

@@ -70,7 +70,7 @@ async def test_totals_add_up_and_every_id_is_named(rec: FakePostHog, tmp_path: P
 
 async def test_without_lookups_totals_stay_exact_and_say_what_is_not(rec: FakePostHog,
                                                                      tmp_path: Path) -> None:
-    rec.seed_persons(150)
+    rec.seed_persons(250)
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(101, 301)])
     async with rec.client(rate_limits=None) as ph:
         report = await DeletionJob(ph, distinct_ids=source, resolve=False, chunk_size=100).run()

@@ -35,7 +35,7 @@ def deletes_only(windows: Iterable[tuple[int, float]], **kwargs: Any) -> RateLim
 
 def server_limits(windows: Iterable[tuple[int, float]]) -> dict[str, list[tuple[int, float]]]:
     """The fake server's windows for bulk_delete, in the one place to change."""
-    return {"crud": list(windows)}  # new fake: {"person_deletes": list(windows)}
+    return {"person_deletes": list(windows)}
 
 
 @pytest.fixture(scope="module")

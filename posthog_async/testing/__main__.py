@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter", type=float, default=0.0, help="up to this many more seconds, at random")
     p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
     p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
+    p.add_argument("--lose-answer-rate", type=float, default=0.0,
+                   help="share of requests processed whose answer is then lost (connection closed)")
     p.add_argument("--queue-deletes", action="store_true",
                    help="bulk_delete queues persons and deletes them later (PERSON_BULK_DELETE_ASYNC)")
     p.add_argument("--delete-delay", type=float, default=0.2,
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         server = FakePostHog(
             api_key=args.api_key, host=args.host, port=args.port,
             project_ids=[int(p) for p in args.projects.split(",")], rate_limits=limits or None,
-            faults=Faults(error_rate=args.error_rate, drop_rate=args.drop_rate, latency=args.latency,
+            faults=Faults(error_rate=args.error_rate, drop_rate=args.drop_rate,
+                          lose_answer_rate=args.lose_answer_rate, latency=args.latency,
                           jitter=args.jitter, seed=args.seed),
             short_pages=args.short_pages, queue_person_deletions=args.queue_deletes,
             queued_deletion_delay=args.delete_delay, apply_delay=args.apply_delay,

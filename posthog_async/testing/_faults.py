@@ -25,12 +25,15 @@ Hook = Callable[[web.Request], Union[web.StreamResponse, str, None]]
 @dataclass
 class Faults:
     """Seeded random faults. ``error_rate`` of requests get one of ``error_statuses``;
-    ``drop_rate`` have their connection closed without an answer; ``latency`` seconds
-    are added to every request (plus up to ``jitter``)."""
+    ``drop_rate`` have their connection closed without an answer; ``lose_answer_rate`` are
+    processed and then lose their answer (the connection closes after the work is done, as when
+    a network or proxy fails on the way back); ``latency`` seconds are added to every request
+    (plus up to ``jitter``)."""
 
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = (500, 502, 503)
     drop_rate: float = 0.0
+    lose_answer_rate: float = 0.0
     latency: float = 0.0
     jitter: float = 0.0
     seed: int = 0
@@ -50,6 +53,9 @@ class Faults:
             return self.rng.choice(self.error_statuses)
         return None
 
+    def loses_answer(self) -> bool:
+        return bool(self.lose_answer_rate) and self.rng.random() < self.lose_answer_rate
+
 
 @dataclass
 class _Failure:
@@ -59,6 +65,7 @@ class _Failure:
     path_contains: str | None
     retry_after: int | None
     drop: bool
+    lose_answer: bool = False
 
     def matches(self, request: web.Request) -> bool:
         return (self.method is None or request.method == self.method) and (
@@ -97,10 +104,11 @@ class FaultInjector:
         self.hooks: list[Hook] = []
 
     def fail_next(self, status: int | None, times: int, method: str | None, path_contains: str | None,
-                  retry_after: int | None, drop: bool) -> None:
-        if status is None and not drop:
-            raise ValueError("fail_next needs a status or drop=True")
-        self.failures.append(_Failure(status, times, method, path_contains, retry_after, drop))
+                  retry_after: int | None, drop: bool, lose_answer: bool = False) -> None:
+        if status is None and not (drop or lose_answer):
+            raise ValueError("fail_next needs a status, drop=True or lose_answer=True")
+        self.failures.append(_Failure(status, times, method, path_contains, retry_after, drop,
+                                      lose_answer))
 
     def intercept(self, request: web.Request) -> web.StreamResponse | None:
         """A response (or a dropped connection) that replaces the real answer, else ``None``."""
@@ -111,7 +119,7 @@ class FaultInjector:
             if isinstance(outcome, web.StreamResponse):
                 return outcome
         for failure in self.failures:
-            if failure.times > 0 and failure.matches(request):
+            if failure.times > 0 and not failure.lose_answer and failure.matches(request):
                 failure.times -= 1
                 self.stats.errors_injected += 1
                 if failure.drop:
@@ -129,6 +137,18 @@ class FaultInjector:
             self.stats.errors_injected += 1
             return respond(pick, injected_body(pick))
         return None
+
+    def answer_lost(self, request: web.Request) -> bool:
+        """Decided after the work is done: close the connection instead of answering?"""
+        for failure in self.failures:
+            if failure.times > 0 and failure.lose_answer and failure.matches(request):
+                failure.times -= 1
+                self.stats.errors_injected += 1
+                return True
+        return self.faults.loses_answer()
+
+    def drop(self, request: web.Request) -> web.StreamResponse:
+        return self._drop(request)
 
     def _drop(self, request: web.Request) -> web.StreamResponse:
         self.stats.dropped += 1

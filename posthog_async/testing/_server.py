@@ -150,10 +150,13 @@ class FakePostHog:
 
     def fail_next(self, status: int | None = 503, *, times: int = 1, method: str | None = None,
                   path_contains: str | None = None, retry_after: int | None = None,
-                  drop: bool = False) -> None:
-        """Answer the next ``times`` matching requests with ``status`` and PostHog's body for it
-        (or drop the connection). ``fail_next(503, retry_after=1)`` is a transient database error."""
-        self.injector.fail_next(status, times, method, path_contains, retry_after, drop)
+                  drop: bool = False, lose_answer: bool = False) -> None:
+        """Answer the next ``times`` matching requests with ``status`` and PostHog's body for it,
+        or drop the connection before doing anything (``drop``), or do the work and then drop
+        the connection (``lose_answer``). ``fail_next(503, retry_after=1)`` is a transient
+        database error."""
+        self.injector.fail_next(None if lose_answer else status, times, method, path_contains,
+                                retry_after, drop, lose_answer)
 
     def add_hook(self, hook: Hook) -> None:
         """``hook(request)`` runs first on every request; a response it returns is sent as is,
@@ -186,6 +189,11 @@ class FakePostHog:
     async def wait_for_deletions(self) -> None:
         """Wait until every queued person deletion has run."""
         await self.deletions.settle()
+
+    async def wait_for_writes(self) -> None:
+        """Wait until every accepted write (PATCH, update_property, split...) has been applied."""
+        while self._pending:
+            await asyncio.sleep(self.apply_delay / 4 or 0.001)
 
     def verify_event_deletions(self, project_id: int | None = None) -> int:
         """Mark the project's pending event deletions completed, as PostHog's weekly job does."""
@@ -260,6 +268,12 @@ class FakePostHog:
             return respond(err.status, err.body, headers)
         finally:
             stats.in_flight -= 1
+        if self.injector.answer_lost(request):  # the work is done; the answer never arrives
+            for action in req.after_send:
+                action()
+            if req.later:
+                self._run_later(req)
+            return self.injector.drop(request)
         response = respond(status, body, req.headers)
         if req.later or req.after_send:  # send the answer first: no write may be visible before it
             await response.prepare(request)
