@@ -7,10 +7,8 @@
             ...
 """
 
-from ._bulk import (
-    BulkDeleteReport, ChunkFailure, ChunkResult, ChunkState, ChunkStep, LookupReport, Outcome,
-    ProgressCallback,
-)
+from ._bulk import BulkDeleteReport, ChunkFailure, LookupReport, ProgressCallback
+from ._chunk_step import ChunkResult, ChunkState, ChunkStep, Outcome
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (

@@ -184,7 +184,7 @@ async def test_iter_by_distinct_ids_streams(recording: FakePostHog) -> None:
             assert error is None and len(found) == len(chunk)
             seen += len(chunk)
             break  # leaving early cancels the rest cleanly
-    assert seen == 200
+    assert seen in (200, 50)  # chunks complete in any order; one was enough
 
 
 async def test_bad_bulk_arguments(ph: AsyncPostHog) -> None:

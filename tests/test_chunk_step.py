@@ -11,7 +11,7 @@ from posthog_async import (
     APIConnectionError, AuthenticationError, BulkDeleteResult, InternalServerError, Person,
     RateLimitError,
 )
-from posthog_async._bulk import ChunkState, ChunkStep, is_fatal
+from posthog_async._chunk_step import ChunkState, ChunkStep, is_fatal
 from posthog_async._exceptions import make_status_error
 from posthog_async._models import DeletionError
 
@@ -164,7 +164,7 @@ async def test_a_long_retry_after_is_waited_out(monkeypatch: pytest.MonkeyPatch)
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr("posthog_async._bulk.anyio.sleep", fake_sleep)
+    monkeypatch.setattr("posthog_async._chunk_step.anyio.sleep", fake_sleep)
     store = Store(OWNERS)
     store.fail_next = [make_status_error(status_code=429, method="POST", path="/x/", raw_body=b"",
                                          headers={}, retry_after=1800.0)]

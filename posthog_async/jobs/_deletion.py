@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
-from .._bulk import ChunkState, ChunkStep, is_fatal
+from .._chunk_step import ChunkState, ChunkStep, is_fatal
 from .._client import ScopedPostHog
 from .._concurrency import bounded_map
 from .._exceptions import RateLimitError

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from .._bulk import ChunkResult, ChunkState
+from .._chunk_step import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import Rejected
 

@@ -12,9 +12,9 @@ from typing import Any, AsyncIterator, Literal, Mapping, Sequence
 
 from ... import _constants as C
 from ..._bulk import (
-    BulkDeleteReport, ChunkStep, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup,
-    lookup_all,
+    BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup, lookup_all,
 )
+from ..._chunk_step import ChunkStep, WaitCallback
 from ..._ids import IdSource
 from ..._models import (
     JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime, PropertyValues,
@@ -358,7 +358,7 @@ class Persons(Resource):
     def deletion_step(
         self, kind: IdKind, *, delete_events: bool = False, delete_recordings: bool = False,
         keep_person: bool = False, resolve: bool = False, dry_run: bool = False,
-        patience: float = 600.0, on_wait: Any = None,
+        patience: float = 600.0, on_wait: WaitCallback | None = None,
     ) -> ChunkStep:
         """The per-chunk step :meth:`bulk_delete_all` and ``DeletionJob`` run (ids already clean)."""
 

@@ -1,0 +1,261 @@
+"""The one per-chunk deletion step: look a chunk up, delete it, settle every id exactly.
+
+``bulk_delete`` takes at most 1000 ids a call and answers with counts, not names. To say what
+happened to each id, a chunk can be looked up first (``resolve``): then every outcome is exact.
+When an answer is lost (a dropped connection, a 5xx, a crash), re-sending blindly would find
+nobody for the persons the lost call deleted and report them "not found"; so a chunk whose
+outcome is unknown is looked up again before it is re-sent: ids found before and gone now were
+deleted by the lost call.
+
+The step takes plain callables (delete a chunk, look a chunk up), so it knows nothing of
+resources; :func:`~posthog_async._bulk.bulk_delete_all` and ``DeletionJob`` both run it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Literal, Protocol, Sequence
+
+import anyio
+
+from ._exceptions import (
+    APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
+    PermissionDeniedError, PostHogError, RateLimitError,
+)
+from ._models import BulkDeleteResult, DeletionError, Person
+
+__all__ = [
+    "Outcome", "DeleteChunk", "LookupChunk", "WaitCallback", "ChunkState", "ChunkResult",
+    "ChunkRecorder", "ChunkStep", "is_fatal",
+]
+
+#: What happened to one id (``found``: a dry run's lookup matched it).
+Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
+#: ``delete(ids)``: one ``bulk_delete`` call of at most 1000 ids.
+DeleteChunk = Callable[[list[str]], Awaitable[BulkDeleteResult]]
+#: ``lookup(ids)``: one batch lookup of at most 200 ids -> ``{id: person}``.
+LookupChunk = Callable[[list[str]], Awaitable[dict[str, Person]]]
+#: ``on_wait(seconds, error)``: PostHog asked for a wait longer than the client sleeps through.
+WaitCallback = Callable[[float, RateLimitError], object]
+
+
+def is_fatal(error: BaseException) -> bool:
+    """Errors no retry will heal for the rest of a job: a bad key, a missing scope or project,
+    a server that refuses connections."""
+    if isinstance(error, (AuthenticationError, PermissionDeniedError, NotFoundError)):
+        return True
+    if isinstance(error, APIConnectionError):
+        return not error.maybe_processed
+    return isinstance(error, PostHogError) and not isinstance(error, APIStatusError)
+
+
+def _outcome_unknown(error: BaseException) -> bool:
+    """The call may have been processed: the answer was lost or the server failed midway."""
+    return isinstance(error, InternalServerError) or (
+        isinstance(error, APIConnectionError) and error.maybe_processed)
+
+
+@dataclass
+class ChunkState:
+    """What is known of a chunk before it is (re)sent; the job rebuilds it from its journal.
+
+    ``found`` maps each id a lookup matched to its person's uuid (``None``: not looked up);
+    ``answer_lost`` says an earlier send may have been processed without our hearing of it.
+    """
+
+    ids: list[str]
+    found: dict[str, str] | None = None
+    answer_lost: bool = False
+
+
+@dataclass
+class ChunkResult:
+    """The settled chunk: each id's outcome, and the person counts PostHog gave (or we derived)."""
+
+    outcomes: dict[str, tuple[Outcome, str | None]]
+    persons_found: int | None = 0
+    persons_deleted: int = 0
+    persons_queued: int = 0
+    events_queued: bool = False
+    recordings_queued: bool = False
+    deletion_errors: list[DeletionError] = field(default_factory=list)
+    delete_calls: int = 0
+    lost_answers: int = 0
+    #: True when every outcome and count came from PostHog or a lookup, not from inference.
+    exact: bool = True
+
+
+class ChunkRecorder(Protocol):
+    """Where a step reports progress that must survive a crash (the job's journal)."""
+
+    async def looked_up(self, state: ChunkState) -> None: ...
+
+    async def sending(self, state: ChunkState) -> None: ...
+
+
+class ChunkStep:
+    """Look a chunk up (optional), delete it, and settle every id, whatever goes wrong between.
+
+    ``patience`` bounds how long (seconds) a chunk keeps retrying failures that may heal (5xx,
+    timeouts, dropped connections) before it is reported failed. A ``Retry-After`` longer than
+    the transport sleeps through is waited out here (``on_wait`` is told), not counted as failure.
+    """
+
+    def __init__(
+        self,
+        *,
+        delete: DeleteChunk | None,
+        lookup: LookupChunk | None,
+        lookup_size: int,
+        resolve: bool,
+        keep_person: bool = False,
+        patience: float = 600.0,
+        on_wait: WaitCallback | None = None,
+    ) -> None:
+        if resolve and lookup is None:
+            raise ValueError("resolve needs a lookup")
+        self.delete, self.lookup, self.lookup_size = delete, lookup, lookup_size
+        self.resolve, self.keep_person = resolve, keep_person
+        self.patience, self.on_wait = patience, on_wait
+
+    async def find(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{id: person uuid}`` for the ids that match a person (batch lookups, in order)."""
+        assert self.lookup is not None
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), self.lookup_size):
+            persons = await self._patiently(list(ids[start:start + self.lookup_size]))
+            found.update((key, person.uuid) for key, person in persons.items())
+        return found
+
+    async def run(self, state: ChunkState, recorder: ChunkRecorder | None = None) -> ChunkResult:
+        """Settle ``state.ids``; raises what :func:`is_fatal` calls fatal, or a chunk's last error."""
+        if self.resolve and state.found is None:
+            state.found = await self.find(state.ids)
+            if recorder is not None:
+                await recorder.looked_up(state)
+        if self.delete is None:  # a dry run: the lookup is the answer
+            assert state.found is not None
+            return self._settle(state.ids, state.found, None)
+        settled: dict[str, tuple[Outcome, str | None]] = {}
+        persons_gone: set[str] = set()
+        delete_calls = lost = 0
+        started = anyio.current_time()
+        while True:
+            to_send, found_now, exact = list(state.ids), state.found, True
+            if state.answer_lost:
+                to_send, found_now, exact = await self._recheck(state, settled, persons_gone)
+            if not to_send:
+                result = ChunkResult(dict(settled), exact=exact)
+                break
+            if recorder is not None:
+                await recorder.sending(state)
+            delete_calls += 1
+            try:
+                answer = await self.delete(to_send)
+            except RateLimitError as error:  # not processed: wait as long as PostHog says
+                await self._wait(error, attempt=delete_calls)
+                continue
+            except Exception as error:
+                if not _outcome_unknown(error) or anyio.current_time() - started > self.patience:
+                    raise
+                state.answer_lost = True
+                lost += 1
+                await anyio.sleep(_backoff(lost))
+                continue
+            if answer.deletion_errors and found_now is None:
+                found_now = await self.find(to_send)  # who is still there, to name the failures
+            result = self._settle(to_send, found_now, answer)
+            result.exact = result.exact and exact
+            result.outcomes.update(settled)
+            break
+        if persons_gone:
+            result.persons_found = (result.persons_found or 0) + len(persons_gone)
+            result.persons_deleted += len(persons_gone)
+        result.delete_calls, result.lost_answers = delete_calls, lost
+        return result
+
+    async def _recheck(
+        self, state: ChunkState, settled: dict[str, tuple[Outcome, str | None]],
+        persons_gone: set[str],
+    ) -> tuple[list[str], dict[str, str] | None, bool]:
+        """After a lost answer: who is still there? Returns what to re-send, and its lookup."""
+        present = await self.find(state.ids)
+        if state.found is not None:
+            for key, person in state.found.items():
+                if key not in present:
+                    settled[key] = ("deleted", "deleted by a call whose answer was lost")
+                    persons_gone.add(person)
+            return [i for i in state.ids if i not in settled], present, True
+        absent = [key for key in state.ids if key not in present]
+        for key in absent:
+            settled[key] = ("unresolved", "not there after a call whose answer was lost: "
+                            "deleted by it, or never there (look ups first make this exact)")
+        return [i for i in state.ids if i in present], present, not absent
+
+    async def _patiently(self, batch: list[str]) -> dict[str, Person]:
+        """A lookup (safe to repeat), retried through long waits and failures that may heal."""
+        assert self.lookup is not None
+        started, attempt = anyio.current_time(), 0
+        while True:
+            attempt += 1
+            try:
+                return await self.lookup(batch)
+            except RateLimitError as error:
+                await self._wait(error, attempt=attempt)
+            except (InternalServerError, APIConnectionError) as error:
+                if is_fatal(error) or anyio.current_time() - started > self.patience:
+                    raise
+                await anyio.sleep(_backoff(attempt))
+
+    async def _wait(self, error: RateLimitError, *, attempt: int) -> None:
+        seconds = error.retry_after if error.retry_after is not None else _backoff(attempt)
+        if self.on_wait is not None:
+            self.on_wait(seconds, error)
+        await anyio.sleep(seconds)
+
+    def _settle(self, ids: list[str], found: dict[str, str] | None,
+                answer: BulkDeleteResult | None) -> ChunkResult:
+        """Each id's outcome from the lookup (exact) or, without one, from the counts."""
+        if answer is None:  # dry run
+            assert found is not None
+            return ChunkResult({i: ("found" if i in found else "not_found", None) for i in ids},
+                               persons_found=len(set(found.values())))
+        errors = {e.person_uuid: e.step for e in answer.deletion_errors}
+        queued = (answer.persons_queued_for_deletion or 0) > 0
+        success: Outcome = "kept" if self.keep_person else ("queued" if queued else "deleted")
+        result = ChunkResult(
+            {}, persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
+            persons_queued=answer.persons_queued_for_deletion or 0,
+            events_queued=bool(answer.events_queued_for_deletion),
+            recordings_queued=bool(answer.recordings_queued_for_deletion),
+            deletion_errors=list(answer.deletion_errors))
+        out = result.outcomes
+        if found is not None:
+            for key in ids:
+                person = found.get(key)
+                if person is None:
+                    out[key] = ("not_found", None)
+                elif person in errors:
+                    out[key] = ("failed", f"PostHog could not delete person {person} "
+                                          f"(step: {errors[person] or 'unknown'})")
+                else:
+                    out[key] = (success, None)
+            return result
+        matched = answer.persons_found
+        if matched is None:
+            why = "PostHog accepted the call without saying whom it found"
+        elif matched == 0:
+            out.update((key, ("not_found", None)) for key in ids)
+            return result
+        elif matched == len(ids):  # every id named a different person
+            out.update((key, (success, None)) for key in ids)
+            return result
+        else:
+            why = f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them"
+        out.update((key, ("unresolved", why)) for key in ids)
+        result.exact = matched is not None
+        return result
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(60.0, 0.5 * 2 ** min(attempt - 1, 8)))
