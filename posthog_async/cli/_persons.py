@@ -12,7 +12,7 @@ import msgspec
 from .._client import AsyncPostHog
 from .._models import Person
 from ..jobs import InputSpec
-from ..jobs._input import Rejected, read_ids
+from ..jobs._input import InputReader, Rejected
 
 __all__ = ["add_read_parsers", "run_list", "run_lookup"]
 
@@ -61,8 +61,7 @@ async def run_list(args: argparse.Namespace, client: AsyncPostHog) -> int:
 
 
 def _values(spec: InputSpec) -> Iterator[str]:
-    entries, _ = read_ids(spec)
-    for _, value in entries:
+    for _, value in InputReader(spec):
         yield value.value if isinstance(value, Rejected) else str(value)
 
 

@@ -26,7 +26,7 @@ from .._chunk_step import ChunkState, ChunkStep, is_fatal
 from .._client import ScopedPostHog
 from .._concurrency import bounded_map
 from .._exceptions import RateLimitError
-from ._input import InputError, InputSpec, identify, prefix_sha256, read_ids
+from ._input import InputError, InputReader, InputSpec, identify, prefix_sha256
 from ._journal import ChunkRow, Journal, utc_now
 from ._report import JobReport, build_report
 
@@ -270,7 +270,8 @@ class DeletionJob:
             if isinstance(src, _Iterable):
                 entries, hasher = _hashed(src.values)
             else:
-                entries, hasher = read_ids(src, skip_bytes=skip)
+                hasher = InputReader(src, skip_bytes=skip)
+                entries = iter(hasher)
             readers.append(hasher)
             sources.append((src.kind, self._until_stopped(entries)))
         before = (journal.get_meta("load_stats") or {}).get("requested", 0)
@@ -286,8 +287,8 @@ class DeletionJob:
                 else:
                     inputs.append({"kind": src.kind, "path": src.path, "format": src.format,
                                    "column": src.column, "size": hasher.size,
-                                   "sha256": hasher.sha.hexdigest(),
-                                   "ends_with_newline": hasher.last == b"\n"})
+                                   "sha256": hasher.sha256,
+                                   "ends_with_newline": hasher.ends_with_newline})
             return {"inputs": inputs}
 
         stats = journal.load(sources, self.options.chunk_size, on_loaded=describe)
@@ -296,10 +297,15 @@ class DeletionJob:
                          "the last run")
 
     def _until_stopped(self, entries: Iterator[tuple[int, object]]) -> Iterator[tuple[int, object]]:
-        for count, entry in enumerate(entries):
-            if count % 1000 == 0 and self._stop.is_set():
-                raise JobInterrupted("stopped while loading the input: nothing was sent")
-            yield entry
+        try:
+            for count, entry in enumerate(entries):
+                if count % 1000 == 0 and self._stop.is_set():
+                    raise JobInterrupted("stopped while loading the input: nothing was sent")
+                yield entry
+        finally:
+            close = getattr(entries, "close", None)
+            if close is not None:
+                close()  # the input file now, not whenever the garbage collector gets to it
 
     # -- sending --------------------------------------------------------------------------
 

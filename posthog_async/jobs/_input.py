@@ -24,7 +24,7 @@ from typing import IO, Any, Iterator, Literal
 
 import msgspec
 
-__all__ = ["InputSpec", "InputIdentity", "InputError", "Rejected", "read_ids", "identify"]
+__all__ = ["InputSpec", "InputIdentity", "InputError", "InputReader", "Rejected", "identify", "prefix_sha256"]
 
 Format = Literal["lines", "csv", "jsonl"]
 Kind = Literal["distinct_ids", "ids"]
@@ -155,25 +155,39 @@ def prefix_sha256(path: str, size: int) -> str:
     return stream.sha.hexdigest()
 
 
-def read_ids(spec: InputSpec, *, skip_bytes: int = 0) -> tuple[Iterator[tuple[int, object]], _Hashing]:
-    """``(line number, value)`` for every entry (a :class:`Rejected` for a refused one).
+class InputReader:
+    """The entries of one input, as ``(line number, value)`` (a :class:`Rejected` for a refused
+    one), read once; its size and hash are known once the iteration has reached the end.
 
-    The identity is complete once the iterator is exhausted (``stream.size``/``stream.sha``).
     ``skip_bytes`` starts after an earlier, already loaded part of the file (appended lines).
+    The file is opened when iteration starts and closed when it ends, however it ends.
     """
-    raw = _open_binary(spec.path)
-    stream = _Hashing(raw)
-    buffered = io.BufferedReader(stream, buffer_size=1 << 16)
-    head = buffered.peek(4)[:4]
-    encoding, bom = _encoding(head)
-    skip = max(bom, skip_bytes)
-    if skip:
-        buffered.read(skip)
-    text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline=None)
-    return _entries(spec, text, raw), stream
+
+    def __init__(self, spec: InputSpec, *, skip_bytes: int = 0) -> None:
+        self.spec, self.skip_bytes = spec, skip_bytes
+        self.size = 0
+        self.sha256 = ""
+        self.ends_with_newline = False
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        raw = _open_binary(self.spec.path)
+        try:
+            stream = _Hashing(raw)
+            buffered = io.BufferedReader(stream, buffer_size=1 << 16)
+            encoding, bom = _encoding(buffered.peek(4)[:4])
+            skip = max(bom, self.skip_bytes)
+            if skip:
+                buffered.read(skip)
+            text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline=None)
+            yield from _entries(self.spec, text)
+            self.size, self.sha256 = stream.size, stream.sha.hexdigest()
+            self.ends_with_newline = stream.last == b"\n"
+        finally:
+            if raw is not sys.stdin.buffer:
+                raw.close()
 
 
-def _entries(spec: InputSpec, text: io.TextIOWrapper, raw: IO[bytes]) -> Iterator[tuple[int, object]]:
+def _entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
     line = 0
     try:
         if spec.format == "csv":
@@ -190,9 +204,6 @@ def _entries(spec: InputSpec, text: io.TextIOWrapper, raw: IO[bytes]) -> Iterato
     except UnicodeDecodeError as exc:
         raise InputError(f"{spec.describe()}, after line {line}: not valid {text.encoding} "
                          f"({exc.reason}); convert the file to UTF-8") from None
-    finally:
-        if raw is not sys.stdin.buffer:
-            raw.close()
 
 
 def _json_value(content: str, field: str) -> object:
