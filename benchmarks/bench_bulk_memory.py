@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 
-from posthog_async import AsyncPostHog
-
 from _server import API_KEY, fake_server
+
+from posthog_async import AsyncPostHog
 
 IDS = 1_000_000
 

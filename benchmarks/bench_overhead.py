@@ -9,10 +9,9 @@ import json
 import time
 
 import aiohttp
+from _server import API_KEY, fake_server, first_person_uuid
 
 from posthog_async import AsyncPostHog
-
-from _server import API_KEY, fake_server, first_person_uuid
 
 CONCURRENCY = 16
 

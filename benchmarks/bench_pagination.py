@@ -6,9 +6,9 @@ import asyncio
 import time
 import tracemalloc
 
-from posthog_async import AsyncPostHog
-
 from _server import API_KEY, fake_server
+
+from posthog_async import AsyncPostHog
 
 
 async def stream(url: str, total: int) -> tuple[float, int]:

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from posthog_async import AsyncPostHog, LocalRateLimiter, RateLimits, RedisRateLimiter
 from posthog_async.testing import FakePostHog

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from posthog_async import AsyncPostHog
 from posthog_async.testing import FakePostHog

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from posthog_async import ScopedPostHog
-
 from _target import posthog
+
+from posthog_async import ScopedPostHog
 
 
 async def plan_breakdown(project: ScopedPostHog) -> dict[str, int]:

@@ -15,9 +15,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from posthog_async.jobs import DeletionJob
-
 from _target import posthog
+
+from posthog_async.jobs import DeletionJob
 
 
 def erase_requests(n: int):  # a generator: a 10-million-line file would never be loaded whole

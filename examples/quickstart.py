@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from posthog_async import NotFoundError
-
 from _target import posthog
+
+from posthog_async import NotFoundError
 
 
 async def main() -> None:

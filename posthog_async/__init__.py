@@ -12,16 +12,43 @@ from ._chunk_step import ChunkResult, ChunkState, ChunkStep, Outcome
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (
-    APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
-    BadRequestError, ConfigurationError, ConflictError, InternalServerError,
-    MethodNotAllowedError, NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError,
-    PostHogError, RateLimitError, UnexpectedResponseError, UnsafeURLError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PermissionDeniedError,
+    PersonalAPIKeyNotAllowedError,
+    PostHogError,
+    RateLimitError,
+    UnexpectedResponseError,
+    UnsafeURLError,
 )
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
-    JSON, BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
-    PointInTimeMetadata, PropertyDefinition, PropertyValue, PropertyValues, SharePasswordInfo,
-    SharingConfiguration, SharingPassword, Subscription, User, UserBasic,
+    JSON,
+    BulkDeleteResult,
+    DeletionError,
+    DeletionStatus,
+    Page,
+    Person,
+    PersonAtTime,
+    PointInTimeMetadata,
+    PropertyDefinition,
+    PropertyValue,
+    PropertyValues,
+    SharePasswordInfo,
+    SharingConfiguration,
+    SharingPassword,
+    Subscription,
+    User,
+    UserBasic,
 )
 from ._pagination import AsyncPaginator
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
@@ -30,17 +57,18 @@ from ._retry import RetryEvent, RetryHook, RetryPolicy
 
 __version__ = "0.2.0"
 
-__all__ = sorted([
+# Sorted (case-insensitively), as tests/test_exports.py checks.
+__all__ = [
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
     "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
-    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep", "ConfigurationError", "ConflictError",
-    "DeletionError", "DeletionStatus", "FanOutResult", "IdSource", "InputStats",
-    "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
-    "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person", "PersonAtTime",
-    "PersonalAPIKeyNotAllowedError", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
-    "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimitError", "RateLimiter",
-    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedisRateLimiter",
-    "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
+    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep",
+    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus", "FanOutResult",
+    "IdSource", "InputStats", "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport",
+    "MethodNotAllowedError", "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person",
+    "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PointInTimeMetadata", "PostHogError",
+    "ProgressCallback", "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimiter",
+    "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
+    "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
     "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
-], key=str.casefold)
+]

@@ -7,8 +7,8 @@ the client's limits, and each runs the one per-chunk step (:mod:`posthog_async._
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Sequence
 
 from ._chunk_step import ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
 from ._concurrency import bounded_map

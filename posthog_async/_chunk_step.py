@@ -13,14 +13,21 @@ resources; :func:`~posthog_async._bulk.bulk_delete_all` and ``DeletionJob`` both
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 import anyio
 
 from ._exceptions import (
-    APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
-    PermissionDeniedError, PostHogError, RateLimitError,
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    PostHogError,
+    RateLimitError,
 )
 from ._models import BulkDeleteResult, DeletionError, Person
 

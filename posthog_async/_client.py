@@ -7,10 +7,11 @@ free: they share the client's pool, concurrency cap and rate limits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from functools import cached_property
 from types import TracebackType
-from typing import Awaitable, Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from . import _constants as C
 from ._concurrency import FanOutResult, fan_out
@@ -20,7 +21,12 @@ from ._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
 from ._retry import RetryHook, RetryPolicy
 from ._transport import Transport
 from .resources import (
-    Integrations, Persons, PropertyDefinitions, SessionRecordings, Subscriptions, Users,
+    Integrations,
+    Persons,
+    PropertyDefinitions,
+    SessionRecordings,
+    Subscriptions,
+    Users,
 )
 from .resources._base import Scope
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+)
 from dataclasses import dataclass, field
 from typing import (
-    AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Generic, Hashable, Iterable, TypeVar,
+    Generic,
+    TypeVar,
 )
 
 import anyio

@@ -9,8 +9,9 @@ per thousand instead of a chain of generator steps per id.
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import AsyncIterable, AsyncIterator, Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from ._validation import InvalidIdError, clean_id
 

@@ -12,7 +12,12 @@ are held at once; stopping early cancels the request in flight.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Generic, Mapping, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
+from typing import (
+    Any,
+    Generic,
+    TypeVar,
+)
 
 from ._models import Page, decoder_for
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, Literal, Protocol, Sequence, Union, get_args
+from typing import Literal, Protocol, Union, get_args
 
 import anyio
 

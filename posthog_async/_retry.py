@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping
 
 from . import _constants as C
 from ._exceptions import (

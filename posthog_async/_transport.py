@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,7 +23,12 @@ import msgspec
 from . import _constants as C
 from ._config import ClientConfig
 from ._exceptions import (
-    APIConnectionError, APIError, APIStatusError, APITimeoutError, PostHogError, RateLimitError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    PostHogError,
+    RateLimitError,
     make_status_error,
 )
 from ._ratelimit import Bucket, RateLimiter
@@ -41,7 +47,7 @@ class Response:
     """An answer: status, headers and body, or with ``stream=True`` a body still to be read
     (``stream``) whose connection and concurrency slot are held until :meth:`release`."""
 
-    __slots__ = ("status", "headers", "content", "stream", "_release")
+    __slots__ = ("_release", "content", "headers", "status", "stream")
 
     def __init__(self, status: int, headers: Mapping[str, str], content: bytes,
                  stream: aiohttp.StreamReader | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuidlib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from . import _constants as C
 

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,7 +26,9 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.jsonschema import BUNDLE_STORAGE_KEY, make_validator, resolve_bundled_ref
 from schemathesis.generation.jsonschema.builder import build
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 from schemathesis.specs.openapi.formats import get_default_format_strategies
 from schemathesis.specs.openapi.utils import compile_path_template, parameter_types
@@ -86,7 +88,7 @@ EXCUSES: list[tuple[str, str, str]] = [
 LEGACY_ACTORS = re.compile(r"/persons/(funnel|funnel/correlation|trends|lifecycle|stickiness)/$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load() -> Any:
     if not SCHEMA_PATH.is_file():
         raise FileNotFoundError(

@@ -10,7 +10,8 @@ import contextlib
 import importlib.util
 import os
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 ENV_URL = "POSTHOG_ASYNC_TEST_REDIS_URL"
 

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from posthog_async import (
-    AsyncPostHog, AuthenticationError, BadRequestError, NotFoundError, RateLimits, ScopedPostHog,
+    AsyncPostHog,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimits,
+    ScopedPostHog,
 )
 from posthog_async.testing import FakePostHog
 
@@ -156,7 +161,7 @@ async def test_1000_distinct_ids_become_five_lookups(recording: FakePostHog) -> 
     recording.seed_persons(900)
     async with recording.client(rate_limits=None) as ph:
         ids = [f"user-{i}" for i in range(1, 1001)]
-        report = await ph.persons.batch_by_distinct_ids_all(ids + ["user-1", ""])
+        report = await ph.persons.batch_by_distinct_ids_all([*ids, "user-1", ""])
     assert [len(b["distinct_ids"]) for b in recording.stats.bodies[BATCH]] == [200] * 5
     assert len(report.found) == 900 and report.found["user-5"].distinct_ids == ["user-5"]
     assert report.not_found == [f"user-{i}" for i in range(901, 1001)]
@@ -167,7 +172,7 @@ async def test_batch_by_uuids_all(recording: FakePostHog) -> None:
     recording.seed_persons(1500)
     uuids = list(recording.project().persons)
     async with recording.client(rate_limits=None) as ph:
-        report = await ph.persons.batch_by_uuids_all(uuids + ["0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c", "bad"])
+        report = await ph.persons.batch_by_uuids_all([*uuids, "0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c", "bad"])
     assert len(report.found) == 1500 and report.not_found == ["0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c"]
     assert report.input.invalid == 1 and report.rejected[0].value == "bad"
     # PostHog keeps only the first 200 uuids of a call: 1501 uuids take 8 calls

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from posthog_async import (
-    APIConnectionError, AuthenticationError, BulkDeleteResult, InternalServerError, Person,
+    APIConnectionError,
+    AuthenticationError,
+    BulkDeleteResult,
+    InternalServerError,
+    Person,
     RateLimitError,
 )
 from posthog_async._chunk_step import ChunkState, ChunkStep, is_fatal

@@ -95,7 +95,7 @@ async def test_standard_input_and_pipes(srv: FakePostHog, tmp_path: Path) -> Non
     srv.seed_persons(4)
     proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", "-", "--journal",
                        str(tmp_path / "j.sqlite"), stdin=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate(b"user-1\nuser-2\n")
+    _, err = await proc.communicate(b"user-1\nuser-2\n")
     assert proc.returncode == 0, err.decode()
     read_fd, write_fd = os.pipe()
     os.write(write_fd, b"user-3\nghost\n")
@@ -173,7 +173,7 @@ async def test_ctrl_c_twice_aborts_at_once_and_resume_is_exact(srv: FakePostHog,
     proc.send_signal(signal.SIGINT)
     await asyncio.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = await proc.communicate()
+    _, err = await proc.communicate()
     assert proc.returncode == 130 and "Resume with" in err.decode() and b"Traceback" not in err
     srv.faults = Faults()
     code, _, err = await run(srv, *args, "--resume", "--report", str(tmp_path / "r.csv"))

@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 
 from posthog_async import (
-    AsyncPostHog, BadRequestError, NotFoundError, Person, PersonalAPIKeyNotAllowedError,
-    PermissionDeniedError, PropertyDefinition, Subscription,
+    AsyncPostHog,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    Person,
+    PersonalAPIKeyNotAllowedError,
+    PropertyDefinition,
+    Subscription,
 )
 from posthog_async.testing import FakePostHog
 

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aioresponses import aioresponses
 
 from posthog_async import (
-    AsyncPostHog, BulkDeleteResult, DeletionStatus, Page, Person, PersonAtTime,
-    PropertyDefinition, PropertyValues, ScopedPostHog, SharingConfiguration, SharingPassword,
-    Subscription, User,
+    AsyncPostHog,
+    BulkDeleteResult,
+    DeletionStatus,
+    Page,
+    Person,
+    PersonAtTime,
+    PropertyDefinition,
+    PropertyValues,
+    ScopedPostHog,
+    SharingConfiguration,
+    SharingPassword,
+    Subscription,
+    User,
 )
 
 from ._schema import check_request

@@ -3,15 +3,23 @@ shape (posthog-api-notes.md, Errors), and never the key (aioresponses)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aioresponses import aioresponses
 
-from typing import Any
-
 from posthog_async import (
-    APIStatusError, AsyncPostHog, AuthenticationError, BadRequestError, ConflictError,
-    InternalServerError, MethodNotAllowedError, NotFoundError, PermissionDeniedError,
-    PersonalAPIKeyNotAllowedError, RateLimitError,
+    APIStatusError,
+    AsyncPostHog,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PermissionDeniedError,
+    PersonalAPIKeyNotAllowedError,
+    RateLimitError,
 )
 
 from .conftest import API_KEY, fast_retries

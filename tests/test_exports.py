@@ -9,7 +9,12 @@ import typing
 import posthog_async
 from posthog_async import AsyncPostHog, ScopedPostHog
 from posthog_async.resources import (
-    Integrations, Persons, PropertyDefinitions, SessionRecordings, Subscriptions, Users,
+    Integrations,
+    Persons,
+    PropertyDefinitions,
+    SessionRecordings,
+    Subscriptions,
+    Users,
 )
 from posthog_async.resources.persons import PersonActors
 

@@ -101,7 +101,7 @@ async def test_row15_batch_by_uuids_cut_to_200_before_validation(server: FakePos
     uuids = list(server.project().persons)
     path = PERSONS + "batch_by_uuids/"
     padding = [str(uuid.uuid4()) for _ in range(200)]
-    status, body, _ = await call(server, "POST", path, json={"uuids": padding + ["bad"]})
+    status, body, _ = await call(server, "POST", path, json={"uuids": [*padding, "bad"]})
     assert (status, body) == (200, {"results": {}})  # "bad" is number 201: never seen
     status, body, _ = await call(server, "POST", path, json={"uuids": [uuids[0], "bad"]})
     assert status == 400 and error(body, "validation_error", "invalid_input",
@@ -185,7 +185,7 @@ async def test_row19_reset_person_distinct_id(server: FakePostHog) -> None:
 async def test_row20_values_without_key(server: FakePostHog) -> None:
     server.seed_persons(4)
     for params in (None, {"key": ""}, {"key": "$virt_initial_channel_type"}):
-        status, body, headers = await call(server, "GET", PERSONS + "values/", params=params)
+        status, body, _ = await call(server, "GET", PERSONS + "values/", params=params)
         assert (status, body) == (200, {"results": [], "refreshing": False})
     _, body, _ = await call(server, "GET", PERSONS + "values/", params={"key": "plan"})
     assert {r["name"] for r in body["results"]} == {"free", "pro", "team", "enterprise"}

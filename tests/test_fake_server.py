@@ -97,7 +97,7 @@ async def test_first_matching_path_wins(server: FakePostHog) -> None:
 
 async def test_unknown_format_is_a_404(server: FakePostHog) -> None:
     assert (await call(server, "GET", PERSONS, params={"format": "xml"}))[0] == 404
-    status, body, headers = await call(server, "GET", PERSONS, params={"format": "csv"})
+    status, _, headers = await call(server, "GET", PERSONS, params={"format": "csv"})
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
     assert (await call(server, "GET", "/api/projects/1/subscriptions/", params={"format": "csv"}))[0] == 404
 

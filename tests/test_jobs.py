@@ -6,14 +6,20 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from posthog_async import AsyncPostHog
 from posthog_async.jobs import (
-    DeletionJob, InputError, InputSpec, JobInterrupted, JobProgress, JournalBusy,
+    DeletionJob,
+    InputError,
+    InputSpec,
+    JobInterrupted,
+    JobProgress,
+    JournalBusy,
 )
 from posthog_async.testing import FakePostHog
 
@@ -166,7 +172,7 @@ async def test_resume_refuses_other_input_and_loads_appended_lines(rec: FakePost
         first = await DeletionJob(ph, distinct_ids=source).run()
         assert first.totals["deleted"] == 10
         other = write_ids(tmp_path / "other.txt", ["user-20"])
-        with pytest.raises(InputError, match="other inputs|not the input"):
+        with pytest.raises(InputError, match=r"other inputs|not the input"):
             await DeletionJob(ph, distinct_ids=other, journal=Path(f"{source}.journal.sqlite")).run()
         write_ids(source, [f"user-{i}" for i in range(2, 12)])  # changed, not grown
         with pytest.raises(InputError, match="not the input this journal was started with"):

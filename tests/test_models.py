@@ -14,8 +14,17 @@ from aioresponses import aioresponses
 from hypothesis import HealthCheck, given, settings
 
 from posthog_async import (
-    AsyncPostHog, BulkDeleteResult, DeletionStatus, Page, Person, PersonAtTime,
-    PropertyDefinition, SharingConfiguration, Subscription, UnexpectedResponseError, User,
+    AsyncPostHog,
+    BulkDeleteResult,
+    DeletionStatus,
+    Page,
+    Person,
+    PersonAtTime,
+    PropertyDefinition,
+    SharingConfiguration,
+    Subscription,
+    UnexpectedResponseError,
+    User,
 )
 from posthog_async._models import decode, decode_accepted
 

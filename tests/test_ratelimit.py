@@ -3,6 +3,8 @@ driven by a fake clock."""
 
 from __future__ import annotations
 
+import itertools
+
 import anyio
 import pytest
 
@@ -44,7 +46,7 @@ async def test_no_burst_at_start_up() -> None:
     for _ in range(10):
         await throttle.acquire()
         times.append(clock.now)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(g == pytest.approx(0.125) for g in gaps)
 
 
@@ -112,7 +114,7 @@ def test_fast_path_takes_no_trip_through_the_event_loop() -> None:
 
 async def test_waiters_keep_their_turn() -> None:
     """A request arriving while others wait never jumps the queue by the fast path."""
-    throttle, clock = make([RateWindow(1, 1)])
+    throttle, _ = make([RateWindow(1, 1)])
     order: list[int] = []
 
     async def one(n: int) -> None:

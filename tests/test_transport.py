@@ -6,16 +6,22 @@ import asyncio
 import gc
 import logging
 import time
-import tracemalloc
 import warnings
 
 import pytest
-from aiohttp import web
 
 from posthog_async import (
-    APIConnectionError, APITimeoutError, AsyncPostHog, AuthenticationError, BadRequestError,
-    InternalServerError, NotFoundError, PermissionDeniedError, PostHogError, RateLimitError,
-    RetryEvent, UnsafeURLError,
+    APIConnectionError,
+    APITimeoutError,
+    AsyncPostHog,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    PostHogError,
+    RateLimitError,
+    RetryEvent,
 )
 from posthog_async.testing import FakePostHog, Faults
 

@@ -19,7 +19,12 @@ from .._client import AsyncPostHog
 from .._exceptions import ConfigurationError, PostHogError
 from ..jobs import InputError, JournalError, ReportPathError
 from ._delete import (
-    EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, add_delete_parser, run_delete,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    add_delete_parser,
+    run_delete,
 )
 from ._demo import add_demo_parser, run_demo
 from ._persons import add_read_parsers, run_list, run_lookup

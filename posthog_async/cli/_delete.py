@@ -21,7 +21,12 @@ from typing import Any
 
 from .._client import AsyncPostHog
 from ..jobs import (
-    DeletionJob, InputSpec, JobInterrupted, JobProgress, JobReport, check_report_path,
+    DeletionJob,
+    InputSpec,
+    JobInterrupted,
+    JobProgress,
+    JobReport,
+    check_report_path,
 )
 from ._progress import ProgressLine, format_duration
 
@@ -182,7 +187,7 @@ def resume_command(argv: list[str], journal: Path) -> str:
         out.append(arg)
     if "--journal" not in out and not any(a.startswith("--journal=") for a in out):
         out += ["--journal", str(journal)]
-    return "posthog-async " + shlex.join(out + ["--resume"])
+    return "posthog-async " + shlex.join([*out, "--resume"])
 
 
 async def run_delete(args: argparse.Namespace, client: AsyncPostHog, argv: list[str]) -> int:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import datetime
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 

@@ -18,9 +18,10 @@ import csv
 import hashlib
 import io
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal
+from typing import IO, Any, Literal
 
 import msgspec
 

@@ -17,11 +17,11 @@ import socket
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .._chunk_step import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId

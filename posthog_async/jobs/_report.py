@@ -13,9 +13,10 @@ import json
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from ._journal import Journal
 

@@ -6,8 +6,9 @@ Every call names its rate-limit bucket and what its answer decodes to (``cast_to
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, ClassVar, Literal, Mapping, TypeVar, overload
+from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote
 
 import msgspec

@@ -6,7 +6,8 @@ environment view uses the same id under ``projects``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 from urllib.parse import quote
 
 import msgspec

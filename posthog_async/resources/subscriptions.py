@@ -6,7 +6,8 @@ marks it deleted, the list hides it, and :meth:`Subscriptions.restore` brings it
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from .._models import Subscription
 from .._pagination import AsyncPaginator

@@ -1,4 +1,4 @@
-"""``python -m posthog_async.testing``: run the fake PostHog standalone, with every knob on the command line."""
+"""``python -m posthog_async.testing``: the fake PostHog standalone, every knob on the command line."""
 
 from __future__ import annotations
 

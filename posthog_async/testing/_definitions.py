@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._errors import FakeAPIError, not_found, validation_error
 from ._fields import FieldError, field_error, to_bool, to_char, to_choice, to_int, to_list

@@ -8,8 +8,9 @@ tested against realistic failures, not placeholders.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from ._throttle import throttled
 
 __all__ = ["Faults", "FaultInjector", "Hook", "injected_body"]
 
-Hook = Callable[[web.Request], Union[web.StreamResponse, str, None]]
+Hook = Callable[[web.Request], web.StreamResponse | str | None]
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from ._request import Reply, Req, parse_int

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any
 
 from ._errors import error_body, not_found, server_error, validation_error
 from ._fields import FieldError, field_error, to_choice, to_uuid

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec

@@ -9,8 +9,8 @@ optional, as in PostHog's ``DefaultRouterPlusPlus``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ._definitions import DefinitionHandlers
 from ._deletions import Deletions

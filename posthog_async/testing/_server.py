@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ._definitions import DefinitionHandlers, seed_definitions
 from ._deletions import Deletions
-from ._errors import (FakeAPIError, NO_PERSONAL_KEYS, method_not_allowed, not_found, parse_error,
-                      permission_denied, server_error)
+from ._errors import (
+    NO_PERSONAL_KEYS,
+    FakeAPIError,
+    method_not_allowed,
+    not_found,
+    parse_error,
+    permission_denied,
+    server_error,
+)
 from ._faults import FaultInjector, Faults, Hook
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers

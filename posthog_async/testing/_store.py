@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 import re
 import uuid as uuidlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["FakePerson", "ProjectData", "now_iso"]
 
@@ -31,7 +32,7 @@ def _fast_uuid(rng: random.Random) -> str:
 
 
 class FakePerson:
-    __slots__ = ("id", "uuid", "distinct_ids", "seed", "_properties", "deleted")
+    __slots__ = ("_properties", "deleted", "distinct_ids", "id", "seed", "uuid")
 
     def __init__(self, id: int, uuid: str, distinct_ids: list[str], seed: int,
                  properties: dict[str, Any] | None = None) -> None:

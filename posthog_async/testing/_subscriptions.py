@@ -6,12 +6,23 @@ PATCHing ``deleted: true``, stays reachable by id, and can be restored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from ._errors import FakeAPIError, not_found, permission_denied, validation_error
-from ._fields import (INT32_MAX, FieldError, field_error, parse_iso, to_bool, to_char, to_choice,
-                      to_datetime, to_int, to_list)
+from ._fields import (
+    INT32_MAX,
+    FieldError,
+    field_error,
+    parse_iso,
+    to_bool,
+    to_char,
+    to_choice,
+    to_datetime,
+    to_int,
+    to_list,
+)
 from ._pages import drf_page
 from ._request import Reply, Req, parse_int
 from ._users import OWNER_BASIC
@@ -183,7 +194,8 @@ def _check(req: Req, attrs: dict[str, Any], existing: dict[str, Any] | None) -> 
     insight, dashboard, prompt = now_or_then("insight"), now_or_then("dashboard"), now_or_then("prompt")
     if insight:
         if attrs.get("dashboard") or attrs.get("prompt"):
-            raise validation_error("Insight subscriptions cannot also set dashboard or prompt.", attr="insight")
+            raise validation_error("Insight subscriptions cannot also set dashboard or prompt.",
+                                   attr="insight")
     elif dashboard:
         if attrs.get("insight") or attrs.get("prompt"):
             raise validation_error("Dashboard subscriptions cannot also set insight or prompt.",

@@ -9,7 +9,8 @@ posthog-async-client never breaks a project's pytest run).
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._client import AsyncPostHog

@@ -10,7 +10,8 @@ API is PostHog's replacement.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from ..._models import JSON
 from ..._validation import require_choice, require_text

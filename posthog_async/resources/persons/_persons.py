@@ -7,22 +7,39 @@ Person ids in paths may be a UUID or the numeric ``id``; distinct ids go in quer
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, AsyncIterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from ... import _constants as C
 from ..._bulk import (
-    BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup, lookup_all,
+    BulkDeleteReport,
+    LookupReport,
+    ProgressCallback,
+    bulk_delete_all,
+    iter_lookup,
+    lookup_all,
 )
 from ..._chunk_step import ChunkStep, WaitCallback
 from ..._ids import IdSource
 from ..._models import (
-    JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime, PropertyValues,
+    JSON,
+    BatchPersons,
+    BulkDeleteResult,
+    DeletionStatus,
+    Person,
+    PersonAtTime,
+    PropertyValues,
 )
 from ..._pagination import AsyncPaginator
 from ..._ratelimit import Bucket
 from ..._validation import (
-    exactly_one, require_choice, require_id_list, require_person_id, require_text, require_uuid,
+    exactly_one,
+    require_choice,
+    require_id_list,
+    require_person_id,
+    require_text,
+    require_uuid,
 )
 from .._base import Format, Resource
 from ._actors import PersonActors
