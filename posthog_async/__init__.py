@@ -12,47 +12,20 @@ from ._chunk_step import ChunkResult, ChunkState, ChunkStep, Outcome
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    InternalServerError,
-    MethodNotAllowedError,
-    NotFoundError,
-    PermissionDeniedError,
-    PersonalAPIKeyNotAllowedError,
-    PostHogError,
-    RateLimitError,
-    UnexpectedResponseError,
-    UnsafeURLError,
+    APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
+    BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
+    NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError, PostHogError,
+    RateLimitError, RateLimiterUnavailableError, UnexpectedResponseError, UnsafeURLError,
 )
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
-    JSON,
-    BulkDeleteResult,
-    DeletionError,
-    DeletionStatus,
-    Page,
-    Person,
-    PersonAtTime,
-    PointInTimeMetadata,
-    PropertyDefinition,
-    PropertyValue,
-    PropertyValues,
-    SharePasswordInfo,
-    SharingConfiguration,
-    SharingPassword,
-    Subscription,
-    User,
-    UserBasic,
+    JSON, BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
+    PointInTimeMetadata, PropertyDefinition, PropertyValue, PropertyValues, SharePasswordInfo,
+    SharingConfiguration, SharingPassword, Subscription, User, UserBasic,
 )
 from ._pagination import AsyncPaginator
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
-from ._ratelimit_redis import RateLimiterUnavailableError, RedisRateLimiter
+from ._ratelimit_redis import RedisRateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy
 
 __version__ = "0.2.0"

@@ -11,6 +11,7 @@ The tree::
     PostHogError
     ├── ConfigurationError (also a ValueError)
     ├── UnsafeURLError
+    ├── RateLimiterUnavailableError
     └── APIError
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -36,7 +37,8 @@ from typing import Any
 import msgspec
 
 __all__ = [
-    "PostHogError", "ConfigurationError", "UnsafeURLError", "APIError", "APIConnectionError",
+    "PostHogError", "ConfigurationError", "UnsafeURLError", "RateLimiterUnavailableError",
+    "APIError", "APIConnectionError",
     "APITimeoutError", "UnexpectedResponseError", "APIStatusError", "BadRequestError",
     "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
     "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
@@ -61,6 +63,11 @@ class UnsafeURLError(PostHogError):
 
     We refuse to follow it rather than send the personal API key to another host.
     """
+
+
+class RateLimiterUnavailableError(PostHogError):
+    """The shared rate limiter could not reach Redis and was told not to pace locally
+    (``RedisRateLimiter(on_error="raise")``). The request was not sent."""
 
 
 class APIError(PostHogError):

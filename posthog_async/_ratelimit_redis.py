@@ -25,14 +25,14 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ._exceptions import ConfigurationError, PostHogError
+from ._exceptions import ConfigurationError, PostHogError, RateLimiterUnavailableError
 from ._ratelimit import BUCKETS, Bucket, LocalRateLimiter, RateLimits, RateWindow
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisRateLimiter", "RateLimiterUnavailableError"]
+__all__ = ["RedisRateLimiter"]
 
 logger = logging.getLogger("posthog_async")
 
@@ -91,11 +91,6 @@ if now + hold > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return 1
 """
-
-
-class RateLimiterUnavailableError(PostHogError):
-    """The shared rate limiter could not reach Redis and was told not to pace locally
-    (``on_error="raise"``). The request was not sent."""
 
 
 @dataclass(frozen=True)

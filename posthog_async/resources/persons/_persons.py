@@ -13,33 +13,17 @@ from typing import Any, Literal
 
 from ... import _constants as C
 from ..._bulk import (
-    BulkDeleteReport,
-    LookupReport,
-    ProgressCallback,
-    bulk_delete_all,
-    iter_lookup,
-    lookup_all,
+    BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup, lookup_all,
 )
 from ..._chunk_step import ChunkStep, WaitCallback
 from ..._ids import IdSource
 from ..._models import (
-    JSON,
-    BatchPersons,
-    BulkDeleteResult,
-    DeletionStatus,
-    Person,
-    PersonAtTime,
-    PropertyValues,
+    JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime, PropertyValues,
 )
 from ..._pagination import AsyncPaginator
 from ..._ratelimit import Bucket
 from ..._validation import (
-    exactly_one,
-    require_choice,
-    require_id_list,
-    require_person_id,
-    require_text,
-    require_uuid,
+    exactly_one, require_choice, require_id_list, require_person_id, require_text, require_uuid,
 )
 from .._base import Format, Resource
 from ._actors import PersonActors
@@ -80,15 +64,9 @@ class Persons(Resource):
     # -- listing -------------------------------------------------------------------------
 
     def list(
-        self,
-        *,
-        distinct_id: str | None = None,
-        email: str | None = None,
-        search: str | None = None,
-        properties: Sequence[Mapping[str, Any]] | None = None,
-        include_total: bool = False,
-        limit: int | None = None,
-        offset: int | None = None,
+        self, *, distinct_id: str | None = None, email: str | None = None,
+        search: str | None = None, properties: Sequence[Mapping[str, Any]] | None = None,
+        include_total: bool = False, limit: int | None = None, offset: int | None = None,
     ) -> AsyncPaginator[Person]:
         """``GET persons/`` (scope ``person:read``): every person matching the filters.
 
@@ -147,14 +125,8 @@ class Persons(Resource):
         await self._call("PATCH", self._person(id), cast_to=None,
                          json={"properties": dict(properties)})
 
-    async def delete(
-        self,
-        id: str | int,
-        *,
-        delete_events: bool = False,
-        delete_recordings: bool = False,
-        keep_person: bool = False,
-    ) -> None:
+    async def delete(self, id: str | int, *, delete_events: bool = False,
+                     delete_recordings: bool = False, keep_person: bool = False) -> None:
         """``DELETE persons/:id/`` (scope ``person:write``); PostHog answers 202.
 
         ``delete_events``/``delete_recordings`` queue those deletions too; ``keep_person``
@@ -190,13 +162,8 @@ class Persons(Resource):
         await self._call("POST", self._person(id, "delete_property/"), cast_to=None,
                          json={"$unset": unset}, idempotent=False)
 
-    async def split(
-        self,
-        id: str | int,
-        *,
-        main_distinct_id: str | None = None,
-        distinct_ids_to_split: Sequence[str] | None = None,
-    ) -> None:
+    async def split(self, id: str | int, *, main_distinct_id: str | None = None,
+                    distinct_ids_to_split: Sequence[str] | None = None) -> None:
         """``POST persons/:id/split/`` (scope ``person:write``): split a merged person.
 
         Pass ``main_distinct_id`` (the id that keeps the person) *or* ``distinct_ids_to_split``.
@@ -235,13 +202,8 @@ class Persons(Resource):
     # -- many persons in one call ---------------------------------------------------------
 
     async def bulk_delete(
-        self,
-        *,
-        ids: Sequence[str] | None = None,
-        distinct_ids: Sequence[str] | None = None,
-        delete_events: bool = False,
-        delete_recordings: bool = False,
-        keep_person: bool = False,
+        self, *, ids: Sequence[str] | None = None, distinct_ids: Sequence[str] | None = None,
+        delete_events: bool = False, delete_recordings: bool = False, keep_person: bool = False,
     ) -> BulkDeleteResult:
         """``POST persons/bulk_delete/`` (scope ``person:write``): delete up to 1000 persons.
 
@@ -313,12 +275,8 @@ class Persons(Resource):
                                 params=params)
 
     def deletion_status(
-        self,
-        *,
-        status: Literal["pending", "completed", "all"] | None = None,
-        person_uuid: str | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
+        self, *, status: Literal["pending", "completed", "all"] | None = None,
+        person_uuid: str | None = None, limit: int | None = None, offset: int | None = None,
     ) -> AsyncPaginator[DeletionStatus]:
         """``GET persons/deletion_status/`` (scope ``person:read``): queued event deletions,
         newest first.
@@ -344,12 +302,8 @@ class Persons(Resource):
                          json=body, idempotent=True)
 
     async def properties_at_time(
-        self,
-        *,
-        timestamp: str,
-        distinct_id: str | None = None,
-        person_id: str | int | None = None,
-        include_set_once: bool = False,
+        self, *, timestamp: str, distinct_id: str | None = None,
+        person_id: str | int | None = None, include_set_once: bool = False,
     ) -> PersonAtTime:
         """``GET persons/properties_at_time/`` (scope ``person:read``): properties as of a time.
 
@@ -393,19 +347,11 @@ class Persons(Resource):
                          on_wait=on_wait)
 
     async def bulk_delete_all(
-        self,
-        *,
-        ids: IdSource | None = None,
-        distinct_ids: IdSource | None = None,
-        delete_events: bool = False,
-        delete_recordings: bool = False,
-        keep_person: bool = False,
-        resolve: bool = False,
-        chunk_size: int = C.MAX_BULK_DELETE_IDS,
-        concurrency: int | None = None,
-        dedupe: bool = True,
-        on_progress: ProgressCallback | None = None,
-        stop_on_error: bool = False,
+        self, *, ids: IdSource | None = None, distinct_ids: IdSource | None = None,
+        delete_events: bool = False, delete_recordings: bool = False, keep_person: bool = False,
+        resolve: bool = False, chunk_size: int = C.MAX_BULK_DELETE_IDS,
+        concurrency: int | None = None, dedupe: bool = True,
+        on_progress: ProgressCallback | None = None, stop_on_error: bool = False,
     ) -> BulkDeleteReport:
         """Delete any number of persons, ``chunk_size`` (≤ 1000) per ``bulk_delete`` call.
 
