@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import random
+import shlex
 import signal
 import sqlite3
 import sys
@@ -107,6 +108,27 @@ async def test_standard_input_and_pipes(srv: FakePostHog, tmp_path: Path) -> Non
         os.close(read_fd)
     assert code == 0, err
     assert {d for p in srv.project().persons.values() for d in p.distinct_ids} == {"user-4"}
+
+
+async def test_a_job_read_from_standard_input_resumes_from_its_journal(srv: FakePostHog,
+                                                                       tmp_path: Path) -> None:
+    srv.seed_persons(3000)
+    srv.faults = Faults(latency=0.05)
+    journal = tmp_path / "j.sqlite"
+    proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", "-", "--journal", str(journal),
+                       "--chunk-size", "100", "--concurrency", "1", stdin=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write("".join(f"user-{i}\n" for i in range(1, 3001)).encode())
+    proc.stdin.close()
+    await wait_for(lambda: len(srv.stats.bodies.get(BULK, [])) >= 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = await proc.communicate()
+    hint = [line.strip() for line in err.decode().splitlines() if line.strip().startswith("posthog-async ")]
+    assert proc.returncode == 130 and hint and " - " not in hint[0] + " " and "--journal" in hint[0]
+    srv.faults = Faults()
+    code, _, err = await run(srv, *shlex.split(hint[0])[1:])
+    assert code == 0, err
+    assert not any(d.startswith("user-") for p in srv.project().persons.values() for d in p.distinct_ids)
 
 
 async def test_the_key_is_never_printed(srv: FakePostHog, tmp_path: Path) -> None:

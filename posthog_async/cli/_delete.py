@@ -35,6 +35,7 @@ __all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "EXIT_OK",
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _SECRET_FLAGS = ("--api-key",)
+_INPUT_FLAGS = ("--distinct-ids-file", "--ids-file")
 
 
 class UsageError(ValueError):
@@ -108,8 +109,9 @@ def _inputs(args: argparse.Namespace) -> list[InputSpec]:
         raise UsageError(f"--{fmt} needs --{'column' if fmt == 'csv' else 'field'} NAME")
     specs = [InputSpec(kind, path, fmt, name) for kind, path in  # type: ignore[arg-type]
              (("distinct_ids", args.distinct_ids_file), ("ids", args.ids_file)) if path]
-    if not specs:
-        raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard input)")
+    if not specs and not (args.resume and args.journal):
+        raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard "
+                         "input), or --resume --journal PATH to continue a job from its journal")
     if sum(spec.is_stdin for spec in specs) > 1:
         raise UsageError("only one input can be standard input")
     for spec in specs:
@@ -147,7 +149,7 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
         raise UsageError("--keep-person without --delete-events or --delete-recordings deletes nothing")
     if args.journal:
         journal = Path(args.journal)
-    elif any(spec.is_stdin for spec in specs) and len(specs) == 1:
+    elif all(spec.is_stdin for spec in specs):
         raise UsageError("reading standard input needs --journal PATH to record progress in")
     else:
         first = next(spec for spec in specs if not spec.is_stdin)
@@ -162,7 +164,8 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     if args.resume and state is None:
         raise UsageError(f"--resume, but there is no journal at {journal}")
     if any(spec.is_stdin for spec in specs) and state:
-        raise UsageError("this journal is loaded: resume without the standard-input option")
+        raise UsageError(f"journal {journal} is loaded: resume it without the standard-input "
+                         "option (--resume --journal PATH)")
     report = Path(args.report) if args.report else journal.with_name(journal.name + ".report.json")
     try:
         check_report_path(report)
@@ -172,14 +175,17 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
 
 
 def resume_command(argv: list[str], journal: Path) -> str:
-    """The command to continue this job: the same arguments, never the key, plus --resume."""
+    """The command to continue this job: the same arguments, never the key, plus --resume.
+
+    An input read from standard input is left out: such a job resumes from its journal alone.
+    """
     out: list[str] = []
     skip = False
-    for arg in argv:
+    for index, arg in enumerate(argv):
         if skip:
             skip = False
             continue
-        if arg in _SECRET_FLAGS:
+        if arg in _SECRET_FLAGS or (arg in _INPUT_FLAGS and argv[index + 1:index + 2] == ["-"]):
             skip = True
             continue
         if any(arg.startswith(flag + "=") for flag in _SECRET_FLAGS) or arg == "--resume":
@@ -192,8 +198,6 @@ def resume_command(argv: list[str], journal: Path) -> str:
 
 async def run_delete(args: argparse.Namespace, client: AsyncPostHog, argv: list[str]) -> int:
     specs, journal_path, report_path = validate_delete_args(args)
-    if any(spec.is_stdin for spec in specs) and args.resume:
-        specs = [spec for spec in specs if not spec.is_stdin]
     progress_line = ProgressLine("dry run" if args.dry_run else "deleting")
 
     def on_progress(p: JobProgress) -> None:

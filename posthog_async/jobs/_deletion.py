@@ -138,8 +138,9 @@ class DeletionJob:
                 self.sources.append(InputSpec(kind, str(src)))  # type: ignore[arg-type]
             elif src is not None:
                 self.sources.append(_Iterable(kind, src))  # type: ignore[arg-type]
-        if not self.sources:
-            raise ValueError("give distinct_ids=..., ids=... or inputs=[...]")
+        if not self.sources and journal is None:
+            raise ValueError("give distinct_ids=..., ids=... or inputs=[...] (or journal= to "
+                             "resume a loaded job from its journal alone)")
         self.options = JobOptions(delete_events, delete_recordings, keep_person, dry_run,
                                   resolve or dry_run, chunk_size)
         self.journal_path = Path(journal) if journal is not None else self._default_journal()
@@ -214,6 +215,8 @@ class DeletionJob:
     def _prepare(self, journal: Journal) -> None:
         """First run: load every input. Resume: same options, and the same (or grown) input."""
         if not journal.loaded:
+            if not self.sources:
+                raise InputError(f"journal {self.journal_path} holds no loaded job: give the input")
             journal.set_meta("options", self.options.as_dict())
             journal.set_meta("created_at", utc_now())
             self._load(journal, [(src, 0) for src in self.sources])
@@ -223,6 +226,9 @@ class DeletionJob:
             raise InputError(f"journal {self.journal_path} was started with other options "
                              f"{recorded}; use the same options to resume, or another --journal")
         known = journal.get_meta("inputs") or []
+        if not self.sources:  # resuming from the journal alone (a job read from standard input)
+            self._notice("resuming from the journal alone: its input is not checked again")
+            return
         if len(known) != len(self.sources) or any(
                 k["kind"] != s.kind for k, s in zip(known, self.sources)):
             raise InputError(f"journal {self.journal_path} was started with other inputs "
@@ -242,7 +248,7 @@ class DeletionJob:
             return None
         if src.is_stdin:
             raise InputError("a job read from standard input resumes from its journal alone: "
-                             "run --resume without the '-' input")
+                             "run --resume --journal PATH without the '-' input")
         now = identify(src.path)
         if (now.size, now.sha256) == (old["size"], old["sha256"]):
             if src.path != old["path"]:
