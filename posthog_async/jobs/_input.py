@@ -226,29 +226,30 @@ def _json_value(content: str, field: str) -> object:
     return value
 
 
-def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
+def _csv_rows(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)``; a row that is not valid CSV stops the load with its line."""
     reader = csv.reader(text)
     try:
-        header = next(reader)
-    except StopIteration:
-        return
+        for row in reader:
+            yield reader.line_num, row
     except csv.Error as exc:
-        raise InputError(f"{spec.describe()}: the header is not valid CSV ({exc})") from None
-    names = [name.strip() for name in header]
+        raise InputError(f"{spec.describe()}, line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
+    rows = _csv_rows(spec, text)
+    header = next(rows, None)
+    if header is None:
+        return
+    names = [name.strip() for name in header[1]]
     if spec.column not in names:
         raise InputError(f"{spec.describe()}: no column {spec.column!r}; the header has "
                          f"{', '.join(repr(n) for n in names[:20])}")
     index = names.index(spec.column)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(f"{spec.describe()}, line {reader.line_num}: not valid CSV ({exc})") from None
+    for line, row in rows:
         if not row or not any(cell.strip() for cell in row):
-            yield reader.line_num, ""
+            yield line, ""
         elif index >= len(row):
-            yield reader.line_num, Rejected(",".join(row), f"row has no {spec.column!r} column")
+            yield line, Rejected(",".join(row), f"row has no {spec.column!r} column")
         else:
-            yield reader.line_num, row[index]
+            yield line, row[index]
