@@ -15,8 +15,7 @@ import sys
 
 from .. import __version__
 from .. import _constants as C
-from .._client import AsyncPostHog
-from .._exceptions import ConfigurationError, PostHogError
+from .. import AsyncPostHog, ConfigurationError, PostHogError, RedisRateLimiter
 from ..jobs import InputError, JournalError, ReportPathError
 from ._delete import (
     EXIT_INCOMPLETE,
@@ -56,8 +55,6 @@ def _client(args: argparse.Namespace) -> AsyncPostHog:
     concurrency = getattr(args, "concurrency", None)
     options: dict[str, object] = {"max_concurrency": concurrency} if concurrency else {}
     if args.redis_url:
-        from .._ratelimit_redis import RedisRateLimiter
-
         options["rate_limiter"] = RedisRateLimiter(args.redis_url)
     return AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id, **options)  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._client import AsyncPostHog
+from .. import AsyncPostHog
 from ..jobs import (
     DeletionJob,
     InputSpec,

@@ -10,10 +10,8 @@ from typing import Any
 
 import msgspec
 
-from .._client import AsyncPostHog
-from .._models import Person
-from ..jobs import InputSpec
-from ..jobs._input import InputReader, Rejected
+from .. import AsyncPostHog, Person
+from ..jobs import InputReader, InputSpec, Rejected
 
 __all__ = ["add_read_parsers", "run_list", "run_lookup"]
 
