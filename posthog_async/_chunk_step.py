@@ -241,18 +241,20 @@ class ChunkStep:
                 else:
                     out[key] = (success, None)
             return result
+        # Without a lookup every id of the chunk gets the same outcome: one dict.fromkeys
+        # call (in C) for the chunk rather than a step per id.
         matched = answer.persons_found
         if matched is None:
             why = "PostHog accepted the call without saying whom it found"
         elif matched == 0:
-            out.update((key, ("not_found", None)) for key in ids)
+            result.outcomes = dict.fromkeys(ids, ("not_found", None))
             return result
         elif matched == len(ids):  # every id named a different person
-            out.update((key, (success, None)) for key in ids)
+            result.outcomes = dict.fromkeys(ids, (success, None))
             return result
         else:
             why = f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them"
-        out.update((key, ("unresolved", why)) for key in ids)
+        result.outcomes = dict.fromkeys(ids, ("unresolved", why))
         result.exact = matched is not None
         return result
 
