@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import AsyncIterator, Callable, Sequence
 
 from ._chunk_step import ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
@@ -83,19 +82,12 @@ class BulkDeleteReport:
         self.recordings_queued_for_deletion |= result.recordings_queued
         self.deletion_errors.extend(result.deletion_errors)
         self.exact = self.exact and result.exact and result.persons_found is not None
-        # Counted in C, not with a step per id: most chunks give all their ids one outcome
-        # (the same tuple, so list.count matches by identity); only the outcomes listed by
-        # name need a pass over the ids.
-        settled = list(result.outcomes.values())
-        if settled and settled.count(settled[0]) == len(settled):
-            tally = Counter({settled[0][0]: len(settled)})
-        else:
-            tally = Counter(map(itemgetter(0), settled))
+        tally = result.counts()  # counted in C, or given whole for a one-outcome chunk
         self.outcomes.update(tally)
         if tally["not_found"]:
-            self.not_found.extend(k for k, (o, _) in result.outcomes.items() if o == "not_found")
+            self.not_found.extend(result.ids_with("not_found"))
         if tally["unresolved"]:
-            self.unresolved.extend(k for k, (o, _) in result.outcomes.items() if o == "unresolved")
+            self.unresolved.extend(result.ids_with("unresolved"))
 
 
 async def bulk_delete_all(
@@ -118,7 +110,7 @@ async def bulk_delete_all(
     total = len(source) if isinstance(source, Sequence) else None
 
     async def run(chunk: list[str]) -> ChunkResult:
-        return await step.run(ChunkState(chunk))
+        return await step.run(ChunkState(chunk, distinct=dedupe))
 
     done = 0
     results = bounded_map(cleaned_chunks(source, cleaner, chunk_size), run, limit=concurrency)

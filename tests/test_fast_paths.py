@@ -1,7 +1,9 @@
-"""The batch fast path of ``IdCleaner.clean`` must give exactly what the id-by-id path gives.
+"""The bulk hot paths' shortcuts must give exactly what the plain paths give.
 
-A list may take the fast path; a tuple of the same items always goes id by id (the fast path
-only takes lists), so comparing the two checks every rule of ``clean_id`` on every batch shape.
+- ``IdCleaner.clean``: a list may take the batch fast path; a tuple of the same items always
+  goes id by id (the fast path only takes lists), so comparing the two checks every rule of
+  ``clean_id`` on every batch shape.
+- ``ChunkResult.same_outcome``: the per-id dict built on first read, counts and names without it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import uuid
 
 import pytest
 
+from posthog_async._bulk import BulkDeleteReport
+from posthog_async._chunk_step import ChunkResult
 from posthog_async._ids import IdCleaner, _already_clean
 from posthog_async._validation import clean_id
 
@@ -86,3 +90,39 @@ def test_dedupe_counts_repeats_within_and_across_batches() -> None:
     assert cleaner.clean(["a", "b", "a", "c"]) == ["a", "b", "c"]
     assert cleaner.clean(["d", "b", "e", "d"]) == ["d", "e"]
     assert cleaner.stats.duplicates == 3 and cleaner.stats.requested == 8
+
+
+@pytest.mark.parametrize("outcome", [("deleted", None), ("not_found", None),
+                                     ("unresolved", "why")])
+def test_same_outcome_reads_as_the_dict_it_stands_for(outcome: tuple[str, str | None]) -> None:
+    ids = [f"user-{i}" for i in range(5)]
+    lazy, eager = ChunkResult({}, persons_found=5), ChunkResult({}, persons_found=5)
+    lazy.same_outcome(list(ids), outcome)  # type: ignore[arg-type]
+    eager.outcomes = dict.fromkeys(ids, outcome)  # type: ignore[arg-type]
+    assert lazy.counts() == eager.counts() == {outcome[0]: 5}
+    for name in ("deleted", "not_found", "unresolved", "failed"):
+        assert lazy.ids_with(name) == eager.ids_with(name)
+    reports = [BulkDeleteReport(), BulkDeleteReport()]
+    reports[0].add(lazy)
+    reports[1].add(eager)
+    assert reports[0] == reports[1]
+    assert lazy == eager and repr(lazy) == repr(eager)  # both read the dict
+    assert lazy.outcomes == dict.fromkeys(ids, outcome)
+    lazy.outcomes.update({"x": ("failed", "r")})  # the built dict is the one kept
+    assert lazy.counts() == {outcome[0]: 5, "failed": 1} and lazy.ids_with("failed") == ["x"]
+
+
+def test_an_empty_same_outcome_and_a_replaced_dict() -> None:
+    result = ChunkResult({"a": ("deleted", None)})
+    result.same_outcome([], ("deleted", None))
+    assert result.counts() == {} and result.outcomes == {}
+    result.same_outcome(["b"], ("queued", None))
+    result.outcomes = {"c": ("kept", None)}  # a dict set later wins
+    assert result.counts() == {"kept": 1} and result.ids_with("queued") == []
+
+
+def test_mixed_outcomes_are_counted_per_id() -> None:
+    result = ChunkResult({"a": ("deleted", None), "b": ("not_found", None),
+                          "c": ("deleted", None), "d": ("unresolved", "r")})
+    assert result.counts() == {"deleted": 2, "not_found": 1, "unresolved": 1}
+    assert result.ids_with("deleted") == ["a", "c"]
