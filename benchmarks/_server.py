@@ -20,12 +20,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def fake_server(persons: int, *, rate_limits: bool = False) -> Iterator[str]:
+def fake_server(persons: int, *, latency: float = 0.0,
+                rate_limits: dict[str, str] | None = None) -> Iterator[str]:
+    """The fake PostHog with ``persons`` seeded, unthrottled except for ``rate_limits``
+    (``{"person_deletes": "60/10"}``), answering every request after ``latency`` seconds."""
     port = free_port()
     args = [sys.executable, "-m", "posthog_async.testing", "--port", str(port),
-            "--persons", str(persons), "--api-key", API_KEY]
-    if not rate_limits:
-        args.append("--no-rate-limits")
+            "--persons", str(persons), "--api-key", API_KEY, "--no-rate-limits",
+            "--latency", str(latency)]
+    for bucket, spec in (rate_limits or {}).items():
+        args += ["--rate-limit", f"{bucket}={spec}"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -38,7 +42,7 @@ def fake_server(persons: int, *, rate_limits: bool = False) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("fake server did not start")
+                    raise RuntimeError("fake server did not start") from None
                 time.sleep(0.2)
         yield url
     finally:

@@ -82,12 +82,12 @@ class BulkDeleteReport:
         self.recordings_queued_for_deletion |= result.recordings_queued
         self.deletion_errors.extend(result.deletion_errors)
         self.exact = self.exact and result.exact and result.persons_found is not None
-        for key, (outcome, _) in result.outcomes.items():
-            self.outcomes[outcome] += 1
-            if outcome == "not_found":
-                self.not_found.append(key)
-            elif outcome == "unresolved":
-                self.unresolved.append(key)
+        tally = result.counts()  # counted in C, or given whole for a one-outcome chunk
+        self.outcomes.update(tally)
+        if tally["not_found"]:
+            self.not_found.extend(result.ids_with("not_found"))
+        if tally["unresolved"]:
+            self.unresolved.extend(result.ids_with("unresolved"))
 
 
 async def bulk_delete_all(
@@ -110,7 +110,7 @@ async def bulk_delete_all(
     total = len(source) if isinstance(source, Sequence) else None
 
     async def run(chunk: list[str]) -> ChunkResult:
-        return await step.run(ChunkState(chunk))
+        return await step.run(ChunkState(chunk, distinct=dedupe))
 
     done = 0
     results = bounded_map(cleaned_chunks(source, cleaner, chunk_size), run, limit=concurrency)

@@ -13,8 +13,10 @@ resources; :func:`~posthog_async._bulk.bulk_delete_all` and ``DeletionJob`` both
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Literal, Protocol
 
 import anyio
@@ -73,11 +75,19 @@ class ChunkState:
     ids: list[str]
     found: dict[str, str] | None = None
     answer_lost: bool = False
+    #: The caller vouches that ``ids`` holds no id twice (``bulk_delete_all`` with ``dedupe``):
+    #: a chunk with one outcome for all its ids then need not build its per-id dict.
+    distinct: bool = False
 
 
 @dataclass
 class ChunkResult:
-    """The settled chunk: each id's outcome, and the person counts PostHog gave (or we derived)."""
+    """The settled chunk: each id's outcome, and the person counts PostHog gave (or we derived).
+
+    ``outcomes`` maps each id to its outcome. A chunk of distinct ids that all had one outcome
+    is recorded by :meth:`same_outcome`, and that dict is built only when first read;
+    :meth:`counts` and :meth:`ids_with` answer without building it (the bulk report's path).
+    """
 
     outcomes: dict[str, tuple[Outcome, str | None]]
     persons_found: int | None = 0
@@ -90,6 +100,45 @@ class ChunkResult:
     lost_answers: int = 0
     #: True when every outcome and count came from PostHog or a lookup, not from inference.
     exact: bool = True
+
+    def same_outcome(self, ids: list[str], outcome: tuple[Outcome, str | None]) -> None:
+        """Every id of ``ids`` (no id twice) has ``outcome``, and no other id is in the chunk."""
+        self.__dict__["_same"] = (ids, outcome)
+
+    def counts(self) -> Counter[str]:
+        """Ids per outcome."""
+        same: tuple[list[str], tuple[Outcome, str | None]] | None = self.__dict__.get("_same")
+        if same is not None:
+            return Counter({same[1][0]: len(same[0])} if same[0] else {})
+        values = list(self.outcomes.values())
+        if values and values.count(values[0]) == len(values):  # one outcome (matched by identity)
+            return Counter({values[0][0]: len(values)})
+        return Counter(map(itemgetter(0), values))
+
+    def ids_with(self, outcome: Outcome) -> list[str]:
+        """The ids that have ``outcome``, in chunk order."""
+        same: tuple[list[str], tuple[Outcome, str | None]] | None = self.__dict__.get("_same")
+        if same is not None:
+            return list(same[0]) if same[1][0] == outcome else []
+        return [key for key, (o, _) in self.outcomes.items() if o == outcome]
+
+
+def _get_outcomes(self: ChunkResult) -> dict[str, tuple[Outcome, str | None]]:
+    same = self.__dict__.pop("_same", None)
+    if same is not None:
+        self.__dict__["_outcomes"] = dict.fromkeys(*same)
+    outcomes: dict[str, tuple[Outcome, str | None]] = self.__dict__["_outcomes"]
+    return outcomes
+
+
+def _set_outcomes(self: ChunkResult, value: dict[str, tuple[Outcome, str | None]]) -> None:
+    self.__dict__.pop("_same", None)
+    self.__dict__["_outcomes"] = value
+
+
+# ``outcomes`` stays a dataclass field (constructor, repr, ==) read and written through this
+# property, so a chunk given by same_outcome() builds its dict on first read, not before.
+ChunkResult.outcomes = property(_get_outcomes, _set_outcomes)  # type: ignore[assignment]
 
 
 class ChunkRecorder(Protocol):
@@ -171,9 +220,10 @@ class ChunkStep:
                 continue
             if answer.deletion_errors and found_now is None:
                 found_now = await self.find(to_send)  # who is still there, to name the failures
-            result = self._settle(to_send, found_now, answer)
+            result = self._settle(to_send, found_now, answer, distinct=state.distinct)
             result.exact = result.exact and exact
-            result.outcomes.update(settled)
+            if settled:
+                result.outcomes.update(settled)
             break
         if persons_gone:
             result.persons_found = (result.persons_found or 0) + len(persons_gone)
@@ -221,7 +271,7 @@ class ChunkStep:
         await anyio.sleep(seconds)
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
-                answer: BulkDeleteResult | None) -> ChunkResult:
+                answer: BulkDeleteResult | None, *, distinct: bool = False) -> ChunkResult:
         """Each id's outcome from the lookup (exact) or, without one, from the counts."""
         if answer is None:  # dry run
             assert found is not None
@@ -248,18 +298,23 @@ class ChunkStep:
                 else:
                     out[key] = (success, None)
             return result
+        # Without a lookup every id of the chunk gets the same outcome: one dict.fromkeys
+        # call (in C) for the chunk rather than a step per id.
         matched = answer.persons_found
         if matched is None:
             why = "PostHog accepted the call without saying whom it found"
         elif matched == 0:
-            out.update((key, ("not_found", None)) for key in ids)
+            result.outcomes = dict.fromkeys(ids, ("not_found", None))
             return result
         elif matched == len(ids):  # every id named a different person
-            out.update((key, (success, None)) for key in ids)
+            if distinct:
+                result.same_outcome(ids, (success, None))
+            else:
+                result.outcomes = dict.fromkeys(ids, (success, None))
             return result
         else:
             why = f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them"
-        out.update((key, ("unresolved", why)) for key in ids)
+        result.outcomes = dict.fromkeys(ids, ("unresolved", why))
         result.exact = matched is not None
         return result
 

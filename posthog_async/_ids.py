@@ -9,10 +9,12 @@ per thousand instead of a chain of generator steps per id.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import _constants as C
 from ._validation import InvalidIdError, clean_id
 
 __all__ = ["IdSource", "InputStats", "RejectedId", "IdCleaner", "cleaned_chunks"]
@@ -68,6 +70,8 @@ class IdCleaner:
 
     def clean(self, batch: Iterable[object], *, lines: list[int] | None = None) -> list[str]:
         """The clean ids of ``batch``; ``lines`` (parallel to it) names refused ones' places."""
+        if isinstance(batch, list) and _already_clean(batch, uuids=self.uuids):
+            return self._count_clean(batch)
         stats, seen, uuids = self.stats, self._seen, self.uuids
         out: list[str] = []
         for index, raw in enumerate(batch):
@@ -91,6 +95,59 @@ class IdCleaner:
                 seen.add(value)
                 out.append(value)
         return out
+
+    def _count_clean(self, batch: list[str]) -> list[str]:
+        """:meth:`clean` for a batch :func:`_already_clean` passed: only duplicates to drop
+        (the first of each kept, as id by id), with set operations instead of a loop per id."""
+        stats, seen = self.stats, self._seen
+        stats.requested += len(batch)
+        if seen is None:
+            return list(batch)
+        if seen.isdisjoint(batch):
+            before = len(seen)
+            seen.update(batch)
+            if len(seen) - before == len(batch):
+                return list(batch)
+            unique = list(dict.fromkeys(batch))  # repeats within the batch
+            stats.duplicates += len(batch) - len(unique)
+            return unique
+        out: list[str] = []
+        for value in batch:
+            if value in seen:
+                stats.duplicates += 1
+            else:
+                seen.add(value)
+                out.append(value)
+        return out
+
+
+#: Canonical UUIDs, one per line: a whole batch checked by one regex match.
+_CANONICAL_UUID_LINES = re.compile(
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n)*")
+
+
+def _already_clean(batch: list[object], *, uuids: bool) -> bool:
+    """True when :func:`clean_id` would return every id of ``batch`` unchanged, checked for the
+    whole batch at once (a few passes in C instead of a Python call per id). False says only
+    "check id by id", which applies the same rules and reports each refusal.
+
+    The same rules: every item a ``str`` (not a subclass: ``clean_id`` returns plain ``str``);
+    with ``uuids``, each a canonical lower-case UUID; otherwise none blank, none longer than
+    the maximum, all printable, no U+FFFD, and nothing for ``strip()`` to remove. A printable
+    string can only have ASCII spaces around it (every other whitespace character is
+    non-printable), so the last rule holds when no id contains a space, or when the batch
+    joined by spaces neither starts nor ends with one nor holds two in a row.
+    """
+    if set(map(type, batch)) != {str}:
+        return False
+    ids: list[str] = batch  # type: ignore[assignment]  # every item is a str
+    if uuids:
+        return _CANONICAL_UUID_LINES.fullmatch("\n".join(ids) + "\n") is not None
+    text = " ".join(ids)
+    return (all(ids) and max(map(len, ids)) <= C.MAX_DISTINCT_ID_LENGTH
+            and text.isprintable() and "\ufffd" not in text
+            and (text.count(" ") == len(ids) - 1  # only the separators: no id has a space
+                 or not (text.startswith(" ") or text.endswith(" ") or "  " in text)))
 
 
 async def _raw_batches(source: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
@@ -117,7 +174,11 @@ async def cleaned_chunks(
         raise ValueError("chunk size must be positive")
     pending: list[str] = []
     async for batch in _raw_batches(source, size):
-        pending.extend(cleaner.clean(batch))
+        clean = cleaner.clean(batch)
+        if not pending and len(clean) == size:  # the usual case: a whole chunk, as it is
+            yield clean
+            continue
+        pending.extend(clean)
         while len(pending) >= size:
             yield pending[:size]
             del pending[:size]
