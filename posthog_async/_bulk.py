@@ -82,7 +82,7 @@ class BulkDeleteReport:
         self.recordings_queued_for_deletion |= result.recordings_queued
         self.deletion_errors.extend(result.deletion_errors)
         self.exact = self.exact and result.exact and result.persons_found is not None
-        tally = result.counts()  # counted in C, or given whole for a one-outcome chunk
+        tally = result.counts()  # per group of ids, not per id
         self.outcomes.update(tally)
         if tally["not_found"]:
             self.not_found.extend(result.ids_with("not_found"))
@@ -110,7 +110,7 @@ async def bulk_delete_all(
     total = len(source) if isinstance(source, Sequence) else None
 
     async def run(chunk: list[str]) -> ChunkResult:
-        return await step.run(ChunkState(chunk, distinct=dedupe))
+        return await step.run(ChunkState(chunk))
 
     done = 0
     results = bounded_map(cleaned_chunks(source, cleaner, chunk_size), run, limit=concurrency)

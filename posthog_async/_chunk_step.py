@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Literal, Protocol
 
 import anyio
@@ -75,21 +74,21 @@ class ChunkState:
     ids: list[str]
     found: dict[str, str] | None = None
     answer_lost: bool = False
-    #: The caller vouches that ``ids`` holds no id twice (``bulk_delete_all`` with ``dedupe``):
-    #: a chunk with one outcome for all its ids then need not build its per-id dict.
-    distinct: bool = False
+
+
+#: Ids that share one outcome and reason.
+Group = tuple[list[str], Outcome, "str | None"]
 
 
 @dataclass
 class ChunkResult:
-    """The settled chunk: each id's outcome, and the person counts PostHog gave (or we derived).
+    """The settled chunk: its ids' outcomes, and the person counts PostHog gave (or we derived).
 
-    ``outcomes`` maps each id to its outcome. A chunk of distinct ids that all had one outcome
-    is recorded by :meth:`same_outcome`, and that dict is built only when first read;
-    :meth:`counts` and :meth:`ids_with` answer without building it (the bulk report's path).
+    Outcomes are kept as groups of ids sharing one outcome and reason: a chunk settled by
+    PostHog's counts alone is one group, so a thousand ids cost no per-id work.
     """
 
-    outcomes: dict[str, tuple[Outcome, str | None]]
+    groups: list[Group] = field(default_factory=list)
     persons_found: int | None = 0
     persons_deleted: int = 0
     persons_queued: int = 0
@@ -101,44 +100,32 @@ class ChunkResult:
     #: True when every outcome and count came from PostHog or a lookup, not from inference.
     exact: bool = True
 
-    def same_outcome(self, ids: list[str], outcome: tuple[Outcome, str | None]) -> None:
-        """Every id of ``ids`` (no id twice) has ``outcome``, and no other id is in the chunk."""
-        self.__dict__["_same"] = (ids, outcome)
+    def add(self, ids: list[str], outcome: Outcome, reason: str | None = None) -> None:
+        if ids:
+            self.groups.append((ids, outcome, reason))
+
+    def add_each(self, outcomes: dict[str, tuple[Outcome, str | None]]) -> None:
+        """Per-id outcomes, grouped."""
+        grouped: dict[tuple[Outcome, str | None], list[str]] = {}
+        for key, pair in outcomes.items():
+            grouped.setdefault(pair, []).append(key)
+        for (outcome, reason), ids in grouped.items():
+            self.add(ids, outcome, reason)
 
     def counts(self) -> Counter[str]:
         """Ids per outcome."""
-        same: tuple[list[str], tuple[Outcome, str | None]] | None = self.__dict__.get("_same")
-        if same is not None:
-            return Counter({same[1][0]: len(same[0])} if same[0] else {})
-        values = list(self.outcomes.values())
-        if values and values.count(values[0]) == len(values):  # one outcome (matched by identity)
-            return Counter({values[0][0]: len(values)})
-        return Counter(map(itemgetter(0), values))
+        tally: Counter[str] = Counter()
+        for ids, outcome, _ in self.groups:
+            tally[outcome] += len(ids)
+        return tally
 
     def ids_with(self, outcome: Outcome) -> list[str]:
-        """The ids that have ``outcome``, in chunk order."""
-        same: tuple[list[str], tuple[Outcome, str | None]] | None = self.__dict__.get("_same")
-        if same is not None:
-            return list(same[0]) if same[1][0] == outcome else []
-        return [key for key, (o, _) in self.outcomes.items() if o == outcome]
+        return [key for ids, o, _ in self.groups if o == outcome for key in ids]
 
-
-def _get_outcomes(self: ChunkResult) -> dict[str, tuple[Outcome, str | None]]:
-    same = self.__dict__.pop("_same", None)
-    if same is not None:
-        self.__dict__["_outcomes"] = dict.fromkeys(*same)
-    outcomes: dict[str, tuple[Outcome, str | None]] = self.__dict__["_outcomes"]
-    return outcomes
-
-
-def _set_outcomes(self: ChunkResult, value: dict[str, tuple[Outcome, str | None]]) -> None:
-    self.__dict__.pop("_same", None)
-    self.__dict__["_outcomes"] = value
-
-
-# ``outcomes`` stays a dataclass field (constructor, repr, ==) read and written through this
-# property, so a chunk given by same_outcome() builds its dict on first read, not before.
-ChunkResult.outcomes = property(_get_outcomes, _set_outcomes)  # type: ignore[assignment]
+    @property
+    def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
+        """``{id: (outcome, reason)}``, built on demand."""
+        return {key: (outcome, reason) for ids, outcome, reason in self.groups for key in ids}
 
 
 class ChunkRecorder(Protocol):
@@ -201,7 +188,7 @@ class ChunkStep:
             if state.answer_lost:
                 to_send, found_now, exact = await self._recheck(state, settled, persons_gone)
             if not to_send:
-                result = ChunkResult(dict(settled), exact=exact)
+                result = ChunkResult(exact=exact)
                 break
             if recorder is not None:
                 await recorder.sending(state)
@@ -218,13 +205,13 @@ class ChunkStep:
                 lost += 1
                 await anyio.sleep(_backoff(lost))
                 continue
+            after = None
             if answer.deletion_errors and found_now is None:
-                found_now = await self.find(to_send)  # who is still there, to name the failures
-            result = self._settle(to_send, found_now, answer, distinct=state.distinct)
+                after = await self.find(to_send)  # the failed are still there: name them
+            result = self._settle(to_send, found_now, answer, after)
             result.exact = result.exact and exact
-            if settled:
-                result.outcomes.update(settled)
             break
+        result.add_each(settled)
         if persons_gone:
             result.persons_found = (result.persons_found or 0) + len(persons_gone)
             result.persons_deleted += len(persons_gone)
@@ -271,51 +258,51 @@ class ChunkStep:
         await anyio.sleep(seconds)
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
-                answer: BulkDeleteResult | None, *, distinct: bool = False) -> ChunkResult:
-        """Each id's outcome from the lookup (exact) or, without one, from the counts."""
+                answer: BulkDeleteResult | None,
+                after: dict[str, str] | None = None) -> ChunkResult:
+        """Each id's outcome: from the lookup before the send (exact), else from the counts
+        (with ``after``, a lookup after the send that names the persons PostHog failed on)."""
         if answer is None:  # dry run
             assert found is not None
-            return ChunkResult({i: ("found" if i in found else "not_found", None) for i in ids},
-                               persons_found=len(set(found.values())))
+            result = ChunkResult(persons_found=len(set(found.values())))
+            result.add([i for i in ids if i in found], "found")
+            result.add([i for i in ids if i not in found], "not_found")
+            return result
         errors = {e.person_uuid: e.step for e in answer.deletion_errors}
         queued = (answer.persons_queued_for_deletion or 0) > 0
         success: Outcome = "kept" if self.keep_person else ("queued" if queued else "deleted")
         result = ChunkResult(
-            {}, persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
+            persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
             persons_queued=answer.persons_queued_for_deletion or 0,
             events_queued=bool(answer.events_queued_for_deletion),
             recordings_queued=bool(answer.recordings_queued_for_deletion),
             deletion_errors=list(answer.deletion_errors))
-        out = result.outcomes
+
+        def failure(person: str) -> tuple[Outcome, str | None]:
+            step = errors[person] or "unknown"
+            return "failed", f"PostHog could not delete person {person} (step: {step})"
+
         if found is not None:
-            for key in ids:
-                person = found.get(key)
-                if person is None:
-                    out[key] = ("not_found", None)
-                elif person in errors:
-                    out[key] = ("failed", f"PostHog could not delete person {person} "
-                                          f"(step: {errors[person] or 'unknown'})")
-                else:
-                    out[key] = (success, None)
+            result.add_each({key: (("not_found", None) if (p := found.get(key)) is None else
+                                   failure(p) if p in errors else (success, None)) for key in ids})
             return result
-        # Without a lookup every id of the chunk gets the same outcome: one dict.fromkeys
-        # call (in C) for the chunk rather than a step per id.
         matched = answer.persons_found
+        if after is not None:
+            failed = {key: after[key] for key in ids if after.get(key) in errors}
+            result.add_each({key: failure(person) for key, person in failed.items()})
+            ids = [key for key in ids if key not in failed]
+            if matched is not None:
+                matched -= len(set(failed.values()))
         if matched is None:
-            why = "PostHog accepted the call without saying whom it found"
+            result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
+            result.exact = False
         elif matched == 0:
-            result.outcomes = dict.fromkeys(ids, ("not_found", None))
-            return result
+            result.add(ids, "not_found")
         elif matched == len(ids):  # every id named a different person
-            if distinct:
-                result.same_outcome(ids, (success, None))
-            else:
-                result.outcomes = dict.fromkeys(ids, (success, None))
-            return result
+            result.add(ids, success)
         else:
-            why = f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them"
-        result.outcomes = dict.fromkeys(ids, ("unresolved", why))
-        result.exact = matched is not None
+            result.add(ids, "unresolved",
+                       f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
         return result
 
 

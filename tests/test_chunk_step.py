@@ -130,6 +130,12 @@ async def test_deletion_errors_name_the_failed_ids() -> None:
     got = outcomes(result)
     assert got["b"] == got["c"] == "failed" and "delete_postgres" in result.outcomes["b"][1]
     assert result.deletion_errors[0].step == "delete_postgres"
+    # the lookup made after the send only names the failures: "a" was deleted, not "not found"
+    assert got["a"] == got["d"] == got["e"] == "unresolved"
+    store = Store({"a": "P1", "b": "P2"})
+    store.errors = {"P2": "tombstone_clickhouse"}
+    result = await step(store, resolve=False).run(ChunkState(["a", "b"]))
+    assert outcomes(result) == {"a": "deleted", "b": "failed"}
 
 
 async def test_queued_deletions_are_reported_as_queued() -> None:

@@ -3,7 +3,7 @@
 - ``IdCleaner.clean``: a list may take the batch fast path; a tuple of the same items always
   goes id by id (the fast path only takes lists), so comparing the two checks every rule of
   ``clean_id`` on every batch shape.
-- ``ChunkResult.same_outcome``: the per-id dict built on first read, counts and names without it.
+- ``ChunkResult`` groups: counts and names per group give what a per-id dict would.
 """
 
 from __future__ import annotations
@@ -94,35 +94,30 @@ def test_dedupe_counts_repeats_within_and_across_batches() -> None:
 
 @pytest.mark.parametrize("outcome", [("deleted", None), ("not_found", None),
                                      ("unresolved", "why")])
-def test_same_outcome_reads_as_the_dict_it_stands_for(outcome: tuple[str, str | None]) -> None:
+def test_a_group_reads_as_the_dict_it_stands_for(outcome: tuple[str, str | None]) -> None:
     ids = [f"user-{i}" for i in range(5)]
-    lazy, eager = ChunkResult({}, persons_found=5), ChunkResult({}, persons_found=5)
-    lazy.same_outcome(list(ids), outcome)  # type: ignore[arg-type]
-    eager.outcomes = dict.fromkeys(ids, outcome)  # type: ignore[arg-type]
-    assert lazy.counts() == eager.counts() == {outcome[0]: 5}
+    grouped, each = ChunkResult(persons_found=5), ChunkResult(persons_found=5)
+    grouped.add(list(ids), *outcome)  # type: ignore[arg-type]
+    each.add_each(dict.fromkeys(ids, outcome))  # type: ignore[arg-type]
+    assert grouped.counts() == each.counts() == {outcome[0]: 5}
     for name in ("deleted", "not_found", "unresolved", "failed"):
-        assert lazy.ids_with(name) == eager.ids_with(name)
+        assert grouped.ids_with(name) == each.ids_with(name)  # type: ignore[arg-type]
     reports = [BulkDeleteReport(), BulkDeleteReport()]
-    reports[0].add(lazy)
-    reports[1].add(eager)
+    reports[0].add(grouped)
+    reports[1].add(each)
     assert reports[0] == reports[1]
-    assert lazy == eager and repr(lazy) == repr(eager)  # both read the dict
-    assert lazy.outcomes == dict.fromkeys(ids, outcome)
-    lazy.outcomes.update({"x": ("failed", "r")})  # the built dict is the one kept
-    assert lazy.counts() == {outcome[0]: 5, "failed": 1} and lazy.ids_with("failed") == ["x"]
+    assert grouped.outcomes == each.outcomes == dict.fromkeys(ids, outcome)
 
 
-def test_an_empty_same_outcome_and_a_replaced_dict() -> None:
-    result = ChunkResult({"a": ("deleted", None)})
-    result.same_outcome([], ("deleted", None))
-    assert result.counts() == {} and result.outcomes == {}
-    result.same_outcome(["b"], ("queued", None))
-    result.outcomes = {"c": ("kept", None)}  # a dict set later wins
-    assert result.counts() == {"kept": 1} and result.ids_with("queued") == []
+def test_an_empty_group_is_no_group() -> None:
+    result = ChunkResult()
+    result.add([], "deleted")
+    assert result.groups == [] and result.counts() == {} and result.outcomes == {}
 
 
 def test_mixed_outcomes_are_counted_per_id() -> None:
-    result = ChunkResult({"a": ("deleted", None), "b": ("not_found", None),
-                          "c": ("deleted", None), "d": ("unresolved", "r")})
+    result = ChunkResult()
+    result.add_each({"a": ("deleted", None), "b": ("not_found", None),
+                     "c": ("deleted", None), "d": ("unresolved", "r")})
     assert result.counts() == {"deleted": 2, "not_found": 1, "unresolved": 1}
     assert result.ids_with("deleted") == ["a", "c"]

@@ -287,7 +287,7 @@ class Journal:
                  int(result.exact), utc_now(), chunk))
             db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
                            [(outcome, reason, chunk, key)
-                            for key, (outcome, reason) in result.outcomes.items()])
+                            for ids, outcome, reason in result.groups for key in ids])
             db.execute("COMMIT")
 
     def mark_failed(self, chunk: int, reason: str) -> None:
