@@ -120,7 +120,11 @@ class ChunkResult:
         return tally
 
     def ids_with(self, outcome: Outcome) -> list[str]:
-        return [key for ids, o, _ in self.groups if o == outcome for key in ids]
+        found: list[str] = []
+        for ids, o, _ in self.groups:
+            if o == outcome:
+                found.extend(ids)  # a group at a time, not an id at a time
+        return found
 
     @property
     def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
