@@ -237,9 +237,12 @@ class SharingConfiguration(Model):
 
 
 class BatchPersons(Model):
-    """``batch_by_*`` answers: a map keyed by the requested id (or, on some servers, a list)."""
+    """``batch_by_*`` answers: a map keyed by the requested id (or, on some servers, a list).
 
-    results: dict[str, Person] | list[Person] = msgspec.field(default_factory=dict)
+    ``results`` is required: an answer without it must not read as "nobody was found".
+    """
+
+    results: dict[str, Person] | list[Person]
 
 
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}

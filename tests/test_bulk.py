@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from posthog_async import (
-    AsyncPostHog,
-    AuthenticationError,
-    BadRequestError,
-    NotFoundError,
-    RateLimits,
-    ScopedPostHog,
+    AsyncPostHog, AuthenticationError, BadRequestError, NotFoundError, RateLimits, ScopedPostHog,
+    UnexpectedResponseError,
 )
 from posthog_async.testing import FakePostHog
 
@@ -217,3 +214,25 @@ async def test_fan_out_collects_per_project_errors(server: FakePostHog, ph: Asyn
     assert isinstance(result.errors[404], NotFoundError) and not result.ok
     with pytest.raises(NotFoundError):
         await ph.fan_out([1, 404], count, fail_fast=True)
+
+
+@pytest.mark.parametrize("answer", [b"", b"{}", b'{"unexpected": true}'])
+async def test_a_lookup_nobody_can_read_never_passes_for_nobody(recording: FakePostHog,
+                                                                answer: bytes) -> None:
+    """A batch lookup that answers 200 with a body that is not the documented shape must fail
+    the chunk (nothing deleted, nothing claimed), not mark every id "not found"."""
+    recording.seed_persons(10)
+
+    def odd_lookup(request: web.Request) -> web.StreamResponse | None:
+        if request.path.endswith("/batch_by_distinct_ids/"):
+            return web.Response(status=200, body=answer, content_type="application/json")
+        return None
+
+    recording.add_hook(odd_lookup)
+    async with recording.client(rate_limits=None) as ph:
+        report = await ph.persons.bulk_delete_all(
+            distinct_ids=[f"user-{i}" for i in range(1, 11)], resolve=True)
+    assert report.outcomes["not_found"] == 0 and report.not_found == []
+    assert len(report.failed_ids) == 10 and not report.ok
+    assert isinstance(report.failed_chunks[0].error, UnexpectedResponseError)
+    assert len(recording.project().persons) == 10  # nothing was deleted

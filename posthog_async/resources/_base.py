@@ -78,30 +78,33 @@ class Resource:
     @overload
     async def _call(self, method: str, path: str, *, cast_to: type[T],
                     params: Mapping[str, Any] | None = ..., json: Any = ...,
-                    bucket: Bucket | None = ..., idempotent: bool | None = ...) -> T: ...
+                    bucket: Bucket | None = ..., idempotent: bool | None = ...,
+                    read: bool | None = ...) -> T: ...
 
     @overload
     async def _call(self, method: str, path: str, *, cast_to: None,
                     params: Mapping[str, Any] | None = ..., json: Any = ...,
-                    bucket: Bucket | None = ..., idempotent: bool | None = ...) -> None: ...
+                    bucket: Bucket | None = ..., idempotent: bool | None = ...,
+                    read: bool | None = ...) -> None: ...
 
     async def _call(
         self, method: str, path: str, *, cast_to: type[T] | None,
         params: Mapping[str, Any] | None = None, json: Any = None, bucket: Bucket | None = None,
-        idempotent: bool | None = None,
+        idempotent: bool | None = None, read: bool | None = None,
     ) -> T | None:
         """Send and decode into ``cast_to`` (``JSON``: plain values; ``None``: ignore the body).
 
         The answer to a call that changed state is never an error because of its shape (see
-        :func:`~posthog_async._models.decode_accepted`); a read that does not decode raises
-        :class:`UnexpectedResponseError`.
+        :func:`~posthog_async._models.decode_accepted`); a read (GET, or ``read=True`` for a
+        POST that only reads, like the batch lookups) that does not decode raises
+        :class:`UnexpectedResponseError`: a lookup nobody can read must never pass for "nobody".
         """
         content = (await self._transport.request(
             method, path, bucket=bucket or self.bucket, params=params, json=json,
             idempotent=idempotent, timeout=self._scope.timeout)).content
         if cast_to is None:
             return None
-        if method not in _READS:
+        if not (method in _READS if read is None else read):
             return decode_accepted(content, cast_to, what=f"{method} {path}")
         if cast_to is JSON and not content.strip():
             return None

@@ -255,7 +255,7 @@ class Persons(Resource):
         suffix, field = (("batch_by_uuids/", "uuids") if kind == "ids"
                          else ("batch_by_distinct_ids/", "distinct_ids"))
         batch = await self._call("POST", self._persons(suffix), cast_to=BatchPersons,
-                                 json={field: ids}, idempotent=True)
+                                 json={field: ids}, idempotent=True, read=True)
         return _by_key(batch, kind)
 
     # -- other person endpoints ------------------------------------------------------------
