@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ._chunk_step import ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
+from ._chunk_step import ChunkIncomplete, ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
 from ._concurrency import bounded_map
 from ._ids import IdCleaner, IdSource, InputStats, RejectedId, cleaned_chunks
 from ._models import DeletionError, Person
@@ -89,6 +89,22 @@ class BulkDeleteReport:
         if tally["unresolved"]:
             self.unresolved.extend(result.ids_with("unresolved"))
 
+    def fail(self, ids: list[str], error: Exception) -> None:
+        self.failed_chunks.append(ChunkFailure(ids, error))
+        self.outcomes["failed"] += len(ids)
+
+    def credit_aliases(self, aliases: dict[str, str], persons: set[str]) -> None:
+        """An id "not found" because this job had already deleted its person through another
+        of its ids was deleted, not absent: say so."""
+        if not (aliases and persons):
+            return
+        kept = [key for key in self.not_found if aliases.get(key) not in persons]
+        moved = len(self.not_found) - len(kept)
+        if moved:
+            self.not_found = kept
+            self.outcomes["not_found"] -= moved
+            self.outcomes["deleted"] += moved
+
 
 async def bulk_delete_all(
     source: IdSource,
@@ -112,24 +128,36 @@ async def bulk_delete_all(
     async def run(chunk: list[str]) -> ChunkResult:
         return await step.run(ChunkState(chunk))
 
+    async def until_stopped() -> AsyncIterator[list[str]]:
+        async for chunk in cleaned_chunks(source, cleaner, chunk_size):
+            if report.stopped_early:
+                return  # no new chunk; those in flight finish and are counted
+            yield chunk
+
+    aliases: dict[str, str] = {}
+    persons: set[str] = set()
     done = 0
-    results = bounded_map(cleaned_chunks(source, cleaner, chunk_size), run, limit=concurrency)
+    results = bounded_map(until_stopped(), run, limit=concurrency)
     try:
         async for chunk, result, error in results:
             report.chunks += 1
-            if error is not None:
-                report.failed_chunks.append(ChunkFailure(chunk, error))
-                report.outcomes["failed"] += len(chunk)
-                if stop_on_error or is_fatal(error):
-                    report.stopped_early, report.stop_reason = True, str(error)
-                    break
-            elif result is not None:
+            if isinstance(error, ChunkIncomplete):
+                result, settled = error.partial, set(error.partial.outcomes)
+                report.fail([key for key in chunk if key not in settled], error.cause)
+            elif error is not None:
+                report.fail(chunk, error)
+            if result is not None:
                 report.add(result)
+                aliases.update(result.aliases)
+                persons |= result.persons
+            if error is not None and (stop_on_error or is_fatal(error)) and not report.stopped_early:
+                report.stopped_early, report.stop_reason = True, str(error)
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done, total)
     finally:
         await results.aclose()
+    report.credit_aliases(aliases, persons)
     return report
 
 

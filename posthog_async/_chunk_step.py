@@ -21,20 +21,14 @@ from typing import Literal, Protocol
 import anyio
 
 from ._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    AuthenticationError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    PostHogError,
-    RateLimitError,
+    APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
+    PermissionDeniedError, PostHogError, RateLimitError,
 )
 from ._models import BulkDeleteResult, DeletionError, Person
 
 __all__ = [
     "Outcome", "DeleteChunk", "LookupChunk", "WaitCallback", "ChunkState", "ChunkResult",
-    "ChunkRecorder", "ChunkStep", "is_fatal",
+    "ChunkIncomplete", "ChunkRecorder", "ChunkStep", "is_fatal",
 ]
 
 #: What happened to one id (``found``: a dry run's lookup matched it).
@@ -47,9 +41,15 @@ LookupChunk = Callable[[list[str]], Awaitable[dict[str, Person]]]
 WaitCallback = Callable[[float, RateLimitError], object]
 
 
+#: A wait for PostHog's rate limit longer than this makes a chunk's lookup worth doing again.
+STALE_LOOKUP = 60.0
+
+
 def is_fatal(error: BaseException) -> bool:
     """Errors no retry will heal for the rest of a job: a bad key, a missing scope or project,
     a server that refuses connections."""
+    if isinstance(error, ChunkIncomplete):
+        return is_fatal(error.cause)
     if isinstance(error, (AuthenticationError, PermissionDeniedError, NotFoundError)):
         return True
     if isinstance(error, APIConnectionError):
@@ -74,6 +74,9 @@ class ChunkState:
     ids: list[str]
     found: dict[str, str] | None = None
     answer_lost: bool = False
+    #: Every distinct id the lookup saw on the persons it found (a person's other ids: an id
+    #: of a person deleted through another of its ids is not "not found").
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 #: Ids that share one outcome and reason.
@@ -99,6 +102,10 @@ class ChunkResult:
     lost_answers: int = 0
     #: True when every outcome and count came from PostHog or a lookup, not from inference.
     exact: bool = True
+    #: The uuids of the persons this chunk deleted (or queued, or kept), when a lookup named them.
+    persons: set[str] = field(default_factory=set)
+    #: The lookup's distinct ids of the persons it found (see :attr:`ChunkState.aliases`).
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def add(self, ids: list[str], outcome: Outcome, reason: str | None = None) -> None:
         if ids:
@@ -130,6 +137,15 @@ class ChunkResult:
     def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
         """``{id: (outcome, reason)}``, built on demand."""
         return {key: (outcome, reason) for ids, outcome, reason in self.groups for key in ids}
+
+
+class ChunkIncomplete(Exception):
+    """A chunk given up on (its last error is ``cause``): ``partial`` holds the outcomes that
+    are known, every other id of the chunk failed."""
+
+    def __init__(self, cause: Exception, partial: ChunkResult) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause, self.partial = cause, partial
 
 
 class ChunkRecorder(Protocol):
@@ -165,60 +181,93 @@ class ChunkStep:
         self.resolve, self.keep_person = resolve, keep_person
         self.patience, self.on_wait = patience, on_wait
 
-    async def find(self, ids: Sequence[str]) -> dict[str, str]:
-        """``{id: person uuid}`` for the ids that match a person (batch lookups, in order)."""
+    async def find(self, ids: Sequence[str],
+                   aliases: dict[str, str] | None = None) -> dict[str, str]:
+        """``{id: person uuid}`` for the ids that match a person (batch lookups, in order);
+        ``aliases`` collects every distinct id of the persons found."""
         assert self.lookup is not None
         found: dict[str, str] = {}
         for start in range(0, len(ids), self.lookup_size):
             persons = await self._patiently(list(ids[start:start + self.lookup_size]))
             found.update((key, person.uuid) for key, person in persons.items())
+            if aliases is not None:
+                aliases.update((alias, person.uuid) for person in persons.values()
+                               for alias in person.distinct_ids)
         return found
 
+    async def _look_up(self, state: ChunkState, recorder: ChunkRecorder | None) -> None:
+        state.found = await self.find(state.ids, state.aliases)
+        if recorder is not None:
+            await recorder.looked_up(state)
+
     async def run(self, state: ChunkState, recorder: ChunkRecorder | None = None) -> ChunkResult:
-        """Settle ``state.ids``; raises what :func:`is_fatal` calls fatal, or a chunk's last error."""
+        """Settle ``state.ids``. Raises what will not heal (see :func:`is_fatal`), or the chunk's
+        last error; :class:`ChunkIncomplete` when some of its ids were settled first."""
         if self.resolve and state.found is None:
-            state.found = await self.find(state.ids)
-            if recorder is not None:
-                await recorder.looked_up(state)
+            await self._look_up(state, recorder)
         if self.delete is None:  # a dry run: the lookup is the answer
             assert state.found is not None
             return self._settle(state.ids, state.found, None)
         settled: dict[str, tuple[Outcome, str | None]] = {}
         persons_gone: set[str] = set()
         delete_calls = lost = 0
-        started = anyio.current_time()
-        while True:
-            to_send, found_now, exact = list(state.ids), state.found, True
-            if state.answer_lost:
-                to_send, found_now, exact = await self._recheck(state, settled, persons_gone)
-            if not to_send:
-                result = ChunkResult(exact=exact)
+        deadline: float | None = None  # patience runs from the first failure that may heal
+        try:
+            while True:
+                to_send, found_now, exact = list(state.ids), state.found, True
+                if state.answer_lost:
+                    to_send, found_now, exact = await self._recheck(state, settled, persons_gone)
+                if not to_send:
+                    result = ChunkResult(exact=exact)
+                    break
+                if recorder is not None:
+                    await recorder.sending(state)
+                delete_calls += 1
+                try:
+                    answer = await self.delete(to_send)
+                except RateLimitError as error:  # not processed: wait as long as PostHog says
+                    waited = await self._wait(error, attempt=delete_calls)
+                    if deadline is not None:
+                        deadline += waited
+                    if self.resolve and not state.answer_lost and waited > STALE_LOOKUP:
+                        await self._look_up(state, recorder)  # the data may have changed since
+                    continue
+                except Exception as error:
+                    if not _outcome_unknown(error):
+                        raise
+                    state.answer_lost = True
+                    lost += 1
+                    now = anyio.current_time()
+                    deadline = now + self.patience if deadline is None else deadline
+                    if now >= deadline:
+                        await self._recheck(state, settled, persons_gone)  # settle what we can
+                        raise
+                    await anyio.sleep(_backoff(lost))
+                    continue
+                state.answer_lost = True  # processed: until recorded, its outcome is ours only
+                after = None
+                if answer.deletion_errors and found_now is None:
+                    after = await self.find(to_send)  # the failed are still there: name them
+                result = self._settle(to_send, found_now, answer, after)
+                result.exact = result.exact and exact
                 break
-            if recorder is not None:
-                await recorder.sending(state)
-            delete_calls += 1
-            try:
-                answer = await self.delete(to_send)
-            except RateLimitError as error:  # not processed: wait as long as PostHog says
-                await self._wait(error, attempt=delete_calls)
-                continue
-            except Exception as error:
-                if not _outcome_unknown(error) or anyio.current_time() - started > self.patience:
-                    raise
-                state.answer_lost = True
-                lost += 1
-                await anyio.sleep(_backoff(lost))
-                continue
-            after = None
-            if answer.deletion_errors and found_now is None:
-                after = await self.find(to_send)  # the failed are still there: name them
-            result = self._settle(to_send, found_now, answer, after)
-            result.exact = result.exact and exact
-            break
+        except Exception as error:
+            if settled or persons_gone:
+                partial = ChunkResult(exact=False, aliases=state.aliases)
+                raise ChunkIncomplete(error, self._with_settled(
+                    partial, settled, persons_gone, delete_calls, lost)) from error
+            raise
+        result.aliases = state.aliases
+        return self._with_settled(result, settled, persons_gone, delete_calls, lost)
+
+    @staticmethod
+    def _with_settled(result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
+                      persons_gone: set[str], delete_calls: int, lost: int) -> ChunkResult:
         result.add_each(settled)
         if persons_gone:
             result.persons_found = (result.persons_found or 0) + len(persons_gone)
             result.persons_deleted += len(persons_gone)
+            result.persons |= persons_gone
         result.delete_calls, result.lost_answers = delete_calls, lost
         return result
 
@@ -227,7 +276,7 @@ class ChunkStep:
         persons_gone: set[str],
     ) -> tuple[list[str], dict[str, str] | None, bool]:
         """After a lost answer: who is still there? Returns what to re-send, and its lookup."""
-        present = await self.find(state.ids)
+        present = await self.find(state.ids, state.aliases)
         if state.found is not None:
             for key, person in state.found.items():
                 if key not in present:
@@ -255,11 +304,12 @@ class ChunkStep:
                     raise
                 await anyio.sleep(_backoff(attempt))
 
-    async def _wait(self, error: RateLimitError, *, attempt: int) -> None:
+    async def _wait(self, error: RateLimitError, *, attempt: int) -> float:
         seconds = error.retry_after if error.retry_after is not None else _backoff(attempt)
         if self.on_wait is not None:
             self.on_wait(seconds, error)
         await anyio.sleep(seconds)
+        return seconds
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
                 answer: BulkDeleteResult | None,
@@ -287,8 +337,16 @@ class ChunkStep:
             return "failed", f"PostHog could not delete person {person} (step: {step})"
 
         if found is not None:
-            result.add_each({key: (("not_found", None) if (p := found.get(key)) is None else
-                                   failure(p) if p in errors else (success, None)) for key in ids})
+            looked_up = {found[key] for key in ids if key in found}
+            stale = answer.persons_found is not None and answer.persons_found != len(looked_up)
+            missing: tuple[Outcome, str | None] = (
+                ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
+                               f"before the send found {len(looked_up)}: the data changed between")
+                if stale else ("not_found", None))
+            result.add_each({key: missing if (p := found.get(key)) is None else
+                             failure(p) if p in errors else (success, None) for key in ids})
+            result.persons = looked_up - set(errors)
+            result.exact = not stale
             return result
         matched = answer.persons_found
         if after is not None:

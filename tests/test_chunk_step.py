@@ -15,7 +15,7 @@ from posthog_async import (
     Person,
     RateLimitError,
 )
-from posthog_async._chunk_step import ChunkState, ChunkStep, is_fatal
+from posthog_async._chunk_step import ChunkIncomplete, ChunkState, ChunkStep, is_fatal
 from posthog_async._exceptions import make_status_error
 from posthog_async._models import DeletionError
 
@@ -212,3 +212,103 @@ async def test_a_dry_run_only_looks_up() -> None:
     assert outcomes(result) == {"a": "found", "b": "found", "c": "found", "d": "not_found",
                                 "e": "not_found"}
     assert store.calls == [] and result.persons_found == 2
+
+
+async def test_giving_up_keeps_what_was_settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lost call deleted P1 and P2; the re-send then keeps failing until patience runs out:
+    a1..c are reported deleted (the recheck proved it), only what is still there failed."""
+    monkeypatch.setattr("posthog_async._chunk_step._backoff", lambda attempt: 0.01)
+    store = Store(OWNERS)
+    store.lose_next = 1
+    calls = 0
+
+    async def delete(ids: list[str]) -> BulkDeleteResult:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise InternalServerError("boom", method="POST", path="/x/", status_code=500)
+        return await store.delete(ids)
+
+    s = ChunkStep(delete=delete, lookup=store.lookup, lookup_size=2, resolve=True, patience=0.1)
+    with pytest.raises(ChunkIncomplete) as info:
+        await s.run(ChunkState(IDS))
+    partial = info.value.partial
+    assert outcomes(partial) == {"a": "deleted", "b": "deleted", "c": "deleted"}  # d, e: failed
+    assert partial.persons_deleted == 2 and isinstance(info.value.cause, InternalServerError)
+    assert not is_fatal(info.value) and calls > 2
+
+
+async def test_a_processed_send_is_marked_before_anything_else_can_fail() -> None:
+    store = Store({"a": "P1", "b": "P2"})
+    store.errors = {"P2": "delete_postgres"}
+    calls = 0
+
+    async def lookup(ids: list[str]) -> dict[str, Person]:
+        nonlocal calls
+        calls += 1
+        raise APIConnectionError("refused", method="POST", path="/x/", maybe_processed=False)
+
+    state = ChunkState(["a", "b"])
+    s = ChunkStep(delete=store.delete, lookup=lookup, lookup_size=2, resolve=False)
+    with pytest.raises(APIConnectionError):
+        await s.run(state)  # the delete went through; naming its failures did not
+    assert state.answer_lost and calls == 1  # so a resume looks the chunk up before re-sending
+
+
+async def test_a_stale_lookup_is_not_passed_off_as_exact() -> None:
+    """The lookup found one person; by the send a second id had a person again."""
+    store = Store({"a": "P1", "b": "P2"})
+    state = ChunkState(["a", "b"], found={"a": "P1"})  # journaled before a long pause
+    result = await step(store, resolve=True).run(state)
+    assert outcomes(result) == {"a": "deleted", "b": "unresolved"} and not result.exact
+    assert "data changed" in (result.outcomes["b"][1] or "")
+
+
+async def test_a_long_wait_refreshes_the_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr("posthog_async._chunk_step.anyio.sleep", no_sleep)
+    store = Store({"a": "P1"})
+    store.fail_next = [make_status_error(status_code=429, method="POST", path="/x/", raw_body=b"",
+                                         headers={}, retry_after=3600.0)]
+    state = ChunkState(["a", "b"])
+    original = store.delete
+
+    async def delete_after_b_appears(ids: list[str]) -> BulkDeleteResult:
+        store.owners["b"] = "P2"  # created while we waited an hour
+        return await original(ids)
+
+    s = ChunkStep(delete=delete_after_b_appears, lookup=store.lookup, lookup_size=2, resolve=True)
+    result = await s.run(state)
+    assert outcomes(result) == {"a": "deleted", "b": "deleted"} and result.exact
+
+
+async def test_patience_does_not_count_waits_for_the_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr("posthog_async._chunk_step.anyio.sleep", fake_sleep)
+    monkeypatch.setattr("posthog_async._chunk_step.anyio.current_time", lambda: clock[0])
+    store = Store(OWNERS)
+    store.fail_next = [
+        InternalServerError("boom", method="POST", path="/x/", status_code=500),
+        make_status_error(status_code=429, method="POST", path="/x/", raw_body=b"", headers={},
+                          retry_after=1000.0),
+    ]
+    result = await step(store, resolve=False, patience=10.0).run(ChunkState(["a"]))
+    assert outcomes(result) == {"a": "deleted"}  # the hour-long wait did not use up patience
+
+
+async def test_the_lookup_names_every_id_of_the_persons_it_found() -> None:
+    store = Store({"a": "P1", "anon-a": "P1"})
+
+    async def lookup(ids: list[str]) -> dict[str, Person]:
+        return {i: Person(uuid=store.owners[i], distinct_ids=["a", "anon-a"])
+                for i in ids if i in store.owners}
+
+    s = ChunkStep(delete=store.delete, lookup=lookup, lookup_size=2, resolve=True)
+    result = await s.run(ChunkState(["a"]))
+    assert result.aliases == {"a": "P1", "anon-a": "P1"} and result.persons == {"P1"}
