@@ -28,7 +28,7 @@ from ._models import BulkDeleteResult, DeletionError, Person
 
 __all__ = [
     "Outcome", "DeleteChunk", "LookupChunk", "WaitCallback", "ChunkState", "ChunkResult",
-    "ChunkIncomplete", "ChunkRecorder", "ChunkStep", "is_fatal",
+    "ChunkIncomplete", "ChunkAbandoned", "ChunkRecorder", "ChunkStep", "is_fatal",
 ]
 
 #: What happened to one id (``found``: a dry run's lookup matched it).
@@ -148,6 +148,11 @@ class ChunkIncomplete(Exception):
         self.cause, self.partial = cause, partial
 
 
+class ChunkAbandoned(Exception):
+    """The run was asked to stop while this chunk waited (for PostHog's rate limit, or to retry):
+    nothing of it is settled here; ``state.answer_lost`` says whether a send may have gone through."""
+
+
 class ChunkRecorder(Protocol):
     """Where a step reports progress that must survive a crash (the job's journal)."""
 
@@ -162,6 +167,12 @@ class ChunkStep:
     ``patience`` bounds how long (seconds) a chunk keeps retrying failures that may heal (5xx,
     timeouts, dropped connections) before it is reported failed. A ``Retry-After`` longer than
     the transport sleeps through is waited out here (``on_wait`` is told), not counted as failure.
+    ``should_stop`` is polled while waiting: when it turns true, the chunk is abandoned
+    (:class:`ChunkAbandoned`) instead of being sent after the wait.
+
+    :attr:`deleted` holds the persons this step's chunks deleted so far (seed it when resuming):
+    a person a lookup found that PostHog no longer counts because an earlier chunk deleted it
+    through another of its ids does not make the chunk's counts look stale.
     """
 
     def __init__(
@@ -174,12 +185,14 @@ class ChunkStep:
         keep_person: bool = False,
         patience: float = 600.0,
         on_wait: WaitCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         if resolve and lookup is None:
             raise ValueError("resolve needs a lookup")
         self.delete, self.lookup, self.lookup_size = delete, lookup, lookup_size
         self.resolve, self.keep_person = resolve, keep_person
-        self.patience, self.on_wait = patience, on_wait
+        self.patience, self.on_wait, self.should_stop = patience, on_wait, should_stop
+        self.deleted: set[str] = set()
 
     async def find(self, ids: Sequence[str],
                    aliases: dict[str, str] | None = None) -> dict[str, str]:
@@ -220,6 +233,7 @@ class ChunkStep:
                 if not to_send:
                     result = ChunkResult(exact=exact)
                     break
+                self._check_stop()
                 if recorder is not None:
                     await recorder.sending(state)
                 delete_calls += 1
@@ -242,7 +256,7 @@ class ChunkStep:
                     if now >= deadline:
                         await self._recheck(state, settled, persons_gone)  # settle what we can
                         raise
-                    await anyio.sleep(_backoff(lost))
+                    await self._sleep(_backoff(lost))
                     continue
                 state.answer_lost = True  # processed: until recorded, its outcome is ours only
                 after = None
@@ -251,6 +265,8 @@ class ChunkStep:
                 result = self._settle(to_send, found_now, answer, after)
                 result.exact = result.exact and exact
                 break
+        except ChunkAbandoned:
+            raise
         except Exception as error:
             if settled or persons_gone:
                 partial = ChunkResult(exact=False, aliases=state.aliases)
@@ -258,7 +274,10 @@ class ChunkStep:
                     partial, settled, persons_gone, delete_calls, lost)) from error
             raise
         result.aliases = state.aliases
-        return self._with_settled(result, settled, persons_gone, delete_calls, lost)
+        self._with_settled(result, settled, persons_gone, delete_calls, lost)
+        if not self.keep_person:
+            self.deleted |= result.persons
+        return result
 
     @staticmethod
     def _with_settled(result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
@@ -302,13 +321,30 @@ class ChunkStep:
             except (InternalServerError, APIConnectionError) as error:
                 if is_fatal(error) or anyio.current_time() - started > self.patience:
                     raise
-                await anyio.sleep(_backoff(attempt))
+                await self._sleep(_backoff(attempt))
+
+    def _check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise ChunkAbandoned("stopped before this chunk was settled")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, giving up early (:class:`ChunkAbandoned`) when the run is asked to stop."""
+        if self.should_stop is None:
+            await anyio.sleep(seconds)
+            return
+        end = anyio.current_time() + seconds
+        while True:
+            self._check_stop()
+            left = end - anyio.current_time()
+            if left <= 0:
+                return
+            await anyio.sleep(min(left, 0.2))
 
     async def _wait(self, error: RateLimitError, *, attempt: int) -> float:
         seconds = error.retry_after if error.retry_after is not None else _backoff(attempt)
         if self.on_wait is not None:
             self.on_wait(seconds, error)
-        await anyio.sleep(seconds)
+        await self._sleep(seconds)
         return seconds
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
@@ -338,7 +374,9 @@ class ChunkStep:
 
         if found is not None:
             looked_up = {found[key] for key in ids if key in found}
-            stale = answer.persons_found is not None and answer.persons_found != len(looked_up)
+            gone = len(looked_up & self.deleted)  # deleted meanwhile by another chunk of ours
+            stale = answer.persons_found is not None and answer.persons_found not in (
+                len(looked_up), len(looked_up) - gone)
             missing: tuple[Outcome, str | None] = (
                 ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
                                f"before the send found {len(looked_up)}: the data changed between")

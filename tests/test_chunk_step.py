@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from posthog_async import (
@@ -15,7 +16,9 @@ from posthog_async import (
     Person,
     RateLimitError,
 )
-from posthog_async._chunk_step import ChunkIncomplete, ChunkState, ChunkStep, is_fatal
+from posthog_async._chunk_step import (
+    ChunkAbandoned, ChunkIncomplete, ChunkState, ChunkStep, is_fatal,
+)
 from posthog_async._exceptions import make_status_error
 from posthog_async._models import DeletionError
 
@@ -312,3 +315,37 @@ async def test_the_lookup_names_every_id_of_the_persons_it_found() -> None:
     s = ChunkStep(delete=store.delete, lookup=lookup, lookup_size=2, resolve=True)
     result = await s.run(ChunkState(["a"]))
     assert result.aliases == {"a": "P1", "anon-a": "P1"} and result.persons == {"P1"}
+
+
+async def test_a_person_deleted_by_an_earlier_chunk_does_not_make_counts_stale() -> None:
+    """Chunk 2 looked "a2" up as P1 before chunk 1 deleted P1 through "a1": PostHog then counts
+    nobody for it. That is explained by chunk 1, not by data changing under us."""
+    store = Store({"a1": "P1", "a2": "P1", "b": "P2"})
+    s = step(store, resolve=True)
+    second = ChunkState(["a2", "b", "z"])
+    await s._look_up(second, None)  # looked up before chunk 1 ran
+    first = await s.run(ChunkState(["a1"]))
+    assert first.persons == {"P1"} and s.deleted == {"P1"}
+    result = await s.run(second)
+    assert result.exact and outcomes(result)["z"] == "not_found"
+    assert outcomes(result)["a2"] == "deleted" and result.persons_found == 1
+
+
+async def test_a_stop_abandons_a_chunk_waiting_out_a_rate_limit() -> None:
+    """Ctrl-C during an hour-long Retry-After must not wait the hour: the chunk is abandoned
+    unsent (and says so), to be sent by the resumed run."""
+    store = Store(OWNERS)
+    stop = False
+    store.fail_next = [make_status_error(status_code=429, method="POST", path="/x/",
+                                         raw_body=b"", headers={}, retry_after=3600.0)]
+
+    def on_wait(seconds: float, error: RateLimitError) -> None:
+        nonlocal stop
+        stop = True
+
+    state = ChunkState(IDS)
+    s = step(store, resolve=True, on_wait=on_wait, should_stop=lambda: stop)
+    with anyio.fail_after(5):
+        with pytest.raises(ChunkAbandoned):
+            await s.run(state)
+    assert len(store.calls) == 1 and not state.answer_lost  # the 429 was not processed

@@ -9,10 +9,10 @@ report says what PostHog did, whatever happened in between.
 
 from __future__ import annotations
 
-import hashlib
+import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +22,13 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
-from .._chunk_step import ChunkState, ChunkStep, is_fatal
+from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkState, ChunkStep, is_fatal
 from .._client import ScopedPostHog
 from .._concurrency import bounded_map
-from .._exceptions import RateLimitError
-from ._input import InputError, InputReader, InputSpec, identify, prefix_sha256
-from ._journal import ChunkRow, Journal, utc_now
+from .._exceptions import PostHogError, RateLimitError
+from ._input import InputSpec
+from ._journal import ChunkRow, Journal, JournalError, utc_now
+from ._loading import IterableInput, JobInterrupted, prepare
 from ._report import JobReport, build_report
 
 __all__ = ["DeletionJob", "JobProgress", "JobOptions", "JobInterrupted"]
@@ -36,8 +37,9 @@ Kind = Literal["distinct_ids", "ids"]
 Notice = Callable[[str], object]
 
 
-class JobInterrupted(Exception):
-    """Stopped while loading the input: nothing was sent."""
+def _stops_the_job(error: BaseException) -> bool:
+    """A fatal error (see :func:`is_fatal`), or a journal that can no longer be written."""
+    return is_fatal(error) or isinstance(error, JournalError)
 
 
 @dataclass(frozen=True)
@@ -66,25 +68,6 @@ class JobProgress:
     failed_chunks: int = 0
     waiting_until: float | None = None  # a wall-clock time, while PostHog asked us to wait
     started: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True)
-class _Iterable:
-    """An input given as an iterable of ids instead of a file."""
-
-    kind: Kind
-    values: Iterable[str]
-
-
-def _hashed(values: Iterable[str]) -> tuple[Iterator[tuple[int, object]], Any]:
-    sha = hashlib.sha256()
-
-    def entries() -> Iterator[tuple[int, object]]:
-        for line, value in enumerate(values, start=1):
-            sha.update(f"{value}\n".encode("utf-8", "surrogatepass"))
-            yield line, value
-
-    return entries(), sha
 
 
 class DeletionJob:
@@ -132,12 +115,12 @@ class DeletionJob:
         if concurrency is not None and concurrency <= 0:
             raise ValueError("concurrency must be positive")
         self.client = client
-        self.sources: list[InputSpec | _Iterable] = list(inputs)
+        self.sources: list[InputSpec | IterableInput] = list(inputs)
         for kind, src in (("distinct_ids", distinct_ids), ("ids", ids)):
             if isinstance(src, (str, Path)):
                 self.sources.append(InputSpec(kind, str(src)))  # type: ignore[arg-type]
             elif src is not None:
-                self.sources.append(_Iterable(kind, src))  # type: ignore[arg-type]
+                self.sources.append(IterableInput(kind, src))  # type: ignore[arg-type]
         if not self.sources and journal is None:
             raise ValueError("give distinct_ids=..., ids=... or inputs=[...] (or journal= to "
                              "resume a loaded job from its journal alone)")
@@ -184,10 +167,16 @@ class DeletionJob:
         started_at = utc_now()
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
-            await self._db(self._prepare, journal)
+            await self._db(lambda: prepare(
+                journal, self.sources, self.options.as_dict(), chunk_size=self.options.chunk_size,
+                notice=self._notice, stop=self._stop))
             rows: list[ChunkRow] = await self._db(
                 lambda: journal.chunks_to_send(retry_failed=self.retry_failed))
             await self._send_all(journal, rows)
+            moved = await self._db(journal.credit_aliases)
+            if moved:
+                self._notice(f"{moved:,} distinct ids were not found because this job had already "
+                             "deleted their person through another of its ids: reported as such")
             status = await self._deletion_status(journal) if self.check_deletion_status else None
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at=started_at, finished_at=utc_now(),
@@ -210,109 +199,6 @@ class DeletionJob:
             with anyio.CancelScope(shield=True):
                 await self._db(journal.close)
 
-    # -- loading --------------------------------------------------------------------------
-
-    def _prepare(self, journal: Journal) -> None:
-        """First run: load every input. Resume: same options, and the same (or grown) input."""
-        if not journal.loaded:
-            if not self.sources:
-                raise InputError(f"journal {self.journal_path} holds no loaded job: give the input")
-            journal.set_meta("options", self.options.as_dict())
-            journal.set_meta("created_at", utc_now())
-            self._load(journal, [(src, 0) for src in self.sources])
-            return
-        recorded = journal.get_meta("options")
-        if recorded != self.options.as_dict():
-            raise InputError(f"journal {self.journal_path} was started with other options "
-                             f"{recorded}; use the same options to resume, or another --journal")
-        known = journal.get_meta("inputs") or []
-        if not self.sources:  # resuming from the journal alone (a job read from standard input)
-            self._notice("resuming from the journal alone: its input is not checked again")
-            return
-        if len(known) != len(self.sources) or any(
-                k["kind"] != s.kind for k, s in zip(known, self.sources)):
-            raise InputError(f"journal {self.journal_path} was started with other inputs "
-                             f"({', '.join(k['path'] for k in known)}); resume with the same ones")
-        tails = [(src, self._compare(src, old)) for src, old in zip(self.sources, known)]
-        if any(skip is not None for _, skip in tails):
-            self._load(journal, tails, known)
-
-    def _compare(self, src: InputSpec | _Iterable, old: dict[str, Any]) -> int | None:
-        """``None`` when ``src`` is what the journal loaded, else the byte offset of new lines."""
-        if isinstance(src, _Iterable):
-            entries, sha = _hashed(src.values)
-            for _ in entries:
-                pass
-            if sha.hexdigest() != old["sha256"]:
-                raise InputError("the ids given differ from those the journal was started with")
-            return None
-        if src.is_stdin:
-            raise InputError("a job read from standard input resumes from its journal alone: "
-                             "run --resume --journal PATH without the '-' input")
-        now = identify(src.path)
-        if (now.size, now.sha256) == (old["size"], old["sha256"]):
-            if src.path != old["path"]:
-                self._notice(f"{src.path} has the same content as {old['path']}, which the "
-                             "journal was started with")
-            return None
-        grew = (now.size > old["size"] and old["ends_with_newline"] and src.format != "csv"
-                and prefix_sha256(src.path, old["size"]) == old["sha256"])
-        if not grew:
-            raise InputError(
-                f"{src.path} is not the input this journal was started with (size "
-                f"{old['size']:,} -> {now.size:,} bytes, content differs); resume with the "
-                "original file, or start a new job with --journal NEW")
-        return int(old["size"])
-
-    def _load(self, journal: Journal, todo: list[tuple[InputSpec | _Iterable, int | None]],
-              known: list[dict[str, Any]] | None = None) -> None:
-        """Load every input whose offset is not ``None`` (0: all of it; else the new tail)."""
-        readers: list[Any] = []
-        sources = []
-        for src, skip in todo:
-            if skip is None:
-                readers.append(None)
-                continue
-            if isinstance(src, _Iterable):
-                entries, hasher = _hashed(src.values)
-            else:
-                hasher = InputReader(src, skip_bytes=skip)
-                entries = iter(hasher)
-            readers.append(hasher)
-            sources.append((src.kind, self._until_stopped(entries)))
-        before = (journal.get_meta("load_stats") or {}).get("requested", 0)
-
-        def describe() -> dict[str, Any]:
-            inputs = []
-            for index, ((src, _), hasher) in enumerate(zip(todo, readers)):
-                if hasher is None:
-                    inputs.append((known or [])[index])
-                elif isinstance(src, _Iterable):
-                    inputs.append({"kind": src.kind, "path": "<iterable>", "format": "values",
-                                   "sha256": hasher.hexdigest()})
-                else:
-                    inputs.append({"kind": src.kind, "path": src.path, "format": src.format,
-                                   "column": src.column, "size": hasher.size,
-                                   "sha256": hasher.sha256,
-                                   "ends_with_newline": hasher.ends_with_newline})
-            return {"inputs": inputs}
-
-        stats = journal.load(sources, self.options.chunk_size, on_loaded=describe)
-        if before:
-            self._notice(f"loaded {stats.requested - before:,} lines appended to the input since "
-                         "the last run")
-
-    def _until_stopped(self, entries: Iterator[tuple[int, object]]) -> Iterator[tuple[int, object]]:
-        try:
-            for count, entry in enumerate(entries):
-                if count % 1000 == 0 and self._stop.is_set():
-                    raise JobInterrupted("stopped while loading the input: nothing was sent")
-                yield entry
-        finally:
-            close = getattr(entries, "close", None)
-            if close is not None:
-                close()  # the input file now, not whenever the garbage collector gets to it
-
     # -- sending --------------------------------------------------------------------------
 
     async def _chunks(self, rows: list[ChunkRow]) -> AsyncIterator[ChunkRow]:
@@ -321,12 +207,15 @@ class DeletionJob:
                 return
             yield row
 
-    def _step(self, kind: str) -> ChunkStep:
+    def _step(self, kind: str, deleted: set[str]) -> ChunkStep:
         o = self.options
-        return self.client.persons.deletion_step(
+        step = self.client.persons.deletion_step(
             "ids" if kind == "ids" else "distinct_ids", delete_events=o.delete_events,
             delete_recordings=o.delete_recordings, keep_person=o.keep_person, resolve=o.resolve,
-            dry_run=o.dry_run, patience=self.patience, on_wait=self._on_wait)
+            dry_run=o.dry_run, patience=self.patience, on_wait=self._on_wait,
+            should_stop=self._stop.is_set)
+        step.deleted = deleted  # one set for both kinds, seeded from earlier runs
+        return step
 
     def _on_wait(self, seconds: float, error: RateLimitError) -> None:
         until = time.time() + seconds
@@ -340,38 +229,46 @@ class DeletionJob:
     async def _send_all(self, journal: Journal, rows: list[ChunkRow]) -> None:
         progress = self._progress = JobProgress(chunks_total=len(rows),
                                                 ids_total=sum(r.size for r in rows))
-        steps = {kind: self._step(kind) for kind in ("distinct_ids", "ids")}
-        job = self
+        deleted: set[str] = set() if self.options.keep_person else await self._db(journal.persons)
+        steps = {kind: self._step(kind, deleted) for kind in ("distinct_ids", "ids")}
+        write = self._write
 
         class Recorder:
             def __init__(self, chunk: int) -> None:
                 self.chunk = chunk
 
             async def looked_up(self, state: ChunkState) -> None:
-                await job._db(journal.record_lookup, self.chunk, state.found or {})
+                await write(journal.record_lookup, self.chunk, state.found or {}, state.aliases)
 
             async def sending(self, state: ChunkState) -> None:
-                await job._db(journal.mark_sent, self.chunk)
+                await write(journal.mark_sent, self.chunk)
 
         async def settle(row: ChunkRow) -> None:
             state: ChunkState = await self._db(journal.chunk_state, row)
-            was_lost = state.answer_lost
             try:
                 result = await steps[row.kind].run(state, Recorder(row.chunk))
-            except Exception as error:
-                if is_fatal(error):
-                    if not was_lost:
-                        await self._db(journal.mark_unsent, row.chunk)
-                    raise
-                await self._db(journal.mark_failed, row.chunk, f"{type(error).__name__}: {error}")
+            except JournalError:
                 raise
-            await self._db(journal.mark_done, row.chunk, result)
+            except Exception as error:
+                if isinstance(error, ChunkAbandoned) or is_fatal(error):
+                    if not state.answer_lost:  # no send of it went through: not sent at all
+                        await write(journal.mark_unsent, row.chunk)
+                    raise  # else it stays 'sent': a resume looks it up before re-sending
+                reason = f"{type(error).__name__}: {error}"
+                if isinstance(error, ChunkIncomplete):  # keep what was settled before giving up
+                    await write(lambda: journal.mark_done(row.chunk, error.partial, failed=reason))
+                else:
+                    await write(journal.mark_failed, row.chunk, reason)
+                raise
+            await write(journal.mark_done, row.chunk, result)
 
         results = bounded_map(self._chunks(rows), settle, limit=self.concurrency)
         try:
             async for row, _, error in results:
                 progress.waiting_until = None
-                if error is not None and is_fatal(error):
+                if isinstance(error, ChunkAbandoned):
+                    continue  # stopped while it waited: left for the resumed run
+                if error is not None and _stops_the_job(error):
                     if not self.stopped:
                         self.stopped = f"{type(error).__name__}: {error}"
                         self._notice(f"stopping: {error} (this will not heal by retrying; the "
@@ -387,7 +284,22 @@ class DeletionJob:
         finally:
             await results.aclose()
 
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A journal write; one that fails stops the job (progress it cannot record is unsafe)."""
+        try:
+            await self._db(fn, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"cannot write the journal {self.journal_path}: {exc}") from exc
+
     async def _deletion_status(self, journal: Journal) -> dict[str, Any]:
+        """PostHog's event-deletion rows for this job's persons; a failure becomes a note."""
+        try:
+            return await self._event_deletions(journal)
+        except PostHogError as error:
+            self._notice(f"could not read PostHog's event deletion status: {error}")
+            return {"error": f"{type(error).__name__}: {error}"}
+
+    async def _event_deletions(self, journal: Journal) -> dict[str, Any]:
         """PostHog's event-deletion rows for this job's persons (newest first, since the job began)."""
         created: str = await self._db(journal.get_meta, "created_at")
         since = datetime.fromisoformat(created.replace("Z", "+00:00"))

@@ -8,7 +8,9 @@ A job must never send garbage nor silently skip ids, so input is read strictly:
 - formats are explicit: one id a line (``lines``), a column of a CSV export (``csv``), or a
   field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line;
 - the file's identity (size and SHA-256, computed while reading) lets a resumed job check that
-  it is reading the same list, or one with lines appended.
+  it is reading the same list, or one with lines appended;
+- standard input is read by a helper thread, so a stop (Ctrl-C) is noticed even while no line
+  arrives.
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ import codecs
 import csv
 import hashlib
 import io
+import queue
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import msgspec
 
-__all__ = ["InputSpec", "InputIdentity", "InputError", "InputReader", "Rejected", "identify", "prefix_sha256"]
+__all__ = [
+    "InputSpec", "InputIdentity", "InputError", "InputReader", "JobInterrupted", "Rejected",
+    "identify", "prefix_sha256",
+]
 
 Format = Literal["lines", "csv", "jsonl"]
 Kind = Literal["distinct_ids", "ids"]
@@ -38,6 +45,10 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 
 class InputError(ValueError):
     """The input cannot be read as asked; nothing was sent."""
+
+
+class JobInterrupted(Exception):
+    """Stopped while loading the input: nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class _Hashing(io.RawIOBase):
     def __init__(self, raw: IO[bytes], limit: int | None = None) -> None:
         self._raw, self._left = raw, limit
         self.sha = hashlib.sha256()
-        self.size = 0
+        self.size = self.newlines = 0
         self.last = b""
 
     def readable(self) -> bool:
@@ -106,14 +117,60 @@ class _Hashing(io.RawIOBase):
         if n:
             self.sha.update(data)
             self.size += n
+            self.newlines += data.count(b"\n")
             self.last = data[-1:]
             if self._left is not None:
                 self._left -= n
         return n
 
 
-def _open_binary(path: str) -> IO[bytes]:
+class _StdinPump(io.RawIOBase):
+    """Standard input, read by a daemon thread: a blocked read cannot hide a stop request."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=16)
+        self._should_stop = should_stop
+        self._pending = b""
+        self._eof = False
+        threading.Thread(target=self._pump, name="posthog-async-stdin", daemon=True).start()
+
+    def _pump(self) -> None:
+        source = sys.stdin.buffer
+        read = getattr(source, "read1", source.read)
+        while True:
+            data = read(1 << 16)
+            self._chunks.put(data)
+            if not data:
+                return
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._eof:
+                return 0
+            try:
+                data = self._chunks.get(timeout=0.1)
+            except queue.Empty:
+                if self._should_stop():
+                    raise JobInterrupted("stopped while reading standard input: nothing was sent"
+                                         ) from None
+                continue
+            if not data:
+                self._eof = True
+                return 0
+            self._pending = data
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _open_binary(path: str, should_stop: Callable[[], bool] | None = None) -> IO[bytes]:
     if path == "-":
+        if should_stop is not None:
+            return _StdinPump(should_stop)  # type: ignore[return-value]
         return sys.stdin.buffer
     target = Path(path)
     if target.is_dir():
@@ -160,18 +217,21 @@ class InputReader:
     """The entries of one input, as ``(line number, value)`` (a :class:`Rejected` for a refused
     one), read once; its size and hash are known once the iteration has reached the end.
 
-    ``skip_bytes`` starts after an earlier, already loaded part of the file (appended lines).
-    The file is opened when iteration starts and closed when it ends, however it ends.
+    ``skip_bytes`` starts after an earlier, already loaded part of the file (appended lines),
+    whose first line is ``first_line``. The file is opened when iteration starts and closed
+    when it ends, however it ends. ``should_stop`` is polled while standard input is silent.
     """
 
-    def __init__(self, spec: InputSpec, *, skip_bytes: int = 0) -> None:
-        self.spec, self.skip_bytes = spec, skip_bytes
-        self.size = 0
+    def __init__(self, spec: InputSpec, *, skip_bytes: int = 0, first_line: int = 1,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.spec, self.skip_bytes, self.first_line = spec, skip_bytes, first_line
+        self.should_stop = should_stop
+        self.size = self.lines = 0
         self.sha256 = ""
         self.ends_with_newline = False
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
-        raw = _open_binary(self.spec.path)
+        raw = _open_binary(self.spec.path, self.should_stop)
         try:
             stream = _Hashing(raw)
             buffered = io.BufferedReader(stream, buffer_size=1 << 16)
@@ -180,21 +240,23 @@ class InputReader:
             if skip:
                 buffered.read(skip)
             text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline=None)
-            yield from _entries(self.spec, text)
+            yield from _entries(self.spec, text, self.first_line)
             self.size, self.sha256 = stream.size, stream.sha.hexdigest()
+            self.lines = stream.newlines
             self.ends_with_newline = stream.last == b"\n"
         finally:
             if raw is not sys.stdin.buffer:
                 raw.close()
 
 
-def _entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
-    line = 0
+def _entries(spec: InputSpec, text: io.TextIOWrapper,
+             first_line: int = 1) -> Iterator[tuple[int, object]]:
+    line = first_line - 1
     try:
         if spec.format == "csv":
             yield from _csv_entries(spec, text)
             return
-        for line, content in enumerate(text, start=1):
+        for line, content in enumerate(text, start=first_line):
             value = content.rstrip("\n")
             if spec.format == "jsonl":
                 yield line, _json_value(value, spec.column or "")
@@ -245,6 +307,9 @@ def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int,
     if spec.column not in names:
         raise InputError(f"{spec.describe()}: no column {spec.column!r}; the header has "
                          f"{', '.join(repr(n) for n in names[:20])}")
+    if names.count(spec.column) > 1:
+        raise InputError(f"{spec.describe()}: the header names column {spec.column!r} "
+                         f"{names.count(spec.column)} times; which one holds the ids is unclear")
     index = names.index(spec.column)
     for line, row in rows:
         if not row or not any(cell.strip() for cell in row):

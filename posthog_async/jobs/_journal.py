@@ -5,8 +5,9 @@ chunk with its state: ``pending`` (not sent; maybe looked up), ``sent`` (sent, a
 recorded: after a crash its outcome is unknown and it is looked up again before any re-send),
 ``done`` and ``failed``. Loading is one transaction: a journal killed while loading holds no ids
 and loads again. An exclusive lock (a ``.lock`` file beside it, released by the kernel when the
-process dies) keeps a second run off the same journal. All calls are synchronous; the job runs
-them in a worker thread, one at a time.
+process dies) keeps a second run off the same journal, however its path is spelled. The files
+hold personal data, so they are created readable by their owner only. All calls are
+synchronous; the job runs them in a worker thread, one at a time.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from typing import IO, Any
 
 from .._chunk_step import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId
-from ._input import Rejected
+from ._input import InputError, Rejected
 
 __all__ = ["Journal", "JournalError", "JournalBusy", "ChunkRow", "utc_now"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ids (
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     sends INTEGER NOT NULL DEFAULT 0, persons_found INTEGER, persons_deleted INTEGER,
     persons_queued INTEGER, events_queued INTEGER, recordings_queued INTEGER,
     lost_answers INTEGER NOT NULL DEFAULT 0, exact INTEGER, error TEXT, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects (
     kind TEXT NOT NULL, line INTEGER, value TEXT NOT NULL, reason TEXT NOT NULL);
 """
@@ -65,6 +67,11 @@ class ChunkRow:
     kind: str
     state: str
     size: int
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` (if missing) readable and writable by its owner only."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _lock(handle: IO[str]) -> bool:
@@ -94,12 +101,13 @@ class Journal:
         self._mutex = threading.Lock()
         self._acquire_lock()
         try:
+            _private(self.path)  # SQLite gives its -wal and -shm files the same mode
             self._db = sqlite3.connect(str(self.path), check_same_thread=False,
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             self._release_lock()
             raise JournalError(f"{self.path} is not a usable journal: {exc}") from None
         version = self.get_meta("schema_version")
@@ -114,10 +122,13 @@ class Journal:
 
     @property
     def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
+        """Beside the real file (symlinks resolved), so two spellings share one lock."""
+        real = self.path.resolve()
+        return real.with_name(real.name + ".lock")
 
     def _acquire_lock(self) -> None:
         try:
+            _private(self.lock_path)
             handle = open(self.lock_path, "a+", encoding="utf-8")
         except OSError as exc:
             raise JournalError(f"cannot create the journal's lock file {self.lock_path}: "
@@ -181,6 +192,8 @@ class Journal:
                 for kind, entries in sources:
                     seq = self._stage(db, kind, entries, stats, seq)
                 self._assign_chunks(db, chunk_size, stats)
+                if not stats.requested:
+                    raise InputError("the input holds no ids (is it the right file?)")
                 db.execute("DELETE FROM staged")
                 extra = on_loaded() if on_loaded is not None else {}
                 for key, value in {**extra, "load_stats": stats.__dict__, "loaded": True}.items():
@@ -252,16 +265,20 @@ class Journal:
             "SELECT looked_up, sends FROM chunks WHERE chunk = ?", (row.chunk,)).fetchone()
         rows = self._db.execute(
             "SELECT id, person FROM ids WHERE chunk = ? ORDER BY id", (row.chunk,)).fetchall()
-        found = {i: p for i, p in rows if p is not None} if looked_up else None
-        return ChunkState([i for i, _ in rows], found=found,
-                          answer_lost=row.state == "sent" or (row.state == "failed" and sends > 0))
+        answer_lost = row.state == "sent" or (row.state == "failed" and sends > 0)
+        # An unsent chunk is looked up afresh: the data may have changed since the last run.
+        found = {i: p for i, p in rows if p is not None} if looked_up and answer_lost else None
+        return ChunkState([i for i, _ in rows], found=found, answer_lost=answer_lost)
 
-    def record_lookup(self, chunk: int, found: dict[str, str]) -> None:
+    def record_lookup(self, chunk: int, found: dict[str, str], aliases: dict[str, str]) -> None:
+        """A chunk's (new) lookup: each id's person, and every distinct id of those persons."""
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE ids SET person = NULL WHERE chunk = ?", (chunk,))
             db.executemany("UPDATE ids SET person = ? WHERE chunk = ? AND id = ?",
                            [(person, chunk, key) for key, person in found.items()])
+            db.executemany("INSERT OR REPLACE INTO aliases VALUES (?, ?)", aliases.items())
             db.execute("UPDATE chunks SET looked_up = 1, updated_at = ? WHERE chunk = ?",
                        (utc_now(), chunk))
             db.execute("COMMIT")
@@ -272,22 +289,31 @@ class Journal:
                 "UPDATE chunks SET state = 'sent', sends = sends + 1, updated_at = ? "
                 "WHERE chunk = ?", (utc_now(), chunk))
 
-    def mark_done(self, chunk: int, result: ChunkResult) -> None:
-        """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction."""
+    def mark_done(self, chunk: int, result: ChunkResult, *, failed: str | None = None) -> None:
+        """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction.
+
+        With ``failed`` (the reason), the chunk was given up on after ``result``'s ids were
+        settled: it is ``failed`` and its other ids fail with that reason.
+        """
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
+            if failed is not None:
+                db.execute("UPDATE ids SET outcome = 'failed', reason = ? WHERE chunk = ?",
+                           (failed[:500], chunk))
             db.execute(
-                "UPDATE chunks SET state = 'done', persons_found = ?, persons_deleted = ?, "
+                "UPDATE chunks SET state = ?, persons_found = ?, persons_deleted = ?, "
                 "persons_queued = ?, events_queued = ?, recordings_queued = ?, "
-                "lost_answers = lost_answers + ?, exact = ?, error = NULL, updated_at = ? "
+                "lost_answers = lost_answers + ?, exact = ?, error = ?, updated_at = ? "
                 "WHERE chunk = ?",
-                (result.persons_found, result.persons_deleted, result.persons_queued,
-                 int(result.events_queued), int(result.recordings_queued), result.lost_answers,
-                 int(result.exact), utc_now(), chunk))
+                ("done" if failed is None else "failed", result.persons_found,
+                 result.persons_deleted, result.persons_queued, int(result.events_queued),
+                 int(result.recordings_queued), result.lost_answers, int(result.exact),
+                 None if failed is None else failed[:2000], utc_now(), chunk))
             db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
                            [(outcome, reason, chunk, key)
                             for ids, outcome, reason in result.groups for key in ids])
+            db.executemany("INSERT OR REPLACE INTO aliases VALUES (?, ?)", result.aliases.items())
             db.execute("COMMIT")
 
     def mark_failed(self, chunk: int, reason: str) -> None:
@@ -305,6 +331,32 @@ class Journal:
         with self._mutex:
             self._db.execute("UPDATE chunks SET state = 'pending', updated_at = ? "
                              "WHERE chunk = ? AND state = 'sent'", (utc_now(), chunk))
+
+    def credit_aliases(self) -> int:
+        """Distinct ids "not found" because this job had already deleted (or queued) their person
+        through another of its ids take that person's outcome. Returns how many moved."""
+        with self._mutex:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS credit (id TEXT PRIMARY KEY, person TEXT, "
+                       "outcome TEXT)")
+            db.execute("DELETE FROM credit")
+            db.execute(
+                "INSERT OR IGNORE INTO credit SELECT ids.id, done.person, done.outcome "
+                "FROM ids JOIN aliases ON aliases.id = ids.id JOIN ("
+                "  SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) AS person, "
+                "  MIN(outcome) AS outcome FROM ids WHERE outcome IN ('deleted', 'queued') "
+                "  GROUP BY 1) AS done ON done.person = aliases.person "
+                "WHERE ids.kind = 'distinct_ids' AND ids.outcome = 'not_found'")
+            cursor = db.execute(
+                "UPDATE ids SET "
+                "person = (SELECT person FROM credit WHERE credit.id = ids.id), "
+                "outcome = (SELECT outcome FROM credit WHERE credit.id = ids.id), "
+                "reason = 'its person was ' || (SELECT outcome FROM credit WHERE credit.id = ids.id)"
+                " || ' by this job through another of its distinct ids' "
+                "WHERE kind = 'distinct_ids' AND id IN (SELECT id FROM credit)")
+            db.execute("COMMIT")
+            return cursor.rowcount
 
     # -- reading back ---------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ Person ids in paths may be a UUID or the numeric ``id``; distinct ids go in quer
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, Literal
 
@@ -330,6 +330,7 @@ class Persons(Resource):
         self, kind: IdKind, *, delete_events: bool = False, delete_recordings: bool = False,
         keep_person: bool = False, resolve: bool = False, dry_run: bool = False,
         patience: float = 600.0, on_wait: WaitCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> ChunkStep:
         """The per-chunk step :meth:`bulk_delete_all` and ``DeletionJob`` run (ids already clean)."""
 
@@ -344,7 +345,7 @@ class Persons(Resource):
         return ChunkStep(delete=None if dry_run else delete, lookup=lookup,
                          lookup_size=C.MAX_BATCH_UUIDS if kind == "ids" else C.MAX_BATCH_DISTINCT_IDS,
                          resolve=resolve or dry_run, keep_person=keep_person, patience=patience,
-                         on_wait=on_wait)
+                         on_wait=on_wait, should_stop=should_stop)
 
     async def bulk_delete_all(
         self, *, ids: IdSource | None = None, distinct_ids: IdSource | None = None,

@@ -1,0 +1,157 @@
+"""Loading a deletion job's input into its journal, or checking it against the journal on resume.
+
+A first run reads every input once, in one journal transaction. A resumed run must be given the
+same inputs: each is recognised by its size and SHA-256, and a plain-text or JSON Lines file that
+only grew (lines appended after a newline) loads just its new lines, numbered where they are in
+the file. An input read from standard input cannot be read again, so such a job resumes from
+its journal alone, and only such a job does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._input import InputError, InputReader, InputSpec, JobInterrupted, identify, prefix_sha256
+from ._journal import Journal, utc_now
+
+__all__ = ["IterableInput", "JobInterrupted", "prepare"]
+
+Notice = Callable[[str], object]
+#: Inputs that cannot be read twice: a resumed job relies on its journal for them.
+_UNREPEATABLE = ("-", "<iterable>")
+
+
+@dataclass(frozen=True)
+class IterableInput:
+    """An input given as an iterable of ids instead of a file."""
+
+    kind: Literal["distinct_ids", "ids"]
+    values: Iterable[str]
+
+
+def _hashed(values: Iterable[str]) -> tuple[Iterator[tuple[int, object]], Any]:
+    sha = hashlib.sha256()
+
+    def entries() -> Iterator[tuple[int, object]]:
+        for line, value in enumerate(values, start=1):
+            sha.update(f"{value}\n".encode("utf-8", "surrogatepass"))
+            yield line, value
+
+    return entries(), sha
+
+
+def prepare(journal: Journal, sources: list[InputSpec | IterableInput], options: dict[str, Any],
+            *, chunk_size: int, notice: Notice, stop: threading.Event) -> None:
+    """First run: load every input. Resume: same options, and the same (or grown) input."""
+    where = journal.path
+    if not journal.loaded:
+        if not sources:
+            raise InputError(f"journal {where} holds no loaded job: give the input")
+        journal.set_meta("options", options)
+        journal.set_meta("created_at", utc_now())
+        _load(journal, [(src, 0) for src in sources], [], chunk_size, notice, stop)
+        return
+    recorded = journal.get_meta("options")
+    if recorded != options:
+        raise InputError(f"journal {where} was started with other options {recorded}; use the "
+                         "same options to resume, or another --journal")
+    known: list[dict[str, Any]] = journal.get_meta("inputs") or []
+    if not sources:
+        files = [k["path"] for k in known if k["path"] not in _UNREPEATABLE]
+        if files:
+            raise InputError(f"journal {where} was started with {', '.join(files)}: give the "
+                             "same input to resume, so it is checked to be the one loaded")
+        notice("resuming from the journal alone: its input was read from standard input")
+        return
+    if len(known) != len(sources) or any(k["kind"] != s.kind for k, s in zip(known, sources)):
+        raise InputError(f"journal {where} was started with other inputs "
+                         f"({', '.join(k['path'] for k in known)}); resume with the same ones")
+    tails = [(src, _compare(src, old, notice)) for src, old in zip(sources, known)]
+    if any(skip is not None for _, skip in tails):
+        _load(journal, tails, known, chunk_size, notice, stop)
+
+
+def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice) -> int | None:
+    """``None`` when ``src`` is what the journal loaded, else the byte offset of new lines."""
+    if isinstance(src, IterableInput):
+        entries, sha = _hashed(src.values)
+        for _ in entries:
+            pass
+        if sha.hexdigest() != old["sha256"]:
+            raise InputError("the ids given differ from those the journal was started with")
+        return None
+    if src.is_stdin:
+        raise InputError("a job read from standard input resumes from its journal alone: "
+                         "run --resume --journal PATH without the '-' input")
+    now = identify(src.path)
+    if (now.size, now.sha256) == (old["size"], old["sha256"]):
+        if src.path != old["path"]:
+            notice(f"{src.path} has the same content as {old['path']}, which the journal was "
+                   "started with")
+        return None
+    grew = (now.size > old["size"] and old["ends_with_newline"] and src.format != "csv"
+            and prefix_sha256(src.path, old["size"]) == old["sha256"])
+    if not grew:
+        raise InputError(
+            f"{src.path} is not the input this journal was started with (size "
+            f"{old['size']:,} -> {now.size:,} bytes, content differs); resume with the "
+            "original file, or start a new job with --journal NEW")
+    return int(old["size"])
+
+
+def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | None]],
+          known: list[dict[str, Any]], chunk_size: int, notice: Notice,
+          stop: threading.Event) -> None:
+    """Load every input whose offset is not ``None`` (0: all of it; else the new tail)."""
+    readers: list[Any] = []
+    sources = []
+    for index, (src, skip) in enumerate(todo):
+        if skip is None:
+            readers.append(None)
+            continue
+        if isinstance(src, IterableInput):
+            entries, hasher = _hashed(src.values)
+        else:
+            first = known[index]["lines"] + 1 if skip else 1
+            hasher = InputReader(src, skip_bytes=skip, first_line=first, should_stop=stop.is_set)
+            entries = iter(hasher)
+        readers.append(hasher)
+        sources.append((src.kind, _until_stopped(entries, stop)))
+    before = (journal.get_meta("load_stats") or {}).get("requested", 0)
+
+    def describe() -> dict[str, Any]:
+        inputs = []
+        for index, ((src, _), hasher) in enumerate(zip(todo, readers)):
+            if hasher is None:
+                inputs.append(known[index])
+            elif isinstance(src, IterableInput):
+                inputs.append({"kind": src.kind, "path": "<iterable>", "format": "values",
+                               "sha256": hasher.hexdigest()})
+            else:
+                inputs.append({"kind": src.kind, "path": src.path, "format": src.format,
+                               "column": src.column, "size": hasher.size,
+                               "sha256": hasher.sha256, "lines": hasher.lines,
+                               "ends_with_newline": hasher.ends_with_newline})
+        return {"inputs": inputs}
+
+    stats = journal.load(sources, chunk_size, on_loaded=describe)
+    if before:
+        notice(f"loaded {stats.requested - before:,} lines appended to the input since the "
+               "last run")
+
+
+def _until_stopped(entries: Iterator[tuple[int, object]],
+                   stop: threading.Event) -> Iterator[tuple[int, object]]:
+    try:
+        for count, entry in enumerate(entries):
+            if count % 1000 == 0 and stop.is_set():
+                raise JobInterrupted("stopped while loading the input: nothing was sent")
+            yield entry
+    finally:
+        close = getattr(entries, "close", None)
+        if close is not None:
+            close()  # the input file now, not whenever the garbage collector gets to it
