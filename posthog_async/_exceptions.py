@@ -221,13 +221,15 @@ def _looks_swapped(code: str | None, detail: str | None) -> bool:
 
 
 def server_message(body: Any) -> str | None:
-    """The human message of an error body: ``detail``, else ``error``, else ``message``, else text."""
+    """The human message of an error body: ``detail``, else ``error``, else ``message``, else text.
+
+    A JSON body with none of the three (``{"non_field_errors": [...]}``) is shown as its JSON
+    text, cut to 500 characters: whatever the server said beats no message at all."""
     if isinstance(body, dict):
         for key in ("detail", "error", "message"):
             value = body.get(key)
             if value:
                 return value if isinstance(value, str) else msgspec.json.encode(value).decode()
-        return None
     if isinstance(body, str):
         return body or None
     if body is None:

@@ -18,7 +18,11 @@ from typing import (
     Generic,
     TypeVar,
 )
+from urllib.parse import urlsplit
 
+import msgspec
+
+from ._exceptions import UnexpectedResponseError
 from ._models import Page, decoder_for
 
 __all__ = ["AsyncPaginator", "FetchPage"]
@@ -54,7 +58,17 @@ class AsyncPaginator(Generic[T]):
         self._decoder = decoder_for(Page[item_type])  # type: ignore[valid-type]
 
     async def _fetch(self, path_or_url: str, params: Mapping[str, Any] | None) -> Page[T]:
-        page: Page[T] = self._decoder.decode(await self._fetch_bytes(path_or_url, params))
+        content = await self._fetch_bytes(path_or_url, params)
+        try:
+            page: Page[T] = self._decoder.decode(content)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            # One of our errors, like any other failed read; the path only (a ``next`` link's
+            # query string may carry filters such as an email).
+            path = urlsplit(path_or_url).path
+            raise UnexpectedResponseError(
+                f"GET {path}: the page is not the documented shape ({exc})", method="GET",
+                path=path, status_code=200, body=content[:2000].decode("utf-8", "replace"),
+            ) from None
         return page
 
     async def first_page(self) -> Page[T]:

@@ -5,13 +5,18 @@ Every resource and every scoped view (``ph.project(2)``) sends through the same
 straight path: take a concurrency slot, take a rate-limit slot for the call's bucket, send,
 classify the answer, and retry or raise as the :class:`RetryPolicy` decides. Reading the body
 whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share that loop.
+
+After a 429 the bucket is held back, and calls wait that hold out *before* taking a concurrency
+slot: a throttled bucket (deletes held for an hour) must not fill the slots that calls in the
+other buckets (a web app's reads sharing the client) need.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +36,7 @@ from ._exceptions import (
     RateLimitError,
     make_status_error,
 )
-from ._ratelimit import Bucket, RateLimiter
+from ._ratelimit import BUCKETS, Bucket, RateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -107,6 +112,10 @@ class Transport:
         self._slots: asyncio.Semaphore | None = None
         self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._closed = False
+        # After a 429: when each bucket may send again; and the calls waiting for a bucket's
+        # rate-limit slot, which a new hold of it calls back out of their concurrency slots.
+        self._holds: dict[Bucket, float] = {}
+        self._recalls: dict[Bucket, set[anyio.CancelScope]] = {b: set() for b in BUCKETS}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -168,8 +177,9 @@ class Transport:
         (taken last, so the send follows at once), the send, then the answer classified and
         retried or raised. ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a
         500 or a dropped connection. With ``stream`` the body is not read: the response keeps
-        its connection and slot until ``release()``. Raises the
-        :mod:`posthog_async._exceptions` class matching the final failure.
+        its connection and slot until ``release()``, and the timeout bounds connecting and each
+        read instead of the whole call (an export may take longer than any one call should).
+        Raises the :mod:`posthog_async._exceptions` class matching the final failure.
         """
         session, slots = self._ensure_open()
         url = self.url_for(path_or_url)
@@ -178,17 +188,21 @@ class Transport:
         query = encode_params(params) or None
         data = None if json is None else msgspec.json.encode(json)
         headers = _JSON_HEADERS if data is not None else None
-        client_timeout = self._default_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
-        limiter = self.rate_limiter
+        seconds = self.config.timeout if timeout is None else timeout
+        if stream:
+            client_timeout = aiohttp.ClientTimeout(total=None, connect=seconds,
+                                                   sock_connect=seconds, sock_read=seconds)
+        elif timeout is None:
+            client_timeout = self._default_timeout
+        else:
+            client_timeout = aiohttp.ClientTimeout(total=timeout)
         attempt = 0
         while True:
             attempt += 1
             error: APIError
             handed_over = False
-            await slots.acquire()
+            await self._take_slots(slots, bucket)
             try:
-                if limiter is not None:
-                    await limiter.acquire(bucket)
                 resp = await session.request(
                     method, url, params=query, data=data, headers=headers,
                     timeout=client_timeout, allow_redirects=False,
@@ -206,11 +220,51 @@ class Transport:
                     if not handed_over:
                         resp.release()
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                error = _connection_error(method, _path(url), exc, client_timeout)
+                error = _connection_error(method, _path(url), exc, seconds)
             finally:
                 if not handed_over:
                     slots.release()
             await self._retry_or_raise(error, attempt, idempotent, bucket)
+
+    async def _take_slots(self, slots: asyncio.Semaphore, bucket: Bucket) -> None:
+        """A concurrency slot, then a rate-limit slot for ``bucket``; a known 429 hold of the
+        bucket is waited out first, without the concurrency slot, also one that begins while
+        we wait for the rate-limit slot."""
+        limiter = self.rate_limiter
+        while True:
+            while (wait := self._holds.get(bucket, 0.0) - time.monotonic()) > 0:
+                await anyio.sleep(wait)
+            await slots.acquire()
+            if limiter is None:
+                return
+            try:
+                if await self._rate_slot(limiter, bucket):
+                    return
+            except BaseException:
+                slots.release()
+                raise
+            slots.release()
+
+    async def _rate_slot(self, limiter: RateLimiter, bucket: Bucket) -> bool:
+        """``limiter.acquire(bucket)``, or false (no slot taken) if the bucket is held back
+        already or :meth:`_hold` recalls us meanwhile."""
+        if self._holds.get(bucket, 0.0) > time.monotonic():
+            return False
+        recalls = self._recalls[bucket]
+        with anyio.CancelScope() as recall:
+            recalls.add(recall)
+            try:
+                await limiter.acquire(bucket)
+            finally:
+                recalls.discard(recall)
+        return not recall.cancelled_caught
+
+    def _hold(self, bucket: Bucket, seconds: float) -> None:
+        """Hold ``bucket`` back ``seconds`` from now, recalling the calls that wait for its
+        rate-limit slot (they would sit out the hold inside their concurrency slots)."""
+        self._holds[bucket] = max(self._holds.get(bucket, 0.0), time.monotonic() + seconds)
+        for recall in self._recalls[bucket]:
+            recall.cancel()
 
     @asynccontextmanager
     async def stream(
@@ -221,15 +275,26 @@ class Transport:
         bucket: Bucket,
         params: Params | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[aiohttp.StreamReader]:
-        """:meth:`request` with ``stream=True``, as a context manager that releases at the end."""
+        chunk_size: int = 65536,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """:meth:`request` with ``stream=True``, as a context manager that releases at the end.
+
+        It gives the body in chunks of up to ``chunk_size`` bytes. A read that fails or waits
+        longer than the timeout raises :class:`APIConnectionError` / :class:`APITimeoutError`,
+        as a failed send would; it is not retried (the caller has part of the body already).
+        """
         resp = await self.request(method, path_or_url, bucket=bucket, params=params,
                                   idempotent=True, timeout=timeout, stream=True)
+        assert resp.stream is not None
+        seconds = self.config.timeout if timeout is None else timeout
+        chunks = _chunks(resp.stream, chunk_size, method, _path(self.url_for(path_or_url)), seconds)
         try:
-            assert resp.stream is not None
-            yield resp.stream
+            yield chunks
         finally:
-            resp.release()
+            try:
+                await chunks.aclose()
+            finally:
+                resp.release()
 
     async def _retry_or_raise(
         self, error: APIError, attempt: int, idempotent: bool, bucket: Bucket
@@ -241,6 +306,7 @@ class Transport:
             # the wait is too long for us and the error goes to the caller.
             hold = delay if delay is not None else error.retry_after
             if hold:
+                self._hold(bucket, hold)
                 await self.rate_limiter.penalize(bucket, hold)
         if delay is None:
             raise error
@@ -270,6 +336,16 @@ def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callabl
     return release
 
 
+async def _chunks(body: aiohttp.StreamReader, size: int, method: str, path: str,
+                  seconds: float) -> AsyncGenerator[bytes, None]:
+    """The body's chunks, with a failed or stalled read raised as one of our errors."""
+    try:
+        async for chunk in body.iter_chunked(size):
+            yield chunk
+    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        raise _connection_error(method, path, exc, seconds) from None
+
+
 def _path(url: str) -> str:
     """The URL's path: what errors and logs show (never the query string)."""
     return urlsplit(url).path
@@ -285,11 +361,11 @@ def _status_error(
 
 
 def _connection_error(
-    method: str, path: str, exc: BaseException, timeout: aiohttp.ClientTimeout
+    method: str, path: str, exc: BaseException, seconds: float
 ) -> APIConnectionError:
     if isinstance(exc, asyncio.TimeoutError):
         return APITimeoutError(
-            f"{method} {path} timed out after {timeout.total}s", method=method, path=path
+            f"{method} {path} timed out after {seconds}s", method=method, path=path
         )
     return APIConnectionError(
         f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path,

@@ -93,6 +93,8 @@ PAT = "https://us.posthog.com/api/projects/1/persons/properties_at_time/?distinc
     # cohorts / lifecycle: {"message", "detail"}
     ({"message": "bad filter", "detail": "events missing"}, "events missing", None),
     ({"message": "bad filter"}, "bad filter", None),
+    # none of detail, error, message: the body's own text
+    ({"non_field_errors": ["Invalid date."]}, '{"non_field_errors":["Invalid date."]}', None),
     # persons update/update_property: code and detail swapped
     ({"attr": "properties", "code": "This field is required.", "detail": "required",
       "type": "validation_error"}, "This field is required.", "required"),
@@ -152,3 +154,15 @@ async def test_non_json_error_body() -> None:
             with pytest.raises(InternalServerError) as info:
                 await ph.persons.bulk_delete(distinct_ids=["a"])
     assert "Bad gateway" in str(info.value)
+
+
+async def test_dict_body_without_a_message_is_shown_cut() -> None:
+    body = {"ids": [f"id-{i}" for i in range(200)]}
+    async with AsyncPostHog(API_KEY, project_id=1, rate_limits=None, max_retries=0) as ph:
+        with aioresponses() as m:
+            m.post(URL, status=400, payload=body)
+            with pytest.raises(BadRequestError) as info:
+                await ph.persons.bulk_delete(distinct_ids=["a"])
+    assert info.value.detail is not None and len(info.value.detail) == 500
+    assert info.value.detail.startswith('{"ids":["id-0","id-1",')
+    assert info.value.body == body

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from aiohttp import web
 
-from posthog_async import AsyncPostHog, UnsafeURLError
+from posthog_async import AsyncPostHog, UnexpectedResponseError, UnsafeURLError
 from posthog_async.testing import FakePostHog, Faults
 
 
@@ -112,3 +112,31 @@ async def test_cross_host_next_is_refused(ph: AsyncPostHog, server: FakePostHog)
     with pytest.raises(UnsafeURLError, match=r"attacker\.example"):
         async for _ in ph.persons.list():
             pass
+
+
+@pytest.mark.parametrize("bad", [b'{"results": "nope", "next": null}', b'{"results": [1, 2]}',
+                                 b"[]", b"<html>maintenance</html>"])
+async def test_a_page_of_the_wrong_shape_is_our_error(server: FakePostHog, ph: AsyncPostHog,
+                                                       bad: bytes) -> None:
+    server.seed_persons(150)
+    pages = 0
+
+    def second_page_wrong(request: web.Request) -> web.StreamResponse | None:
+        nonlocal pages
+        if not request.path.endswith("/persons/"):
+            return None
+        pages += 1
+        return None if pages == 1 else web.Response(body=bad, content_type="application/json")
+
+    server.add_hook(second_page_wrong)
+    seen = []
+    with pytest.raises(UnexpectedResponseError) as info:
+        async for person in ph.persons.list(limit=100):  # page 2: a next link, with a query
+            seen.append(person)
+    err = info.value
+    assert len(seen) == 100 and pages == 2
+    assert err.method == "GET" and err.path == "/api/projects/1/persons/"
+    assert err.status_code == 200 and err.body == bad.decode()
+    assert "offset" not in str(err) and "limit" not in str(err)
+    with pytest.raises(UnexpectedResponseError):  # the first page, awaited, too
+        await ph.persons.list()

@@ -7,8 +7,10 @@ import gc
 import logging
 import time
 import warnings
+from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from posthog_async import (
     APIConnectionError,
@@ -228,3 +230,81 @@ async def test_per_call_timeout_via_with_options(server: FakePostHog) -> None:
         assert (await ph.users.retrieve()).email == "owner@example.com"
     with pytest.raises(ValueError):
         ph.with_options(timeout=0)
+
+
+async def test_a_held_bucket_does_not_stall_the_others(server: FakePostHog) -> None:
+    """Deletes held back by a 429 wait it out without a concurrency slot, also those that were
+    already waiting for their rate-limit slot when it came: reads get every slot meanwhile."""
+    server.seed_persons(6)
+    server.fail_next(429, retry_after=3, path_contains="bulk_delete")
+    async with server.client(max_concurrency=3) as ph:  # default limiter: deletes 0.125 s apart
+        deletes = [asyncio.create_task(ph.persons.bulk_delete(distinct_ids=[f"user-{i}"]))
+                   for i in range(6)]
+        try:
+            await asyncio.sleep(0.5)  # the 429 came back at once, with two deletes waiting to go
+            server.faults = Faults(latency=0.3)
+            started = time.monotonic()
+            reads = await asyncio.gather(*(ph.users.retrieve() for _ in range(3)))
+            took = time.monotonic() - started
+            assert took < 0.6, f"3 reads took {took:.1f}s: the held deletes kept the slots"
+            assert not any(task.done() for task in deletes)  # the hold still holds the deletes
+            server.faults = Faults()
+            results = await asyncio.gather(*deletes)
+        finally:
+            for task in deletes:
+                task.cancel()
+    assert all(me.email == "owner@example.com" for me in reads)
+    assert len(results) == 6 and server.stats.errors_injected == 1
+
+
+def _slow_csv(request: web.Request, gaps: list[float]) -> web.StreamResponse | None:
+    """A CSV export answered in pieces, ``gaps[i]`` seconds before piece ``i``."""
+    if not request.path.endswith("/persons/"):
+        return None
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield b"id,email\n"
+        for i, gap in enumerate(gaps):
+            await asyncio.sleep(gap)
+            yield f"{i},user-{i}@example.com\n".encode()
+
+    return web.Response(body=pieces(), content_type="text/csv")
+
+
+async def test_a_stream_may_take_longer_than_the_timeout_in_all(server: FakePostHog) -> None:
+    server.add_hook(lambda request: _slow_csv(request, [0.1] * 8))  # 0.8 s in all
+    async with server.client(rate_limits=None, max_retries=0, timeout=0.4) as ph:
+        body = b"".join([chunk async for chunk in ph.persons.stream_csv()])
+    assert body.decode().splitlines()[-1] == "7,user-7@example.com"
+
+
+@pytest.mark.parametrize("fault,cls", [("stall", APITimeoutError), ("drop", APIConnectionError)])
+async def test_a_stream_that_stalls_or_breaks_raises_our_error(
+        server: FakePostHog, fault: str, cls: type[APIConnectionError]) -> None:
+    def hook(request: web.Request) -> web.StreamResponse | None:
+        if fault == "stall":
+            return _slow_csv(request, [0.05, 2.0])  # nothing for 2 s after the second piece
+        if not request.path.endswith("/persons/"):
+            return None
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield b"id,email\n"
+            await asyncio.sleep(0.05)
+            assert request.transport is not None
+            request.transport.abort()  # the connection breaks mid-export
+            yield b"0,user-0@example.com\n"
+
+        return web.Response(body=pieces(), content_type="text/csv")
+
+    server.add_hook(hook)
+    async with server.client(rate_limits=None, max_retries=0, timeout=0.3) as ph:
+        chunks: list[bytes] = []
+        with pytest.raises(cls) as info:
+            async for chunk in ph.persons.stream_csv(email="a@b.c"):
+                chunks.append(chunk)
+        assert (await ph.users.retrieve()).email  # the slot and connection were given back
+    assert type(info.value) is cls and info.value.method == "GET"
+    assert info.value.path == "/api/projects/1/persons/"
+    assert b"".join(chunks).startswith(b"id,email\n")
+    for text in (str(info.value), repr(info.value.__dict__)):
+        assert "csv" not in text and "a@b.c" not in text and server.api_key not in text

@@ -136,9 +136,10 @@ class Resource:
         chunk_size: int = 65536,
     ) -> AsyncIterator[bytes]:
         async with self._transport.stream(
-            "GET", path, bucket=bucket or self.bucket, params=params, timeout=self._scope.timeout
-        ) as body:
-            async for chunk in body.iter_chunked(chunk_size):
+            "GET", path, bucket=bucket or self.bucket, params=params, timeout=self._scope.timeout,
+            chunk_size=chunk_size,
+        ) as chunks:
+            async for chunk in chunks:
                 yield chunk
 
     def _paginate(
