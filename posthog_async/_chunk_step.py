@@ -253,9 +253,12 @@ class ChunkStep:
                     lost += 1
                     now = anyio.current_time()
                     deadline = now + self.patience if deadline is None else deadline
-                    if now >= deadline:
-                        await self._recheck(state, settled, persons_gone)  # settle what we can
-                        raise
+                    if now >= deadline:  # a last look settles what it can
+                        left, _, exact = await self._recheck(state, settled, persons_gone)
+                        if left:
+                            raise
+                        result = ChunkResult(exact=exact)  # the lost calls did it all
+                        break
                     await self._sleep(_backoff(lost))
                     continue
                 state.answer_lost = True  # processed: until recorded, its outcome is ours only

@@ -16,6 +16,7 @@ from typing import TypeVar
 from . import _constants as C
 from ._concurrency import FanOutResult, fan_out
 from ._config import resolve_config, resolve_project_id
+from ._validation import require_project_id
 from ._exceptions import ConfigurationError
 from ._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
 from ._retry import RetryHook, RetryPolicy
@@ -132,10 +133,7 @@ class ScopedPostHog:
 
 
 def _pid(project_id: str | int) -> str:
-    text = str(project_id).strip()
-    if isinstance(project_id, bool) or not text or "/" in text:
-        raise ValueError(f"not a project id: {project_id!r}")
-    return text
+    return require_project_id(project_id)
 
 
 class AsyncPostHog(ScopedPostHog):

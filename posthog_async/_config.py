@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from . import _constants as C
 from ._exceptions import ConfigurationError, UnsafeURLError
+from ._validation import require_project_id
 
 __all__ = ["Secret", "ClientConfig", "resolve_config", "resolve_project_id"]
 
@@ -138,4 +139,7 @@ def resolve_project_id(project_id: str | int | None) -> str | None:
     pid = project_id if project_id is not None else os.environ.get(C.ENV_PROJECT_ID)
     if pid is None or str(pid).strip() == "":
         return None
-    return str(pid).strip()
+    try:
+        return require_project_id(pid, "POSTHOG_PROJECT_ID" if project_id is None else "project_id")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None

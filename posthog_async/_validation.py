@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from . import _constants as C
 
 __all__ = [
-    "InvalidIdError", "clean_id", "require_uuid", "require_person_id", "require_text",
-    "require_id_list", "require_choice", "exactly_one",
+    "InvalidIdError", "clean_id", "require_uuid", "require_person_id", "require_project_id",
+    "require_text", "require_id_list", "require_choice", "exactly_one",
 ]
 
 
@@ -87,6 +87,16 @@ def require_person_id(value: object, name: str = "id") -> str:
             f"{name} must be a person's UUID or numeric id, got {value!r} (for a distinct id, "
             "use persons.list(distinct_id=...) or persons.batch_by_distinct_ids)"
         ) from None
+
+
+def require_project_id(value: object, name: str = "project id") -> str:
+    """A project (environment) id as PostHog routes it: ASCII digits, or ``@current`` for the
+    key's current project. PostHog answers any other value with 404 "Project not found."
+    (``int()`` in posthog/api/routing.py), which would look like a missing project."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if text == "@current" or (text.isascii() and text.isdigit()):
+        return text
+    raise ValueError(f"{name} must be a number (or @current), got {value!r}")
 
 
 def require_text(value: object, name: str) -> str:

@@ -349,3 +349,14 @@ async def test_a_stop_abandons_a_chunk_waiting_out_a_rate_limit() -> None:
         with pytest.raises(ChunkAbandoned):
             await s.run(state)
     assert len(store.calls) == 1 and not state.answer_lost  # the 429 was not processed
+
+
+async def test_giving_up_after_the_lost_call_did_everything_is_success() -> None:
+    """Patience ran out, but the last look finds every person gone: the chunk is done."""
+    store = Store(OWNERS)
+    store.lose_next = 1
+    s = ChunkStep(delete=store.delete, lookup=store.lookup, lookup_size=2, resolve=True,
+                  patience=0.0)
+    result = await s.run(ChunkState(["a", "b", "c"]))
+    assert outcomes(result) == {"a": "deleted", "b": "deleted", "c": "deleted"}
+    assert result.persons_deleted == 2 and result.lost_answers == 1

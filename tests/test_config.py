@@ -70,3 +70,20 @@ def test_same_origin_check() -> None:
     ):
         with pytest.raises(UnsafeURLError):
             config.check_same_origin(url)
+
+
+@pytest.mark.parametrize("bad", ["abc", "12a", "+5", "1_000", "٣", "1/2", " ", "-1"])
+def test_project_ids_are_checked_before_any_request(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostHog routes a project id through int() and answers anything else 404 "Project not
+    found." (posthog/api/routing.py): a typo must not pass for a missing project."""
+    ph = AsyncPostHog(API_KEY)
+    if bad.strip():
+        with pytest.raises(ValueError, match="must be a number"):
+            ph.project(bad)
+        with pytest.raises(ConfigurationError, match="project_id must be a number"):
+            AsyncPostHog(API_KEY, project_id=bad)
+    monkeypatch.setenv("POSTHOG_PROJECT_ID", bad)
+    if bad.strip():
+        with pytest.raises(ConfigurationError, match="POSTHOG_PROJECT_ID"):
+            AsyncPostHog(API_KEY)
+    assert ph.project(" 42 ").scope.id == "42" and ph.project("@current").scope.id == "@current"
