@@ -2,8 +2,10 @@
 
 Everything that can be checked is checked before the first request: arguments, input files,
 the journal (its folder, its state, its lock) and the report path. Ctrl-C or SIGTERM stops after
-the chunks in flight; a second Ctrl-C aborts at once. Either way the journal is intact and the
-command to resume is printed, without the API key.
+the chunks in flight; a second Ctrl-C aborts at once. Either way the journal is intact, the
+command to resume is printed (rebuilt from the parsed arguments: no key, no Redis URL) and the
+exit status is 130. A report that cannot be written at the end is an error (exit status 1) with
+the summary on stdout: the journal still holds every outcome.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
-import signal
 import sqlite3
+import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from .. import AsyncPostHog
 from ..jobs import (
@@ -28,43 +29,24 @@ from ..jobs import (
     JobReport,
     check_report_path,
 )
+from ._args import CliParser, UsageError, bounded_int, positive_int, redact
+from ._hint import hint_notes, job_command
 from ._progress import ProgressLine, format_duration
+from ._signals import JobSignals
 
-__all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "EXIT_OK",
+__all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "UsageError", "EXIT_OK",
            "EXIT_INCOMPLETE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_SECRET_FLAGS = ("--api-key",)
-_INPUT_FLAGS = ("--distinct-ids-file", "--ids-file")
+_JOURNAL_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")  # SQLite's, and the job's lock
 
 
-class UsageError(ValueError):
-    """A bad argument or input, found before anything was sent (exit status 2)."""
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _chunk_size(text: str) -> int:
-    value = _positive(text)
-    if value > 1000:
-        raise argparse.ArgumentTypeError(f"PostHog takes at most 1000 ids a call, got {value}")
-    return value
-
-
-def add_delete_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
     p = sub.add_parser(
         "delete", help="delete persons listed in files (resumable, journaled, with a proof report)",
         description="Delete every person named in the input files, in chunks of at most 1000, "
         "under PostHog's rate limits. Progress is journaled in SQLite so an interrupted run can be "
-        "resumed with --resume; the report names every id's outcome.")
+        "resumed with --resume; the report names every id's outcome.", allow_abbrev=False)
     src = p.add_argument_group("input (a path, or - for standard input)")
     src.add_argument("--distinct-ids-file", metavar="PATH", help="distinct ids")
     src.add_argument("--ids-file", metavar="PATH", help="person UUIDs")
@@ -86,9 +68,10 @@ def add_delete_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument("--journal", metavar="PATH", help="journal file (default: beside the input)")
     run.add_argument("--resume", action="store_true", help="continue the job in an existing journal")
     run.add_argument("--retry-failed", action="store_true", help="with --resume: re-send failed chunks")
-    run.add_argument("--concurrency", type=_positive, default=None, help="chunks in flight (default 8)")
-    run.add_argument("--chunk-size", type=_chunk_size, default=1000, help="ids per call, at most 1000")
-    run.add_argument("--patience", type=_positive, default=600, metavar="SECONDS",
+    run.add_argument("--concurrency", type=positive_int, default=None, help="chunks in flight (default 8)")
+    run.add_argument("--chunk-size", default=1000, help="ids per call, at most 1000",
+                     type=bounded_int(1000, "PostHog takes at most 1000 ids a call"))
+    run.add_argument("--patience", type=positive_int, default=600, metavar="SECONDS",
                      help="how long a chunk retries server errors before it is reported failed")
     out = p.add_argument_group("report")
     out.add_argument("--report", metavar="PATH",
@@ -167,36 +150,43 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
         raise UsageError(f"journal {journal} is loaded: resume it without the standard-input "
                          "option (--resume --journal PATH)")
     report = Path(args.report) if args.report else journal.with_name(journal.name + ".report.json")
+    check_report_target(report, specs, journal)
+    return specs, journal, report
+
+
+def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> None:
+    """Refuse a report path that would overwrite an input, the journal or one of its side files,
+    or that is not a regular file (a directory, a FIFO, a device such as /dev/null: the report is
+    written to a temporary file and renamed over the path, which would replace the device)."""
     try:
         check_report_path(report)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return specs, journal, report
+    target = report.resolve()
+    taken = {Path(spec.path).resolve(): f"the input file {spec.path}"
+             for spec in specs if not spec.is_stdin}
+    taken[journal.resolve()] = f"the journal {journal}"
+    for suffix in _JOURNAL_SIDE_FILES:
+        side = journal.with_name(journal.name + suffix)
+        taken[side.resolve()] = f"the journal's side file {side}"
+    if target in taken:
+        raise UsageError(f"report path {report} is {taken[target]}: the report would overwrite it")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"report path {report}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise UsageError(f"report path {report} is {kind}: give the path of a regular file")
+    for spec in specs:
+        if not spec.is_stdin and os.path.exists(spec.path) and os.path.samefile(spec.path, target):
+            raise UsageError(f"report path {report} is the input file {spec.path} (a hard link)")
 
 
-def resume_command(argv: list[str], journal: Path) -> str:
-    """The command to continue this job: the same arguments, never the key, plus --resume.
-
-    An input read from standard input is left out: such a job resumes from its journal alone.
-    """
-    out: list[str] = []
-    skip = False
-    for index, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg in _SECRET_FLAGS or (arg in _INPUT_FLAGS and argv[index + 1:index + 2] == ["-"]):
-            skip = True
-            continue
-        if any(arg.startswith(flag + "=") for flag in _SECRET_FLAGS) or arg == "--resume":
-            continue
-        out.append(arg)
-    if "--journal" not in out and not any(a.startswith("--journal=") for a in out):
-        out += ["--journal", str(journal)]
-    return "posthog-async " + shlex.join([*out, "--resume"])
-
-
-async def run_delete(args: argparse.Namespace, client: AsyncPostHog, argv: list[str]) -> int:
+async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
     specs, journal_path, report_path = validate_delete_args(args)
     progress_line = ProgressLine("dry run" if args.dry_run else "deleting")
 
@@ -216,63 +206,78 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog, argv: list[
         check_deletion_status=args.deletion_status, on_progress=on_progress, on_notice=on_notice,
     )
     task = asyncio.ensure_future(job.run())
-    signals = _Signals(job, task, progress_line)
+    signals = JobSignals(job, task, progress_line)
+
+    def leave_now() -> None:  # stuck reading an input that does not come: nothing was sent
+        progress_line.close()
+        _print_run_again(args, journal_path)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)  # the read cannot be cancelled; the load was not committed
+
     try:
-        await asyncio.wait([task])
+        await signals.wait(nothing_sent=lambda: not _journal_loaded(journal_path), on_stuck=leave_now)
     finally:
         signals.remove()
         progress_line.close()
-    if task.cancelled():
-        report = await job.report()
-    else:
-        error = task.exception()
-        if isinstance(error, JobInterrupted):
-            print(f"{error}; run the same command again (no --resume needed)", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if error is not None:
+    interrupted = signals.received or task.cancelled()
+    error = None if task.cancelled() else task.exception()
+    if isinstance(error, JobInterrupted):
+        interrupted, error = True, None
+    if error is not None:
+        if not interrupted:
             raise error
-        report = task.result()
-    report.write(report_path, per_id=args.per_id)
-    print_summary(report, report_path)
-    if report.totals["pending"] and (report.interrupted or report.stopped or task.cancelled()):
-        print(f"{report.totals['pending']:,} ids are not settled yet. Resume with:\n  "
-              f"{resume_command(argv, journal_path)}\n(keep the API key in "
-              "POSTHOG_PERSONAL_API_KEY; it is never written to the journal or the report)",
-              file=sys.stderr)
-        return EXIT_INCOMPLETE if report.stopped else EXIT_INTERRUPTED
+        print(redact(f"error: {type(error).__name__}: {error}"), file=sys.stderr)
+    if interrupted and not _journal_loaded(journal_path):
+        _print_run_again(args, journal_path)
+        return EXIT_INTERRUPTED
+    report = task.result() if error is None and not task.cancelled() else await job.report()
+    write_error = _write_report(report, report_path, per_id=args.per_id)
+    print_summary(report, report_path, stream=sys.stdout if write_error else sys.stderr,
+                  written=write_error is None)
+    if write_error is not None:
+        print(f"error: could not write the report to {report_path}: {write_error}. The journal "
+              f"{journal_path} keeps every outcome: free the space or fix the path, then write the "
+              "report again by resuming the job:", file=sys.stderr)
+    if interrupted or write_error is not None or (report.totals["pending"] and report.stopped):
+        if report.totals["pending"]:
+            print(f"{report.totals['pending']:,} ids are not settled yet. Resume with:",
+                  file=sys.stderr)
+        elif write_error is None:
+            print("interrupted with every id settled (a resume only writes the report again). "
+                  "Resume with:", file=sys.stderr)
+        print(f"  {job_command(args, journal_path)}", file=sys.stderr)
+        _print_notes(args)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if write_error is not None:
+        return EXIT_INCOMPLETE
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 
-class _Signals:
-    """First Ctrl-C or SIGTERM: stop after the chunks in flight. Second Ctrl-C: abort now."""
-
-    def __init__(self, job: DeletionJob, task: asyncio.Future[Any], progress: ProgressLine) -> None:
-        self.job, self.task, self.progress = job, task, progress
-        self.loop = asyncio.get_running_loop()
-        self.installed: list[int] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.loop.add_signal_handler(sig, self.handle, sig)
-                self.installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-                pass
-
-    def handle(self, sig: int) -> None:
-        if not self.job.stopping:
-            name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
-            self.progress.interrupt(f"{name}: stopping after the chunks in flight "
-                                    "(Ctrl-C again to abort now)...")
-            self.job.request_stop()
-        elif sig == signal.SIGINT:
-            self.progress.interrupt("aborting: chunks in flight will be checked on resume")
-            self.task.cancel()
-
-    def remove(self) -> None:
-        for sig in self.installed:
-            self.loop.remove_signal_handler(sig)
+def _write_report(report: JobReport, path: Path, *, per_id: bool) -> str | None:
+    """Write the report; ``None`` once written, else why not (the OS error, or the journal's)."""
+    try:
+        report.write(path, per_id=per_id)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    except sqlite3.Error as exc:
+        return f"reading the journal failed ({type(exc).__name__}: {exc})"
+    return None
 
 
-def print_summary(report: JobReport, report_path: Path) -> None:
+def _print_run_again(args: argparse.Namespace, journal: Path) -> None:
+    print("stopped while loading the input: nothing was sent. Run the job again (no --resume "
+          f"needed):\n  {job_command(args, journal, resume=False)}", file=sys.stderr)
+    _print_notes(args, resume=False)
+
+
+def _print_notes(args: argparse.Namespace, *, resume: bool = True) -> None:
+    print("(" + "; ".join(hint_notes(args, resume=resume)) + ")", file=sys.stderr)
+
+
+def print_summary(report: JobReport, report_path: Path, *, stream: TextIO | None = None,
+                  written: bool = True) -> None:
     t = report.totals
     lines = [
         f"requested {t['requested']:,}  (blank {t['blank']:,}, duplicates {t['duplicates']:,}, "
@@ -296,5 +301,6 @@ def print_summary(report: JobReport, report_path: Path) -> None:
     for reject in report.rejected[:5]:
         where = f"line {reject['line']}: " if reject["line"] is not None else ""
         lines.append(f"  invalid {reject['value']!r:.60}: {where}{reject['reason']}")
-    lines.append(f"report: {report_path}   journal: {report.journal}")
-    print("\n".join(lines), file=sys.stderr)
+    written_to = str(report_path) if written else f"NOT WRITTEN ({report_path})"
+    lines.append(f"report: {written_to}   journal: {report.journal}")
+    print("\n".join(lines), file=stream or sys.stderr)

@@ -9,13 +9,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from ._args import CliParser, positive_int
+
 __all__ = ["add_demo_parser", "run_demo"]
 
 
-def add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="run a GDPR deletion job against an offline fake PostHog")
-    p.add_argument("--persons", type=int, default=50_000, help="persons to seed (default 50,000)")
-    p.add_argument("--erase", type=int, default=20_000, help="distinct ids to erase (default 20,000)")
+def add_demo_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
+    p = sub.add_parser("demo", help="run a GDPR deletion job against an offline fake PostHog",
+                       allow_abbrev=False)
+    p.add_argument("--persons", type=positive_int, default=50_000,
+                   help="persons to seed (default 50,000)")
+    p.add_argument("--erase", type=positive_int, default=20_000,
+                   help="distinct ids to erase, at most --persons (default 20,000)")
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -41,7 +46,7 @@ async def run_demo(args: argparse.Namespace) -> int:
               "(including a blank, a duplicate and an unknown id)", file=sys.stderr)
         argv = ["persons", "delete", "--distinct-ids-file", str(ids_file), "--delete-events",
                 "--report", str(tmp / "report.csv")]
-        code = await run_delete(build_parser().parse_args(argv), client, argv)
+        code = await run_delete(build_parser().parse_args(argv), client)
         remaining = len(server.project().persons)
         print(f"server now holds {remaining:,} persons (was {args.persons:,}); "
               f"{server.stats.requests:,} requests, {server.stats.throttled} throttled (429), "

@@ -1,0 +1,94 @@
+"""The command that continues (or restarts) a deletion job, rebuilt from the parsed arguments.
+
+Never from the raw command line: the hint must not carry the API key (in any spelling), nor a
+Redis URL (it may hold a password), nor credentials in the host URL. A job that read standard
+input resumes from its journal alone (``--resume --journal PATH``): a pipe cannot be read twice.
+Every word is quoted for a POSIX shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from .. import _constants as C
+
+__all__ = ["job_command", "hint_notes"]
+
+_DEFAULT_CHUNK_SIZE = C.MAX_BULK_DELETE_IDS
+_DEFAULT_PATIENCE = 600
+
+
+def _host(host: str) -> str:
+    """``https://user:pw@eu.posthog.com`` -> ``https://eu.posthog.com``."""
+    scheme, sep, rest = host.rpartition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def _reads_stdin(args: argparse.Namespace) -> bool:
+    return "-" in (args.distinct_ids_file, args.ids_file)
+
+
+def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True) -> str:
+    """``posthog-async ... persons delete ...`` for the job ``args`` describe.
+
+    ``resume=True``: continue the job in ``journal`` (``--resume``). ``resume=False``: run it
+    again from the start (it was stopped before its input was loaded: there is nothing to resume;
+    an input read from standard input is then kept, to be piped in again).
+    """
+    words: list[str] = []
+    if args.host:
+        words += ["--host", _host(args.host)]
+    if args.project_id:
+        words += ["--project-id", str(args.project_id)]
+    if args.verbose:
+        words.append("-v")
+    words += ["persons", "delete"]
+    if not (resume and _reads_stdin(args)):  # a stdin job resumes from its journal alone
+        inputs = [("--distinct-ids-file", args.distinct_ids_file), ("--ids-file", args.ids_file)]
+        for flag, path in inputs:
+            if path:
+                words += [flag, path]
+        if args.csv:
+            words += ["--csv", "--column", args.column]
+        elif args.jsonl:
+            words += ["--jsonl", "--field", args.field]
+    for flag in ("delete_events", "delete_recordings", "keep_person", "dry_run"):
+        if getattr(args, flag):
+            words.append("--" + flag.replace("_", "-"))
+    if not args.resolve:
+        words.append("--no-resolve")
+    if args.chunk_size != _DEFAULT_CHUNK_SIZE:  # the journal holds it: a resume must match
+        words += ["--chunk-size", str(args.chunk_size)]
+    if args.concurrency:
+        words += ["--concurrency", str(args.concurrency)]
+    if args.patience != _DEFAULT_PATIENCE:
+        words += ["--patience", str(args.patience)]
+    if args.report:
+        words += ["--report", args.report]
+    if args.per_id:
+        words.append("--per-id")
+    if args.deletion_status:
+        words.append("--deletion-status")
+    words += ["--journal", str(journal)]
+    if resume:
+        words.append("--resume")
+        if args.retry_failed:
+            words.append("--retry-failed")
+    return "posthog-async " + shlex.join(words)
+
+
+def hint_notes(args: argparse.Namespace, *, resume: bool = True) -> list[str]:
+    """What the user must supply again, that the command leaves out on purpose."""
+    notes = [f"keep the API key in {C.ENV_API_KEY}; it is never written to the journal or the "
+             "report"]
+    if args.redis_url:
+        notes.append(f"the Redis URL is left out (it may hold a password): add --redis-url URL "
+                     f"again, or set {C.ENV_REDIS_URL}")
+    if args.host and _host(args.host) != args.host:
+        notes.append("the credentials in the host URL are left out")
+    if not resume and _reads_stdin(args):
+        notes.append("feed the same input to standard input again")
+    return notes
