@@ -256,9 +256,10 @@ async def test_ctrl_c_while_loading_prints_how_to_run_again(srv: FakePostHog, tm
     assert not srv.project().persons
 
 
-async def test_ctrl_c_twice_while_waiting_for_standard_input(srv: FakePostHog, tmp_path: Path) -> None:
-    """Standard input left open (a terminal, an idle pipe): the read cannot be cancelled, yet the
-    second Ctrl-C still ends the job at once, with status 130 and how to run it again."""
+async def test_ctrl_c_while_waiting_for_standard_input(srv: FakePostHog, tmp_path: Path) -> None:
+    """Standard input left open (a terminal, an idle pipe): one Ctrl-C ends the load at once
+    (no line needs to arrive), with status 130 and how to run it again; the interpreter exits
+    cleanly although the thread reading standard input is still blocked."""
     journal = tmp_path / "j.sqlite"
     proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", "-", "--journal",
                        str(journal), stdin=asyncio.subprocess.PIPE)
@@ -268,15 +269,14 @@ async def test_ctrl_c_twice_while_waiting_for_standard_input(srv: FakePostHog, t
     await wait_for(journal.exists)
     await asyncio.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    await asyncio.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
     try:
-        await asyncio.wait_for(proc.wait(), 10)
+        await asyncio.wait_for(proc.wait(), 5)
     finally:
         proc.stdin.close()
     _, raw_err = await proc.communicate()
     err = raw_err.decode()
     assert proc.returncode == 130 and "nothing was sent" in err, err
+    assert "Fatal Python error" not in err
     found = hints(err)
     assert len(found) == 1 and "--resume" not in found[0] and srv.stats.requests == 0
     srv.seed_persons(2)

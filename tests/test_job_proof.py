@@ -256,3 +256,19 @@ async def test_a_stop_while_standard_input_is_silent_interrupts_the_load(
 async def _stop_soon(job: DeletionJob) -> None:
     await anyio.sleep(0.3)
     job.request_stop()
+
+
+async def test_a_report_never_replaces_what_is_not_a_regular_file(rec: FakePostHog,
+                                                                  tmp_path: Path) -> None:
+    """The report is renamed over its path: a FIFO (or, as root, /dev/null) would be replaced."""
+    from posthog_async.jobs import ReportPathError
+
+    rec.seed_persons(1)
+    source = write_ids(tmp_path / "erase.txt", ["user-1"])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    async with rec.client(rate_limits=None) as ph:
+        report = await DeletionJob(ph, distinct_ids=source).run()
+    with pytest.raises(ReportPathError, match="a FIFO"):
+        report.write(fifo)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

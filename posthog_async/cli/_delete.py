@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import sqlite3
-import stat
 import sys
 import time
 from pathlib import Path
@@ -155,9 +154,8 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
 
 
 def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> None:
-    """Refuse a report path that would overwrite an input, the journal or one of its side files,
-    or that is not a regular file (a directory, a FIFO, a device such as /dev/null: the report is
-    written to a temporary file and renamed over the path, which would replace the device)."""
+    """Refuse a report path that would overwrite an input, the journal or one of its side files
+    (and, through :func:`check_report_path`, one that is not a regular file)."""
     try:
         check_report_path(report)
     except ValueError as exc:
@@ -171,16 +169,8 @@ def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> 
         taken[side.resolve()] = f"the journal's side file {side}"
     if target in taken:
         raise UsageError(f"report path {report} is {taken[target]}: the report would overwrite it")
-    try:
-        mode = target.stat().st_mode
-    except FileNotFoundError:
+    if not target.exists():
         return
-    except OSError as exc:
-        raise UsageError(f"report path {report}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
-        raise UsageError(f"report path {report} is {kind}: give the path of a regular file")
     for spec in specs:
         if not spec.is_stdin and os.path.exists(spec.path) and os.path.samefile(spec.path, target):
             raise UsageError(f"report path {report} is the input file {spec.path} (a hard link)")
@@ -208,15 +198,8 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
     task = asyncio.ensure_future(job.run())
     signals = JobSignals(job, task, progress_line)
 
-    def leave_now() -> None:  # stuck reading an input that does not come: nothing was sent
-        progress_line.close()
-        _print_run_again(args, journal_path)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)  # the read cannot be cancelled; the load was not committed
-
     try:
-        await signals.wait(nothing_sent=lambda: not _journal_loaded(journal_path), on_stuck=leave_now)
+        await asyncio.wait([task])
     finally:
         signals.remove()
         progress_line.close()

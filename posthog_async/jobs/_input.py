@@ -19,6 +19,7 @@ import codecs
 import csv
 import hashlib
 import io
+import os
 import queue
 import sys
 import threading
@@ -135,8 +136,16 @@ class _StdinPump(io.RawIOBase):
         threading.Thread(target=self._pump, name="posthog-async-stdin", daemon=True).start()
 
     def _pump(self) -> None:
-        source = sys.stdin.buffer
-        read = getattr(source, "read1", source.read)
+        # The file descriptor itself, not sys.stdin.buffer: a daemon thread blocked inside the
+        # buffer holds its lock, and the interpreter aborts when it cannot take it at exit.
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            source = sys.stdin.buffer
+            read = getattr(source, "read1", source.read)
+        else:
+            def read(size: int) -> bytes:
+                return os.read(fd, size)
         while True:
             data = read(1 << 16)
             self._chunks.put(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,11 +30,26 @@ class ReportPathError(ValueError):
     """A report cannot be written where asked (checked before anything is deleted)."""
 
 
+def _refuse_special(target: Path) -> None:
+    """A report replaces its path (a temporary file renamed over it): an existing path must be
+    a regular file, never a directory, a FIFO or a device such as /dev/null."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ReportPathError(f"report path {target}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file")
+        raise ReportPathError(f"report path {target} is {kind}: give the path of a regular file")
+
+
 def check_report_path(path: str | Path) -> Path:
     """Raise :class:`ReportPathError` unless a report can be created at ``path``."""
     target = Path(path)
-    if target.is_dir():
-        raise ReportPathError(f"report path {target} is a directory")
+    _refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ReportPathError(f"report folder {folder} does not exist")
@@ -46,6 +62,7 @@ def check_report_path(path: str | Path) -> Path:
 
 
 def _write_atomically(target: Path, write: Callable[[IO[str]], object]) -> None:
+    _refuse_special(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
                                prefix=f".{target.name}.", suffix=".tmp")
     try:
