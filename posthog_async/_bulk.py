@@ -191,6 +191,9 @@ async def iter_lookup(
 async def lookup_all(
     source: IdSource, lookup: LookupChunk, *, chunk_size: int, concurrency: int, uuids: bool
 ) -> LookupReport:
+    """Merge every lookup; a failed call is listed in ``failed``, but an error that no later
+    call can escape (a bad key, a missing scope or project: :func:`is_fatal`) is raised at
+    once instead of being repeated for every 200 ids."""
     report = LookupReport()
     cleaner = IdCleaner(uuids=uuids, stats=report.input, on_reject=report.rejected.append)
     async for chunk, found, error in iter_lookup(
@@ -198,6 +201,8 @@ async def lookup_all(
         cleaner=cleaner,
     ):
         if error is not None:
+            if is_fatal(error):
+                raise error
             report.failed.append(ChunkFailure(chunk, error))
             continue
         report.found.update(found)

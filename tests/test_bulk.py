@@ -165,6 +165,17 @@ async def test_1000_distinct_ids_become_five_lookups(recording: FakePostHog) -> 
     assert report.input.duplicates == 1 and report.input.blank == 1
 
 
+async def test_a_bad_key_stops_a_lookup_at_once(recording: FakePostHog) -> None:
+    """A revoked key fails every call: it is raised after the first, not repeated per 200 ids."""
+    recording.seed_persons(10)
+    async with AsyncPostHog("phx_revoked", host=recording.url, project_id=1,
+                            rate_limits=None) as ph:
+        with pytest.raises(AuthenticationError):
+            await ph.persons.batch_by_distinct_ids_all(
+                [f"user-{i}" for i in range(1, 5001)], concurrency=2)
+    assert recording.stats.requests <= 3
+
+
 async def test_batch_by_uuids_all(recording: FakePostHog) -> None:
     recording.seed_persons(1500)
     uuids = list(recording.project().persons)

@@ -384,7 +384,8 @@ class Persons(Resource):
     async def batch_by_distinct_ids_all(
         self, distinct_ids: IdSource, *, concurrency: int | None = None
     ) -> LookupReport:
-        """Look up any number of distinct ids, 200 per call (PostHog's silent cap).
+        """Look up any number of distinct ids, 200 per call (PostHog's silent cap). A call that
+        fails is listed in ``report.failed``; a bad key, scope or project raises at once.
 
         Example::
 
