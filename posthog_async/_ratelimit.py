@@ -135,14 +135,19 @@ class Throttle:
             if len(self._history) > self._keep:
                 self._history.popleft()
 
-    async def acquire(self) -> None:
-        """Wait for room in every window, then record this request as sent."""
+    def try_acquire(self) -> bool:
+        """Record this request as sent if it may go now without waiting (nobody queued)."""
         if not self._waiting:
             now = self._clock()
             if self._wait_needed(now) <= 0:
                 self._record(now)
-                return
-        await self._acquire_in_turn()
+                return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait for room in every window, then record this request as sent."""
+        if not self.try_acquire():
+            await self._acquire_in_turn()
 
     async def _acquire_in_turn(self) -> None:
         if self._lock is None:
@@ -168,13 +173,20 @@ class Throttle:
 class RateLimiter(Protocol):
     """Paces the requests of one personal API key, bucket by bucket.
 
-    The transport calls :meth:`acquire` after it has a concurrency slot, just before sending,
-    and :meth:`penalize` after a 429 so that every sharer of the bucket slows down. The client
+    The transport takes a slot after it has a concurrency slot, just before sending: first
+    :meth:`try_acquire`, then, if that says no, :meth:`acquire` (which may wait, and may be
+    cancelled when a 429 holds the bucket back). It calls :meth:`penalize` after a 429 so that
+    every sharer of the bucket slows down. The client
     calls :meth:`bind` once with a fingerprint of its host and key (never the key itself), so a
     shared limiter can keep different keys apart.
     """
 
     def bind(self, identity: str) -> None: ...
+
+    def try_acquire(self, bucket: Bucket) -> bool:
+        """Take a slot now if one is free without waiting or I/O, else return false (then the
+        transport awaits :meth:`acquire`). The common case costs no trip through the loop."""
+        ...
 
     async def acquire(self, bucket: Bucket) -> None: ...
 
@@ -205,6 +217,9 @@ class LocalRateLimiter:
 
     def bind(self, identity: str) -> None:
         """Nothing to do: this limiter lives inside one client."""
+
+    def try_acquire(self, bucket: Bucket) -> bool:
+        return self._throttles[bucket].try_acquire()
 
     async def acquire(self, bucket: Bucket) -> None:
         await self._throttles[bucket].acquire()

@@ -216,6 +216,10 @@ class RedisRateLimiter:
             raise ConfigurationError("a limiter identity must be non-empty and free of braces")
         self._bind(identity)
 
+    def try_acquire(self, bucket: Bucket) -> bool:
+        """Only an unpaced bucket is free without asking Redis."""
+        return not self.limits.windows(bucket) and self.fallback.try_acquire(bucket)
+
     async def acquire(self, bucket: Bucket) -> None:
         """Wait for this process's turn in ``bucket``'s shared log, then take the slot."""
         if self._closed:

@@ -250,6 +250,8 @@ class Transport:
         already or :meth:`_hold` recalls us meanwhile."""
         if self._holds.get(bucket, 0.0) > time.monotonic():
             return False
+        if limiter.try_acquire(bucket):  # the common case: no wait, so nothing to recall
+            return True
         recalls = self._recalls[bucket]
         with anyio.CancelScope() as recall:
             recalls.add(recall)

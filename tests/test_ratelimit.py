@@ -112,6 +112,21 @@ def test_fast_path_takes_no_trip_through_the_event_loop() -> None:
         clock.now += 0.001  # the next one is due
 
 
+async def test_try_acquire_takes_free_slots_only() -> None:
+    throttle, clock = make([RateWindow(2, 1)])
+    assert throttle.try_acquire() and not throttle.try_acquire()  # spacing: the next is not due
+    clock.now += 0.6
+    assert throttle.try_acquire()
+    throttle._waiting = 1  # someone queued keeps their turn, even when a slot is free
+    clock.now += 5
+    assert not throttle.try_acquire()
+    throttle._waiting = 0
+    assert throttle.try_acquire()
+    limiter = LocalRateLimiter(RateLimits(persons=[(1, 60)], person_deletes=()))
+    assert limiter.try_acquire("persons") and not limiter.try_acquire("persons")
+    assert all(limiter.try_acquire("person_deletes") for _ in range(100))  # unpaced
+
+
 async def test_waiters_keep_their_turn() -> None:
     """A request arriving while others wait never jumps the queue by the fast path."""
     throttle, _ = make([RateWindow(1, 1)])
