@@ -12,7 +12,6 @@ import random
 import shlex
 import signal
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,39 +21,9 @@ import pytest
 from posthog_async.cli import main as cli_main
 from posthog_async.testing import FakePostHog, Faults
 
+from ._cli import BULK, run, spawn, wait_for, write_ids
 from .conftest import API_KEY
 
-BULK = "POST /api/projects/1/persons/bulk_delete/"
-
-
-def write_ids(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-async def spawn(server: FakePostHog | None, *args: str, stdin: int | None = None,
-                host: str | None = None, key: str | None = None,
-                pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
-    env = {**os.environ, "POSTHOG_PERSONAL_API_KEY": key or (server.api_key if server else API_KEY),
-           "POSTHOG_HOST": host or (server.url if server else ""), "POSTHOG_PROJECT_ID": "1"}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "posthog_async.cli", *args, env=env, stdin=stdin,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=pass_fds)
-
-
-async def run(server: FakePostHog | None, *args: str, **kwargs: Any) -> tuple[int, str, str]:
-    proc = await spawn(server, *args, **kwargs)
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the job")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

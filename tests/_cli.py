@@ -1,0 +1,56 @@
+"""Running the CLI as a user does: a subprocess against the offline PostHog in this process,
+with the key, host and project in its environment (never on its command line)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from posthog_async.testing import FakePostHog
+
+from .conftest import API_KEY
+
+BULK = "POST /api/projects/1/persons/bulk_delete/"
+#: Where nobody listens: connections are refused.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def write_ids(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def spawn(server: FakePostHog | None, *args: str, stdin: int | None = None,
+                host: str | None = None, key: str | None = None,
+                env: dict[str, str] | None = None,
+                pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
+    base = {**os.environ, "POSTHOG_PERSONAL_API_KEY": key or (server.api_key if server else API_KEY),
+            "POSTHOG_HOST": host or (server.url if server else NOWHERE), "POSTHOG_PROJECT_ID": "1"}
+    base.pop("POSTHOG_ASYNC_REDIS_URL", None)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "posthog_async.cli", *args, env={**base, **(env or {})},
+        stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        pass_fds=pass_fds)
+
+
+async def run(server: FakePostHog | None, *args: str, stdin_data: bytes | None = None,
+              **kwargs: Any) -> tuple[int, str, str]:
+    """Run to the end: (exit status, stdout, stderr)."""
+    if stdin_data is not None:
+        kwargs["stdin"] = asyncio.subprocess.PIPE
+    proc = await spawn(server, *args, **kwargs)
+    out, err = await proc.communicate(stdin_data)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the job")
+        await asyncio.sleep(0.01)
