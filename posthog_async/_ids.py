@@ -109,16 +109,11 @@ class IdCleaner:
             if len(seen) - before == len(batch):
                 return list(batch)
             unique = list(dict.fromkeys(batch))  # repeats within the batch
-            stats.duplicates += len(batch) - len(unique)
-            return unique
-        out: list[str] = []
-        for value in batch:
-            if value in seen:
-                stats.duplicates += 1
-            else:
-                seen.add(value)
-                out.append(value)
-        return out
+        else:  # some seen in earlier batches: first occurrences, minus those
+            unique = [value for value in dict.fromkeys(batch) if value not in seen]
+            seen.update(unique)
+        stats.duplicates += len(batch) - len(unique)
+        return unique
 
 
 #: Canonical UUIDs, one per line: a whole batch checked by one regex match.
