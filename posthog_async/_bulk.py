@@ -7,7 +7,8 @@ the client's limits, and each runs the one per-chunk step (:mod:`posthog_async._
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ._chunk_step import ChunkIncomplete, ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
@@ -93,17 +94,24 @@ class BulkDeleteReport:
         self.failed_chunks.append(ChunkFailure(ids, error))
         self.outcomes["failed"] += len(ids)
 
-    def credit_aliases(self, aliases: dict[str, str], persons: set[str]) -> None:
-        """An id "not found" because this job had already deleted its person through another
-        of its ids was deleted, not absent: say so."""
+    def credit_aliases(self, aliases: dict[str, str], persons: dict[str, str]) -> None:
+        """An id "not found" because this call had already deleted (or queued) its person
+        through another of its ids was deleted (queued), not absent: say so. ``persons`` maps
+        each person settled to its outcome; ``aliases`` each distinct id seen to its person."""
         if not (aliases and persons):
             return
-        kept = [key for key in self.not_found if aliases.get(key) not in persons]
-        moved = len(self.not_found) - len(kept)
-        if moved:
-            self.not_found = kept
-            self.outcomes["not_found"] -= moved
-            self.outcomes["deleted"] += moved
+        still: list[str] = []
+        for key in self.not_found:
+            outcome = persons.get(aliases.get(key, ""))
+            if outcome in ("deleted", "queued"):
+                self.outcomes["not_found"] -= 1
+                self.outcomes[outcome] += 1
+            else:
+                still.append(key)
+        self.not_found = still
+        seen = Counter(aliases.values())  # PostHog's lookups show at most 10 ids a person
+        if still and any(seen[p] >= 10 for p, o in persons.items() if o != "kept"):
+            self.exact = False  # a "not found" id may be an 11th id of a person deleted here
 
 
 async def bulk_delete_all(
@@ -135,7 +143,7 @@ async def bulk_delete_all(
             yield chunk
 
     aliases: dict[str, str] = {}
-    persons: set[str] = set()
+    persons: dict[str, str] = {}  # person -> its outcome
     done = 0
     results = bounded_map(until_stopped(), run, limit=concurrency)
     try:
@@ -149,7 +157,9 @@ async def bulk_delete_all(
             if result is not None:
                 report.add(result)
                 aliases.update(result.aliases)
-                persons |= result.persons
+                outcome = ("kept" if step.keep_person else
+                           "queued" if result.persons_queued else "deleted")
+                persons.update(dict.fromkeys(result.persons, outcome))
             if error is not None and (stop_on_error or is_fatal(error)) and not report.stopped_early:
                 report.stopped_early, report.stop_reason = True, str(error)
             done += len(chunk)
@@ -175,7 +185,7 @@ class LookupReport:
 async def iter_lookup(
     source: IdSource, lookup: LookupChunk, *, chunk_size: int, concurrency: int, uuids: bool,
     cleaner: IdCleaner | None = None,
-) -> AsyncIterator[tuple[list[str], dict[str, Person], Exception | None]]:
+) -> AsyncGenerator[tuple[list[str], dict[str, Person], Exception | None], None]:
     """Yield ``(chunk, found, error)`` as each lookup call completes."""
     if isinstance(source, (str, bytes)):
         raise TypeError("pass an iterable of ids, not a single string")
@@ -196,16 +206,16 @@ async def lookup_all(
     once instead of being repeated for every 200 ids."""
     report = LookupReport()
     cleaner = IdCleaner(uuids=uuids, stats=report.input, on_reject=report.rejected.append)
-    async for chunk, found, error in iter_lookup(
-        source, lookup, chunk_size=chunk_size, concurrency=concurrency, uuids=uuids,
-        cleaner=cleaner,
-    ):
-        if error is not None:
-            if is_fatal(error):
-                raise error
-            report.failed.append(ChunkFailure(chunk, error))
-            continue
-        report.found.update(found)
-        report.not_found.extend(i for i in chunk if i not in found)
+    results = iter_lookup(source, lookup, chunk_size=chunk_size, concurrency=concurrency,
+                          uuids=uuids, cleaner=cleaner)
+    async with aclosing(results):  # a raise below cancels the lookups in flight now
+        async for chunk, found, error in results:
+            if error is not None:
+                if is_fatal(error):
+                    raise error
+                report.failed.append(ChunkFailure(chunk, error))
+                continue
+            report.found.update(found)
+            report.not_found.extend(i for i in chunk if i not in found)
     return report
 

@@ -77,6 +77,8 @@ class ChunkState:
     #: Every distinct id the lookup saw on the persons it found (a person's other ids: an id
     #: of a person deleted through another of its ids is not "not found").
     aliases: dict[str, str] = field(default_factory=dict)
+    #: Persons this chunk itself already settled as deleted (a partial run before a retry).
+    own: set[str] = field(default_factory=set)
 
 
 #: Ids that share one outcome and reason.
@@ -271,11 +273,13 @@ class ChunkStep:
         except ChunkAbandoned:
             raise
         except Exception as error:
-            if settled or persons_gone:
-                partial = ChunkResult(exact=False, aliases=state.aliases)
-                raise ChunkIncomplete(error, self._with_settled(
-                    partial, settled, persons_gone, delete_calls, lost)) from error
-            raise
+            if (settled or persons_gone) and isinstance(error, PostHogError):
+                partial = self._with_settled(ChunkResult(exact=False, aliases=state.aliases),
+                                             settled, persons_gone, delete_calls, lost)
+                if not self.keep_person:
+                    self.deleted |= partial.persons
+                raise ChunkIncomplete(error, partial) from error
+            raise  # a journal that cannot be written, say: not the chunk's failure
         result.aliases = state.aliases
         self._with_settled(result, settled, persons_gone, delete_calls, lost)
         if not self.keep_person:
@@ -301,7 +305,12 @@ class ChunkStep:
         present = await self.find(state.ids, state.aliases)
         if state.found is not None:
             for key, person in state.found.items():
-                if key not in present:
+                if key in present:
+                    continue
+                if person in self.deleted and person not in state.own:  # counted where it was
+                    settled[key] = ("deleted", "its person was deleted by this job through "
+                                               "another of its ids")
+                else:
                     settled[key] = ("deleted", "deleted by a call whose answer was lost")
                     persons_gone.add(person)
             return [i for i in state.ids if i not in settled], present, True

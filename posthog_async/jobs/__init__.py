@@ -2,7 +2,7 @@
 
 from ._deletion import DeletionJob, JobInterrupted, JobOptions, JobProgress
 from ._input import InputError, InputReader, InputSpec, Rejected
-from ._journal import JournalBusy, JournalError
+from ._lock import JournalBusy, JournalError
 from ._report import JobReport, ReportPathError, check_report_path
 
 __all__ = [

@@ -27,7 +27,8 @@ from .._client import ScopedPostHog
 from .._concurrency import bounded_map
 from .._exceptions import PostHogError, RateLimitError
 from ._input import InputSpec
-from ._journal import ChunkRow, Journal, JournalError, utc_now
+from ._journal import ChunkRow, Journal
+from ._lock import JournalError, utc_now
 from ._loading import IterableInput, JobInterrupted, prepare
 from ._report import JobReport, build_report
 
@@ -244,7 +245,7 @@ class DeletionJob:
                 await write(journal.mark_sent, self.chunk)
 
         async def settle(row: ChunkRow) -> None:
-            state: ChunkState = await self._db(journal.chunk_state, row)
+            state: ChunkState = await write(journal.chunk_state, row)
             try:
                 result = await steps[row.kind].run(state, Recorder(row.chunk))
             except JournalError:
@@ -284,12 +285,13 @@ class DeletionJob:
         finally:
             await results.aclose()
 
-    async def _write(self, fn: Callable[..., Any], *args: Any) -> None:
-        """A journal write; one that fails stops the job (progress it cannot record is unsafe)."""
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A journal call while sending; one that fails stops the job (progress it cannot
+        record, or read back, is progress it cannot prove)."""
         try:
-            await self._db(fn, *args)
+            return await self._db(fn, *args)
         except (sqlite3.Error, OSError) as exc:
-            raise JournalError(f"cannot write the journal {self.journal_path}: {exc}") from exc
+            raise JournalError(f"cannot use the journal {self.journal_path}: {exc}") from exc
 
     async def _deletion_status(self, journal: Journal) -> dict[str, Any]:
         """PostHog's event-deletion rows for this job's persons; a failure becomes a note."""

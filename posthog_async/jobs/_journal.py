@@ -13,22 +13,19 @@ synchronous; the job runs them in a worker thread, one at a time.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .._chunk_step import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
+from ._lock import JobLock, JournalError, create_private, utc_now
 
-__all__ = ["Journal", "JournalError", "JournalBusy", "ChunkRow", "utc_now"]
+__all__ = ["Journal", "ChunkRow"]
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -49,18 +46,6 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-class JournalError(Exception):
-    """The journal cannot be used (unwritable place, another job's file, a newer format...)."""
-
-
-class JournalBusy(JournalError):
-    """Another run holds the journal's lock."""
-
-
 @dataclass(frozen=True)
 class ChunkRow:
     chunk: int
@@ -69,46 +54,22 @@ class ChunkRow:
     size: int
 
 
-def _private(path: Path) -> None:
-    """Create ``path`` (if missing) readable and writable by its owner only."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-def _lock(handle: IO[str]) -> bool:
-    """Take an exclusive, non-blocking lock that the OS drops when the process dies."""
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 class Journal:
     """All of a job's SQL in one class."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock_file: IO[str] | None = None
         self._mutex = threading.Lock()
-        self._acquire_lock()
+        self._lock = JobLock(self.path)
         try:
-            _private(self.path)  # SQLite gives its -wal and -shm files the same mode
+            create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
             self._db = sqlite3.connect(str(self.path), check_same_thread=False,
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
-            self._release_lock()
+            self._lock.release()
             raise JournalError(f"{self.path} is not a usable journal: {exc}") from None
         version = self.get_meta("schema_version")
         if version is None:
@@ -118,42 +79,14 @@ class Journal:
             raise JournalError(f"{self.path} was written by another version of posthog-async "
                                f"(journal format {version}); use a new --journal")
 
-    # -- the lock ---------------------------------------------------------------------------
-
-    @property
-    def lock_path(self) -> Path:
-        """Beside the real file (symlinks resolved), so two spellings share one lock."""
-        real = self.path.resolve()
-        return real.with_name(real.name + ".lock")
-
-    def _acquire_lock(self) -> None:
-        try:
-            _private(self.lock_path)
-            handle = open(self.lock_path, "a+", encoding="utf-8")
-        except OSError as exc:
-            raise JournalError(f"cannot create the journal's lock file {self.lock_path}: "
-                               f"{exc.strerror or exc}") from None
-        if not _lock(handle):
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise JournalBusy(f"journal {self.path} is in use by {holder}; wait for that run to "
-                              "finish (or stop it) before starting another")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utc_now()}\n")
-        handle.flush()
-        self._lock_file = handle
-
-    def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing releases the lock
-            self._lock_file = None
-
     def close(self) -> None:
         with self._mutex:
             self._db.close()
-        self._release_lock()
+        self._lock.release()
+
+    @property
+    def lock_path(self) -> Path:
+        return self._lock.path
 
     # -- meta -----------------------------------------------------------------------------
 
@@ -263,12 +196,13 @@ class Journal:
         earlier send may have been processed."""
         looked_up, sends = self._db.execute(
             "SELECT looked_up, sends FROM chunks WHERE chunk = ?", (row.chunk,)).fetchone()
-        rows = self._db.execute(
-            "SELECT id, person FROM ids WHERE chunk = ? ORDER BY id", (row.chunk,)).fetchall()
+        rows = self._db.execute("SELECT id, person, outcome FROM ids WHERE chunk = ? ORDER BY id",
+                                (row.chunk,)).fetchall()
         answer_lost = row.state == "sent" or (row.state == "failed" and sends > 0)
         # An unsent chunk is looked up afresh: the data may have changed since the last run.
-        found = {i: p for i, p in rows if p is not None} if looked_up and answer_lost else None
-        return ChunkState([i for i, _ in rows], found=found, answer_lost=answer_lost)
+        found = {i: p for i, p, _ in rows if p is not None} if looked_up and answer_lost else None
+        own = {p for _, p, outcome in rows if p is not None and outcome in ("deleted", "queued")}
+        return ChunkState([i for i, _, _ in rows], found=found, answer_lost=answer_lost, own=own)
 
     def record_lookup(self, chunk: int, found: dict[str, str], aliases: dict[str, str]) -> None:
         """A chunk's (new) lookup: each id's person, and every distinct id of those persons."""
@@ -333,30 +267,57 @@ class Journal:
                              "WHERE chunk = ? AND state = 'sent'", (utc_now(), chunk))
 
     def credit_aliases(self) -> int:
-        """Distinct ids "not found" because this job had already deleted (or queued) their person
-        through another of its ids take that person's outcome. Returns how many moved."""
+        """Ids "not found" because this job had already deleted (or queued) their person through
+        another of its ids (a distinct id of that person, or its UUID) take that person's
+        outcome. Returns how many moved."""
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS credit (id TEXT PRIMARY KEY, person TEXT, "
-                       "outcome TEXT)")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS credit (kind TEXT, id TEXT, person TEXT, "
+                       "outcome TEXT, PRIMARY KEY (kind, id))")
             db.execute("DELETE FROM credit")
+            done = ("SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) AS person, "
+                    "MIN(outcome) AS outcome FROM ids WHERE outcome IN ('deleted', 'queued') "
+                    "GROUP BY 1")
             db.execute(
-                "INSERT OR IGNORE INTO credit SELECT ids.id, done.person, done.outcome "
-                "FROM ids JOIN aliases ON aliases.id = ids.id JOIN ("
-                "  SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) AS person, "
-                "  MIN(outcome) AS outcome FROM ids WHERE outcome IN ('deleted', 'queued') "
-                "  GROUP BY 1) AS done ON done.person = aliases.person "
+                "INSERT OR IGNORE INTO credit SELECT ids.kind, ids.id, done.person, done.outcome "
+                f"FROM ids JOIN aliases ON aliases.id = ids.id JOIN ({done}) AS done "
+                "ON done.person = aliases.person "
                 "WHERE ids.kind = 'distinct_ids' AND ids.outcome = 'not_found'")
+            db.execute(
+                "INSERT OR IGNORE INTO credit SELECT ids.kind, ids.id, done.person, done.outcome "
+                f"FROM ids JOIN ({done}) AS done ON done.person = ids.id "
+                "WHERE ids.kind = 'ids' AND ids.outcome = 'not_found'")
+            match = "credit.kind = ids.kind AND credit.id = ids.id"
             cursor = db.execute(
-                "UPDATE ids SET "
-                "person = (SELECT person FROM credit WHERE credit.id = ids.id), "
-                "outcome = (SELECT outcome FROM credit WHERE credit.id = ids.id), "
-                "reason = 'its person was ' || (SELECT outcome FROM credit WHERE credit.id = ids.id)"
-                " || ' by this job through another of its distinct ids' "
-                "WHERE kind = 'distinct_ids' AND id IN (SELECT id FROM credit)")
+                f"UPDATE ids SET person = (SELECT person FROM credit WHERE {match}), "
+                f"outcome = (SELECT outcome FROM credit WHERE {match}), "
+                f"reason = 'its person was ' || (SELECT outcome FROM credit WHERE {match}) "
+                "|| ' by this job through another of its ids' "
+                f"WHERE outcome = 'not_found' AND EXISTS (SELECT 1 FROM credit WHERE {match})")
             db.execute("COMMIT")
             return cursor.rowcount
+
+    def distinct_persons(self) -> dict[str, int]:
+        """Persons counted once each, however many of their ids were sent: found (deleted,
+        queued, kept, or failed by PostHog), deleted, queued. Exact when chunks were looked up."""
+        person = "COALESCE(person, CASE WHEN kind = 'ids' THEN id END)"
+        row = self._db.execute(
+            f"SELECT COUNT(DISTINCT CASE WHEN outcome IN ('deleted', 'queued', 'kept') "
+            f"  OR (outcome = 'failed' AND reason LIKE 'PostHog could not delete person%') "
+            f"  THEN {person} END), "
+            f"COUNT(DISTINCT CASE WHEN outcome = 'deleted' THEN {person} END), "
+            f"COUNT(DISTINCT CASE WHEN outcome = 'queued' THEN {person} END) FROM ids").fetchone()
+        return dict(zip(("persons_found", "persons_deleted", "persons_queued"), row))
+
+    def wide_persons(self) -> int:
+        """Persons this job deleted whose lookups showed 10 or more distinct ids: PostHog's batch
+        lookup shows at most 10 of a person's ids, so some of their ids may be unknown here."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT person FROM aliases GROUP BY person "
+            "HAVING COUNT(*) >= 10) AS wide WHERE person IN (SELECT person FROM ids "
+            "WHERE outcome IN ('deleted', 'queued'))").fetchone()
+        return int(row[0])
 
     # -- reading back ---------------------------------------------------------------------
 

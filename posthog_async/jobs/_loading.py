@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._input import InputError, InputReader, InputSpec, JobInterrupted, identify, prefix_sha256
-from ._journal import Journal, utc_now
+from ._journal import Journal
+from ._lock import utc_now
 
 __all__ = ["IterableInput", "JobInterrupted", "prepare"]
 

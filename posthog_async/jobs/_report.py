@@ -153,6 +153,13 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
     options = journal.get_meta("options") or {}
     load = journal.get_meta("load_stats") or {}
     summary = journal.summary()
+    if options.get("resolve") and not options.get("dry_run"):
+        # Every settled id names its person: count persons once each, however many of their
+        # ids (in however many chunks) were sent. PostHog's per-call sums are kept beside.
+        summary["posthog_sums"] = {key: summary[key] for key in
+                                   ("persons_found", "persons_deleted", "persons_queued")}
+        summary.update(journal.distinct_persons())
+    summary["wide_persons"] = journal.wide_persons()
     outcomes: dict[str, int] = summary["outcomes"]
     unique = sum(outcomes.values())
     totals = {
@@ -184,6 +191,19 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
     why: list[str] = []
     per_id = totals["unresolved"] == 0
     counts = summary["chunks_without_counts"] == 0 and summary["inexact_chunks"] == 0
+    sums = summary.get("posthog_sums")
+    if sums is not None and (sums["persons_found"], sums["persons_deleted"],
+                             sums["persons_queued"]) != (
+            totals["persons_found"], totals["persons_deleted"],
+            totals["persons_queued_for_deletion"]):
+        why.append(f"PostHog's per-call counts sum to {sums['persons_found']} found, "
+                   f"{sums['persons_deleted']} deleted, {sums['persons_queued']} queued; the "
+                   "totals count each person once, by the ids that named them")
+    if summary["wide_persons"] and totals["not_found"]:
+        per_id = False
+        why.append(f"{summary['wide_persons']} persons this job deleted have 10 or more distinct "
+                   "ids and PostHog's lookups show at most 10: a 'not found' id may have been "
+                   "one of theirs, deleted with them")
     if options.get("resolve"):
         why.append("every chunk was looked up before it was sent, so each id's outcome comes "
                    "from PostHog's own answer about that id")
