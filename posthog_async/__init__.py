@@ -8,7 +8,8 @@
 """
 
 from ._bulk import BulkDeleteReport, ChunkFailure, LookupReport, ProgressCallback
-from ._chunk_step import ChunkResult, ChunkState, ChunkStep, Outcome
+from ._chunk_result import ChunkResult, ChunkState, Outcome
+from ._chunk_step import ChunkStep
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (

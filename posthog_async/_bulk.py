@@ -11,7 +11,8 @@ from contextlib import aclosing
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ._chunk_step import ChunkIncomplete, ChunkResult, ChunkState, ChunkStep, LookupChunk, is_fatal
+from ._chunk_result import ChunkResult, ChunkState
+from ._chunk_step import ChunkIncomplete, ChunkStep, LookupChunk, is_fatal
 from ._concurrency import bounded_map
 from ._ids import IdCleaner, IdSource, InputStats, RejectedId, cleaned_chunks
 from ._models import DeletionError, Person

@@ -16,9 +16,8 @@ from posthog_async import (
     Person,
     RateLimitError,
 )
-from posthog_async._chunk_step import (
-    ChunkAbandoned, ChunkIncomplete, ChunkState, ChunkStep, is_fatal,
-)
+from posthog_async._chunk_result import ChunkState
+from posthog_async._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkStep, is_fatal
 from posthog_async._exceptions import make_status_error
 from posthog_async._models import DeletionError
 

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from posthog_async._bulk import BulkDeleteReport
-from posthog_async._chunk_step import ChunkResult
+from posthog_async._chunk_result import ChunkResult
 from posthog_async._ids import IdCleaner, _already_clean
 from posthog_async._validation import clean_id
 

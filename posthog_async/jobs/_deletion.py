@@ -22,7 +22,8 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
-from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkState, ChunkStep, is_fatal
+from .._chunk_result import ChunkState
+from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkStep, is_fatal
 from .._client import ScopedPostHog
 from .._concurrency import bounded_map
 from .._exceptions import PostHogError, RateLimitError

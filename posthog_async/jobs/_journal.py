@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._chunk_step import ChunkResult, ChunkState
+from .._chunk_result import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
 from ._lock import JobLock, JournalError, create_private, utc_now
