@@ -238,9 +238,36 @@ def _require_all(schema: Any) -> Any:
     return out
 
 
+#: Properties the schema leaves free-form where PostHog's server is specific: generated answers
+#: follow the server there (anything else the schema allows is still generated).
+NARROWED: dict[str, tuple[dict[str, Any], str]] = {
+    "deletion_errors": (
+        {"type": "array", "items": {"type": "object", "additionalProperties": True, "properties": {
+            "person_uuid": {"type": "string"}, "step": {"type": "string"}}}},
+        "the schema types bulk_delete's deletion_errors items as any object; the server sends "
+        "{person_uuid: str} or {person_uuid: str, step: str} (posthog/api/person.py@3d48c3db, "
+        "posthog-server-survey.md row 5)"),
+}
+
+
+def _narrow(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_narrow(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _narrow(v) for k, v in schema.items()}
+    props = out.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {name: NARROWED[name][0] if name in NARROWED else sub
+                             for name, sub in props.items()}
+    return out
+
+
 def answers(method: str, url_path: str, status: int, *, require_all: bool = False) -> st.SearchStrategy[Any]:
-    """Schema-valid bodies of an operation's answer (``require_all``: every field present)."""
+    """Schema-valid bodies of an operation's answer (``require_all``: every field present),
+    with :data:`NARROWED` properties shaped as the server sends them."""
     op = load().find_operation_by_path(method, url_path)
     resolved = op.responses.find_by_status_code(status).get_schema("application/json")
-    body = _require_all(resolved.schema) if require_all else resolved.schema
+    body = _narrow(resolved.schema)
+    body = _require_all(body) if require_all else body
     return build(body, draft=jsonschema_rs.Draft4, formats=get_default_format_strategies())
