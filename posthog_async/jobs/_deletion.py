@@ -233,20 +233,20 @@ class DeletionJob:
                                                 ids_total=sum(r.size for r in rows))
         deleted: set[str] = set() if self.options.keep_person else await self._db(journal.persons)
         steps = {kind: self._step(kind, deleted) for kind in ("distinct_ids", "ids")}
-        write = self._write
+        journaled = self._journaled
 
         class Recorder:
             def __init__(self, chunk: int) -> None:
                 self.chunk = chunk
 
             async def looked_up(self, state: ChunkState) -> None:
-                await write(journal.record_lookup, self.chunk, state.found or {}, state.aliases)
+                await journaled(journal.record_lookup, self.chunk, state.found or {}, state.aliases)
 
             async def sending(self, state: ChunkState) -> None:
-                await write(journal.mark_sent, self.chunk)
+                await journaled(journal.mark_sent, self.chunk)
 
         async def settle(row: ChunkRow) -> None:
-            state: ChunkState = await write(journal.chunk_state, row)
+            state: ChunkState = await journaled(journal.chunk_state, row)
             try:
                 result = await steps[row.kind].run(state, Recorder(row.chunk))
             except JournalError:
@@ -254,15 +254,15 @@ class DeletionJob:
             except Exception as error:
                 if isinstance(error, ChunkAbandoned) or is_fatal(error):
                     if not state.answer_lost:  # no send of it went through: not sent at all
-                        await write(journal.mark_unsent, row.chunk)
+                        await journaled(journal.mark_unsent, row.chunk)
                     raise  # else it stays 'sent': a resume looks it up before re-sending
                 reason = f"{type(error).__name__}: {error}"
                 if isinstance(error, ChunkIncomplete):  # keep what was settled before giving up
-                    await write(lambda: journal.mark_done(row.chunk, error.partial, failed=reason))
+                    await journaled(lambda: journal.mark_done(row.chunk, error.partial, failed=reason))
                 else:
-                    await write(journal.mark_failed, row.chunk, reason)
+                    await journaled(journal.mark_failed, row.chunk, reason)
                 raise
-            await write(journal.mark_done, row.chunk, result)
+            await journaled(journal.mark_done, row.chunk, result)
 
         results = bounded_map(self._chunks(rows), settle, limit=self.concurrency)
         try:
@@ -286,7 +286,7 @@ class DeletionJob:
         finally:
             await results.aclose()
 
-    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _journaled(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A journal call while sending; one that fails stops the job (progress it cannot
         record, or read back, is progress it cannot prove)."""
         try:
