@@ -7,10 +7,11 @@ the client's limits, and each runs the one per-chunk step (:mod:`posthog_async._
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import aclosing
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from . import _constants as C
 from ._chunk_result import ChunkResult, ChunkState
 from ._chunk_step import ChunkIncomplete, ChunkStep, LookupChunk, is_fatal
 from ._concurrency import bounded_map
@@ -110,9 +111,10 @@ class BulkDeleteReport:
             else:
                 still.append(key)
         self.not_found = still
-        seen = Counter(aliases.values())  # PostHog's lookups show at most 10 ids a person
-        if still and any(seen[p] >= 10 for p, o in persons.items() if o != "kept"):
-            self.exact = False  # a "not found" id may be an 11th id of a person deleted here
+        seen = Counter(aliases.values())
+        wide = C.MAX_LOOKUP_DISTINCT_IDS
+        if still and any(seen[p] >= wide for p, o in persons.items() if o != "kept"):
+            self.exact = False  # a "not found" id may be an id no lookup showed of one deleted here
 
 
 async def bulk_delete_all(
@@ -158,8 +160,7 @@ async def bulk_delete_all(
             if result is not None:
                 report.add(result)
                 aliases.update(result.aliases)
-                outcome = ("kept" if step.keep_person else
-                           "queued" if result.persons_queued else "deleted")
+                outcome = step.success_outcome(queued=result.persons_queued > 0)
                 persons.update(dict.fromkeys(result.persons, outcome))
             if error is not None and (stop_on_error or is_fatal(error)) and not report.stopped_early:
                 report.stopped_early, report.stop_reason = True, str(error)

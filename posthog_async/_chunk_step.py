@@ -254,6 +254,10 @@ class ChunkStep:
                     raise
                 await self._sleep(_backoff(attempt))
 
+    def success_outcome(self, *, queued: bool) -> Outcome:
+        """What a person PostHog found and did not fail on became: kept, queued or deleted."""
+        return "kept" if self.keep_person else ("queued" if queued else "deleted")
+
     def _check_stop(self) -> None:
         if self.should_stop is not None and self.should_stop():
             raise ChunkAbandoned("stopped before this chunk was settled")
@@ -291,7 +295,7 @@ class ChunkStep:
             return result
         errors = {e.person_uuid: e.step for e in answer.deletion_errors}
         queued = (answer.persons_queued_for_deletion or 0) > 0
-        success: Outcome = "kept" if self.keep_person else ("queued" if queued else "deleted")
+        success = self.success_outcome(queued=queued)
         result = ChunkResult(
             persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
             persons_queued=answer.persons_queued_for_deletion or 0,

@@ -49,5 +49,8 @@ MAX_PERSONS_PAGE_LIMIT = 1000
 ITERATION_PAGE_LIMIT = 1000
 #: PostHog stores distinct ids in a ``CharField(max_length=400)``: longer ones cannot exist.
 MAX_DISTINCT_ID_LENGTH = 400
+#: Batch lookups show at most this many of a person's distinct ids (``MinimalPersonSerializer``):
+#: a person showing this many may have more that no lookup names.
+MAX_LOOKUP_DISTINCT_IDS = 10
 
 USER_AGENT = "posthog-async-client"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import _constants as C
 from .._chunk_result import ChunkResult, ChunkState
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
@@ -315,8 +316,8 @@ class Journal:
         lookup shows at most 10 of a person's ids, so some of their ids may be unknown here."""
         row = self._db.execute(
             "SELECT COUNT(*) FROM (SELECT person FROM aliases GROUP BY person "
-            "HAVING COUNT(*) >= 10) AS wide WHERE person IN (SELECT person FROM ids "
-            "WHERE outcome IN ('deleted', 'queued'))").fetchone()
+            "HAVING COUNT(*) >= ?) AS wide WHERE person IN (SELECT person FROM ids "
+            "WHERE outcome IN ('deleted', 'queued'))", (C.MAX_LOOKUP_DISTINCT_IDS,)).fetchone()
         return int(row[0])
 
     # -- reading back ---------------------------------------------------------------------
