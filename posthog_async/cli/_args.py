@@ -73,21 +73,11 @@ class CliParser(argparse.ArgumentParser):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
 
-    def parse_known_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        argv = list(sys.argv[1:] if args is None else args)
-        token = _ARGV.set((*_ARGV.get(), *argv))
-        try:
-            return super().parse_known_args(argv, namespace)
-        finally:
-            _ARGV.reset(token)
-
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
         argv = list(sys.argv[1:] if args is None else args)
-        token = _ARGV.set((*_ARGV.get(), *argv))  # "unrecognized arguments" is reported here
+        token = _ARGV.set(tuple(argv))  # sub-parsers report their errors inside this call
         try:
             return super().parse_args(argv, namespace)
         finally:

@@ -1,7 +1,7 @@
 """Long-running, resumable jobs built on the client: ``DeletionJob`` for GDPR erasure."""
 
-from ._deletion import DeletionJob, JobInterrupted, JobOptions, JobProgress
-from ._input import InputError, InputReader, InputSpec, Rejected
+from ._deletion import DeletionJob, JobOptions, JobProgress
+from ._input import InputError, InputReader, InputSpec, JobInterrupted, Rejected
 from ._lock import JournalBusy, JournalError
 from ._report import JobReport, ReportPathError, check_report_path
 

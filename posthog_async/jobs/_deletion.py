@@ -30,10 +30,10 @@ from .._exceptions import PostHogError, RateLimitError
 from ._input import InputSpec
 from ._journal import ChunkRow, Journal
 from ._lock import JournalError, utc_now
-from ._loading import IterableInput, JobInterrupted, prepare
+from ._loading import IterableInput, prepare
 from ._report import JobReport, build_report
 
-__all__ = ["DeletionJob", "JobProgress", "JobOptions", "JobInterrupted"]
+__all__ = ["DeletionJob", "JobProgress", "JobOptions"]
 
 Kind = Literal["distinct_ids", "ids"]
 Notice = Callable[[str], object]
@@ -177,7 +177,7 @@ class DeletionJob:
             await self._send_all(journal, rows)
             moved = await self._db(journal.credit_aliases)
             if moved:
-                self._notice(f"{moved:,} distinct ids were not found because this job had already "
+                self._notice(f"{moved:,} ids were not found because this job had already "
                              "deleted their person through another of its ids: reported as such")
             status = await self._deletion_status(journal) if self.check_deletion_status else None
             report: JobReport = await self._db(lambda: build_report(

@@ -19,7 +19,7 @@ from ._input import InputError, InputReader, InputSpec, JobInterrupted, identify
 from ._journal import Journal
 from ._lock import utc_now
 
-__all__ = ["IterableInput", "JobInterrupted", "prepare"]
+__all__ = ["IterableInput", "prepare"]
 
 Notice = Callable[[str], object]
 #: Inputs that cannot be read twice: a resumed job relies on its journal for them.
