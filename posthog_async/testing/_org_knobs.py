@@ -71,3 +71,21 @@ class OrganizationKnobs:
         return {pid: p.by_distinct_id[distinct_id] for pid, p in self.projects.items()
                 if distinct_id in p.by_distinct_id}
 
+
+    def seed_persons_across(self, n: int, *, project_ids: list[int] | None = None,
+                            overlap: float = 0.0) -> None:
+        """Seed ``n`` persons in each project (default: all). The first ``round(n * overlap)``
+        have the same distinct ids in every project (``user-1``, ... and ``anon-3``, ...: one
+        person each, with its own UUID, in each project); the rest are the project's own
+        (``p<project>-user-<i>``, ``p<project>-anon-<i>``). Projects must be empty, so the
+        shared ids line up."""
+        if not 0.0 <= overlap <= 1.0:
+            raise ValueError("overlap must be between 0 and 1")
+        chosen = [self.projects[pid] for pid in (project_ids or list(self.projects))]
+        if any(p.persons for p in chosen):
+            raise ValueError("seed_persons_across needs empty projects")
+        shared = round(n * overlap)
+        for project in chosen:
+            project.seed_persons(shared, prefix="user-")
+            project.seed_persons(n - shared, prefix=f"p{project.id}-user-",
+                                 anon_prefix=f"p{project.id}-anon-")

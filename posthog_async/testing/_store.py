@@ -159,9 +159,9 @@ class ProjectData:
             self.by_distinct_id[d] = person
         self._order.append(person)
 
-    def seed_persons(self, n: int, *, prefix: str = "user-") -> range:
+    def seed_persons(self, n: int, *, prefix: str = "user-", anon_prefix: str = "anon-") -> range:
         """Create ``n`` persons with distinct ids ``{prefix}{i}`` for ``i`` in the returned range;
-        every third person also has an ``anon-{i}`` id."""
+        every third person also has an ``{anon_prefix}{i}`` id."""
         rng = self.rng
         start = self._next_id
         persons = self.persons
@@ -169,7 +169,7 @@ class ProjectData:
         by_id = self.by_id
         order = self._order
         for i in range(start, start + n):
-            dids = [f"{prefix}{i}", f"anon-{i}"] if i % 3 == 0 else [f"{prefix}{i}"]
+            dids = [f"{prefix}{i}", f"{anon_prefix}{i}"] if i % 3 == 0 else [f"{prefix}{i}"]
             person = FakePerson(i, _fast_uuid(rng), dids, i)
             persons[person.uuid] = person
             by_id[i] = person
