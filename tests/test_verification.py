@@ -127,7 +127,7 @@ async def test_deletion_statuses_pending_then_completed_with_delete_verified_at(
             assert report.ok and report.persons_deleted == 20
             uuids = sorted(r["person_uuid"] for r in server.project(2).deletion_status)
             assert len(uuids) == 20 and not server.project(1).deletion_status  # per project
-            found = await project.persons.verification.deletion_statuses(uuids + [uuid_of(1)])
+            found = await project.persons.verification.deletion_statuses([*uuids, uuid_of(1)])
             assert len(found.pending) == 20 and found.missing == [uuid_of(1)]
             assert all(r.delete_verified_at is None for r in found.rows.values())
             assert not (await ph.project(1).persons.verification.deletion_statuses(uuids)).rows
