@@ -189,3 +189,50 @@ async def test_listings_conform_to_posthogs_schema(org_server: FakePostHog) -> N
                               response_schema_conformance])
         checked += 1
     assert checked == 3
+
+
+async def test_standalone_server_serves_organisations_overlap_and_delays() -> None:
+    """``python -m posthog_async.testing`` with the multi-project knobs, used by the client."""
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+
+    from posthog_async import AsyncPostHog
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posthog_async.testing", "--port", str(port), "--persons", "30",
+         "--projects", "1,2,3", "--overlap", "0.5", "--organization", "Acme=3,4:member",
+         "--organization", "Legacy=5:no-personal-keys", "--private-project", "4",
+         "--pending-deletion-project", "2", "--scoped-key", "phx_team=2,3",
+         "--event-deletion-delay", "0.3", "--api-key", KEY, "--no-rate-limits"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()
+        url = f"http://127.0.0.1:{port}"
+        async with AsyncPostHog(KEY, host=url, rate_limits=None) as ph:
+            reach = await ph.reachable_projects()
+            assert reach.ids == [1, 2, 3] and reach.pending_deletion == [2]
+            assert [(n.id, n.status_code) for n in reach.not_covered] == [(5, 403)]
+            found = {pid: await ph.project(pid).persons.batch_by_distinct_ids(["user-15", "user-16"])
+                     for pid in (1, 2, 3)}
+            assert all(sorted(f) == ["user-15"] for f in found.values())  # 15 shared, 16 not
+            assert len({f["user-15"].uuid for f in found.values()}) == 3
+            await ph.project(3).persons.bulk_delete(distinct_ids=["user-15"], delete_events=True)
+            uuid = found[3]["user-15"].uuid
+            rows = await ph.project(3).persons.verification.deletion_statuses([uuid])
+            assert list(rows.pending) == [uuid]
+            await asyncio.sleep(0.35)
+            rows = await ph.project(3).persons.verification.deletion_statuses([uuid])
+            assert list(rows.completed) == [uuid]
+        async with AsyncPostHog("phx_team", host=url, rate_limits=None) as ph:
+            reach = await ph.reachable_projects()
+            assert reach.via == "scoped_teams" and reach.ids == [2, 3]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
