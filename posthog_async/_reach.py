@@ -1,6 +1,11 @@
 """Which projects a personal API key reaches: the recipe of ``posthog-api-notes.md``, in one place.
 
-1. The key's own record (``GET /api/personal_api_keys/@current/``): any key may read it.
+1. The key's own record (``GET /api/personal_api_keys/@current/``): any key may read it on
+   current PostHog (``PersonalApiKeySelfAccessPermission``). Older versions sent it through
+   ``APIScopePermission``, which refuses it to a key with ``scoped_teams`` and to one without
+   ``personal_api_key:read``; then the recipe goes on without it: named projects are checked
+   as always, and discovery starts from the organisations (where such a key gets PostHog's
+   403, raised, so the caller learns to name its projects).
 2. A key with ``scoped_teams`` reaches exactly those projects, and PostHog answers 403 on every
    organisation-level URL for it; so each scoped project is read directly
    (``GET /api/projects/:id/``) for its name, organisation and ``is_pending_deletion``.
@@ -58,7 +63,8 @@ class ProjectReach:
     ``"scoped_teams"``, ``"organizations"``, or ``"named"`` (the caller's ``project_ids``).
     """
 
-    key: PersonalAPIKey
+    #: The key's own record; ``None`` when an older PostHog refused it (see the module doc).
+    key: PersonalAPIKey | None
     via: Literal["scoped_teams", "organizations", "named"]
     projects: tuple[Project, ...]
     not_covered: tuple[NotCoveredProject, ...]
@@ -139,6 +145,12 @@ async def _organization_projects(
                           lambda pid: organizations.project(org.id, pid), org.id)
 
 
+async def _direct(ids: list[int], via: Literal["named", "scoped_teams"],
+                  key: PersonalAPIKey | None, projects: Projects) -> ProjectReach:
+    found, refused = await _details(ids, projects.retrieve, None)
+    return ProjectReach(key, via, tuple(found), tuple(refused))
+
+
 async def reachable_projects(
     keys: PersonalAPIKeys, organizations: Organizations, projects: Projects,
     *, project_ids: Iterable[int | str] | None = None,
@@ -149,13 +161,16 @@ async def reachable_projects(
     the key reaches is discovered. See the module docstring for the recipe and what is raised.
     """
     named = None if project_ids is None else _named(project_ids)
-    key = await keys.current()
-    if named is not None or key.team_scoped:
-        ids = named if named is not None else list(dict.fromkeys(key.scoped_teams or ()))
-        found, refused = await _details(ids, projects.retrieve, None)
-        return ProjectReach(key, "named" if named is not None else "scoped_teams",
-                            tuple(found), tuple(refused))
-    scoped = {o.lower() for o in key.scoped_organizations or ()}
+    try:
+        key: PersonalAPIKey | None = await keys.current()
+    except PermissionDeniedError:
+        key = None  # an older PostHog: the record needs a scope, and is refused to team keys
+    if named is not None:
+        return await _direct(named, "named", key, projects)
+    if key is not None and key.team_scoped:
+        return await _direct(list(dict.fromkeys(key.scoped_teams or ())), "scoped_teams", key,
+                             projects)
+    scoped = {o.lower() for o in (key.scoped_organizations if key else None) or ()}
     all_found: list[Project] = []
     all_refused: list[NotCoveredProject] = []
     async for org in organizations.list():

@@ -164,3 +164,28 @@ async def test_the_listing_resources_page_with_async_for(fake: FakePostHog) -> N
             await ph.projects.retrieve("@current")
         with pytest.raises(ValueError):
             await ph.organizations.retrieve("not-a-uuid")
+
+
+async def test_an_older_posthog_that_refuses_the_keys_record(fake: FakePostHog) -> None:
+    """Before PersonalApiKeySelfAccessPermission, the record went through APIScopePermission:
+    a key with scoped_teams got 403 there (posthog/api/personal_api_key.py, index id
+    27898808210). The recipe goes on without it."""
+    from aiohttp import web
+
+    def old_record(request: web.Request) -> web.StreamResponse | None:
+        if request.path.startswith("/api/personal_api_keys/"):
+            return web.json_response(status=403, data={
+                "type": "authentication_error", "code": "permission_denied", "attr": None,
+                "detail": "API keys with scoped projects are only supported on project-based endpoints."})
+        return None
+
+    fake.add_hook(old_record)
+    fake.add_key("phx_team", projects=[1, 3])
+    async with client(fake, "phx_team") as ph:
+        reach = await ph.reachable_projects([3, 2])
+        assert reach.key is None and reach.ids == [3] and reach.not_covered[0].id == 2
+        with pytest.raises(PermissionDeniedError, match="project-based endpoints"):
+            await ph.reachable_projects()  # discovery needs the record: name the projects
+    async with client(fake) as ph:
+        reach = await ph.reachable_projects()
+    assert reach.key is None and reach.via == "organizations" and reach.ids == [1, 2, 3]
