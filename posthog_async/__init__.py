@@ -12,6 +12,7 @@ from ._chunk_result import ChunkResult, ChunkState, Outcome
 from ._chunk_step import ChunkStep
 from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
+from ._event_deletions import DeletionStatusLookup, next_event_deletion_batch
 from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
     BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
@@ -24,10 +25,13 @@ from ._models import (
     PointInTimeMetadata, PropertyDefinition, PropertyValue, PropertyValues, SharePasswordInfo,
     SharingConfiguration, SharingPassword, Subscription, User, UserBasic,
 )
+from ._org_models import Organization, PersonalAPIKey, Project, ProjectBasic
 from ._pagination import AsyncPaginator
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
 from ._ratelimit_redis import RedisRateLimiter
+from ._reach import NotCoveredProject, ProjectReach
 from ._retry import RetryEvent, RetryHook, RetryPolicy
+from .resources.persons import GoneCheck
 
 __version__ = "0.2.0"
 
@@ -36,12 +40,14 @@ __all__ = [
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
     "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
     "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep",
-    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus", "FanOutResult",
-    "IdSource", "InputStats", "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport",
-    "MethodNotAllowedError", "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person",
-    "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PointInTimeMetadata", "PostHogError",
-    "ProgressCallback", "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimiter",
-    "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
+    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus",
+    "DeletionStatusLookup", "FanOutResult", "GoneCheck", "IdSource", "InputStats",
+    "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
+    "next_event_deletion_batch", "NotCoveredProject", "NotFoundError", "Organization", "Outcome",
+    "Page", "PermissionDeniedError", "Person", "PersonalAPIKey", "PersonalAPIKeyNotAllowedError",
+    "PersonAtTime", "PointInTimeMetadata", "PostHogError", "ProgressCallback", "Project",
+    "ProjectBasic", "ProjectReach", "PropertyDefinition", "PropertyValue", "PropertyValues",
+    "RateLimiter", "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
     "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
     "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",

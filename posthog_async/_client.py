@@ -21,9 +21,13 @@ from ._exceptions import ConfigurationError
 from ._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
 from ._retry import RetryHook, RetryPolicy
 from ._transport import Transport
+from ._reach import ProjectReach, reachable_projects
 from .resources import (
     Integrations,
+    Organizations,
+    PersonalAPIKeys,
     Persons,
+    Projects,
     PropertyDefinitions,
     SessionRecordings,
     Subscriptions,
@@ -70,6 +74,36 @@ class ScopedPostHog:
     @cached_property
     def integrations(self) -> Integrations:
         return Integrations(self._transport, self.scope)
+
+    @cached_property
+    def personal_api_keys(self) -> PersonalAPIKeys:
+        return PersonalAPIKeys(self._transport, self.scope)
+
+    @cached_property
+    def organizations(self) -> Organizations:
+        return Organizations(self._transport, self.scope)
+
+    @cached_property
+    def projects(self) -> Projects:
+        return Projects(self._transport, self.scope)
+
+    async def reachable_projects(
+        self, project_ids: Iterable[int | str] | None = None
+    ) -> ProjectReach:
+        """The projects this key reaches, as PostHog decides it (the key's own record, its
+        ``scoped_teams``, else its organisations' project pages), and every project it cannot
+        reach (403/404) as ``not_covered`` with PostHog's message. With ``project_ids`` only
+        those are checked. Needs ``project:read`` (and ``organization:read`` to discover).
+
+        Example::
+
+            reach = await ph.reachable_projects()
+            for project in reach.projects:
+                view = ph.project(project.id)   # same pool and limits
+            assert reach.complete, reach.not_covered
+        """
+        return await reachable_projects(self.personal_api_keys, self.organizations, self.projects,
+                                        project_ids=project_ids)
 
     @property
     def host(self) -> str:

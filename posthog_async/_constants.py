@@ -53,4 +53,13 @@ MAX_DISTINCT_ID_LENGTH = 400
 #: a person showing this many may have more that no lookup names.
 MAX_LOOKUP_DISTINCT_IDS = 10
 
+#: PostHog deletes the events of deleted persons in a weekly batch: Sundays at 05:00 UTC
+#: (``CLEAR_CLICKHOUSE_REMOVED_DATA_SCHEDULE_CRON = "0 5 * * SUN"`` in PostHog's settings).
+#: Weekday as ``datetime.weekday()`` counts (Monday 0, Sunday 6).
+EVENT_DELETION_WEEKDAY = 6
+EVENT_DELETION_HOUR = 5
+EVENT_DELETION_MINUTE = 0
+#: Rows asked for per page when scanning ``persons/deletion_status/`` (PostHog sets no maximum).
+DELETION_STATUS_PAGE_LIMIT = 1000
+
 USER_AGENT = "posthog-async-client"

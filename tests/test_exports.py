@@ -10,13 +10,16 @@ import posthog_async
 from posthog_async import AsyncPostHog, ScopedPostHog
 from posthog_async.resources import (
     Integrations,
+    Organizations,
+    PersonalAPIKeys,
     Persons,
+    Projects,
     PropertyDefinitions,
     SessionRecordings,
     Subscriptions,
     Users,
 )
-from posthog_async.resources.persons import PersonActors
+from posthog_async.resources.persons import PersonActors, PersonVerification
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -47,7 +50,8 @@ def _names_in(annotation: object) -> set[str]:
 def test_types_in_public_signatures_are_exported() -> None:
     missing: set[str] = set()
     classes = (AsyncPostHog, ScopedPostHog, Persons, PersonActors, PropertyDefinitions,
-               Subscriptions, Users, SessionRecordings, Integrations)
+               Subscriptions, Users, SessionRecordings, Integrations, Organizations,
+               PersonalAPIKeys, Projects, PersonVerification)
     exported = set(posthog_async.__all__) | {c.__name__ for c in classes}
     for cls in classes:
         for name, member in inspect.getmembers(cls):

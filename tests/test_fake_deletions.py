@@ -144,3 +144,54 @@ async def test_row10_delete_is_queued_too_in_queue_mode(queued: FakePostHog) -> 
     assert person.uuid in queued.project().persons
     await asyncio.wait_for(queued.wait_for_deletions(), 5)
     assert person.uuid not in queued.project().persons
+
+
+async def test_event_deletions_complete_after_the_batch_delay() -> None:
+    """deletion_status rows: pending until the (short) batch has run, then completed with
+    delete_verified_at; one row per person, however often its events are asked deleted."""
+    async with FakePostHog(rate_limits=None, event_deletion_delay=0.2) as server:
+        server.seed_persons(3)
+        _, body = await bulk(server, {"distinct_ids": ["user-1", "user-2"], "delete_events": True})
+        assert body["events_queued_for_deletion"] is True
+        _, page, _ = await call(server, "GET", PERSONS + "deletion_status/", key=server.api_key)
+        assert page["count"] == 2 and {r["status"] for r in page["results"]} == {"pending"}
+        assert all(r["delete_verified_at"] is None for r in page["results"])
+        await asyncio.sleep(0.25)
+        _, page, _ = await call(server, "GET", PERSONS + "deletion_status/", key=server.api_key,
+                                params={"status": "completed"})
+        assert page["count"] == 2 and all(r["delete_verified_at"] for r in page["results"])
+        assert all(r["delete_verified_at"] > r["created_at"] for r in page["results"])
+        person = server.project().ordered()[0]  # user-3, still there
+        await call(server, "DELETE", f"{PERSONS}{person.uuid}/", key=server.api_key,
+                   params={"delete_events": "true", "keep_person": "true"})
+        await call(server, "DELETE", f"{PERSONS}{person.uuid}/", key=server.api_key,
+                   params={"delete_events": "true"})
+        _, page, _ = await call(server, "GET", PERSONS + "deletion_status/", key=server.api_key,
+                                params={"person_uuid": person.uuid.upper()})
+        assert page["count"] == 1 and page["results"][0]["status"] == "pending"
+    async with FakePostHog(rate_limits=None) as server:  # no delay: only the explicit batch
+        server.seed_persons(1)
+        await bulk(server, {"distinct_ids": ["user-1"], "delete_events": True})
+        await asyncio.sleep(0.05)
+        assert server.project().deletion_status[0]["status"] == "pending"
+        assert server.verify_event_deletions() == 1
+        assert server.project().deletion_status[0]["status"] == "completed"
+        server.event_deletion_delay = 0.0  # a knob that can change while running
+        assert server.project(1).event_deletion_delay == 0.0
+
+
+async def test_queued_persons_disappear_only_after_the_delay() -> None:
+    async with FakePostHog(rate_limits=None, queue_person_deletions=True,
+                           queued_deletion_delay=0.3) as server:
+        server.seed_persons(2)
+        uuids = [p.uuid for p in server.project().ordered()]
+        _, body = await bulk(server, {"ids": uuids})
+        assert body["persons_queued_for_deletion"] == 2
+        await asyncio.sleep(0.1)
+        _, found, _ = await call(server, "POST", PERSONS + "batch_by_uuids/", key=server.api_key,
+                                 json={"uuids": uuids})
+        assert sorted(found["results"]) == sorted(uuids)  # not yet
+        await asyncio.wait_for(server.wait_for_deletions(), 5)
+        _, found, _ = await call(server, "POST", PERSONS + "batch_by_uuids/", key=server.api_key,
+                                 json={"uuids": uuids})
+        assert found["results"] == {}

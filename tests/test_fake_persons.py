@@ -6,6 +6,8 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
+
 from posthog_async.testing import FakePostHog
 
 from .test_fake_server import PERSONS, call, error
@@ -232,3 +234,24 @@ async def test_row23_distinct_id_filter(server: FakePostHog) -> None:
     assert hit["count"] == 1 and hit["next"] is None
     _, miss, _ = await call(server, "GET", PERSONS, params={"distinct_id": "nobody"})
     assert miss["results"] == [] and miss["next"] is None
+
+
+async def test_projects_hold_their_own_persons_with_shared_distinct_ids() -> None:
+    """A distinct id is unique per project (team), not across them: each project has its own
+    person for it, with its own UUID, and deleting one leaves the others."""
+    async with FakePostHog(project_ids=(1, 2, 3), rate_limits=None) as server:
+        server.seed_persons_across(10, overlap=0.3)
+        shared = server.persons_with("user-3")
+        assert sorted(shared) == [1, 2, 3] and len({p.uuid for p in shared.values()}) == 3
+        assert server.persons_with("anon-3").keys() == shared.keys()  # its second id too
+        assert list(server.persons_with("p2-user-4")) == [2]
+        assert server.persons_with("p2-anon-6") and not server.persons_with("anon-6")
+        status, body, _ = await call(server, "POST", "/api/projects/2/persons/bulk_delete/",
+                                     key=server.api_key, json={"distinct_ids": ["user-3"]})
+        assert status == 202 and body["persons_deleted"] == 1
+        assert sorted(server.persons_with("user-3")) == [1, 3]
+        with pytest.raises(ValueError):
+            server.seed_persons_across(1)  # projects must be empty so shared ids line up
+        server.add_person(["alice"], project_id=1)
+        server.add_person(["alice"], project_id=3)
+        assert sorted(server.persons_with("alice")) == [1, 3]

@@ -16,6 +16,8 @@ rate limits, and ``posthog_client`` a client bound to it.
 from ._deletions import BULK_DELETE_VERSIONS, DELETION_STEPS
 from ._errors import FakeAPIError
 from ._faults import Faults
+from ._keys import FakeKey
+from ._projects import FakeOrganization
 from ._server import ALL_SCOPES, FakePostHog
 from ._stats import ServerStats
 from ._store import FakePerson, ProjectData
@@ -23,6 +25,7 @@ from ._throttle import BUCKETS, PRODUCTION_LIMITS, parse_windows
 
 __all__ = [
     "FakePostHog", "Faults", "ServerStats", "FakePerson", "ProjectData", "FakeAPIError",
+    "FakeKey", "FakeOrganization",
     "PRODUCTION_LIMITS", "ALL_SCOPES", "BUCKETS", "BULK_DELETE_VERSIONS", "DELETION_STEPS",
     "parse_windows",
 ]

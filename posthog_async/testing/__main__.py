@@ -9,6 +9,7 @@ from typing import Any
 
 from ._deletions import BULK_DELETE_VERSIONS
 from ._faults import Faults
+from ._projects import MEMBER, OWNER
 from ._server import FakePostHog
 from ._throttle import BUCKETS, PRODUCTION_LIMITS, parse_windows
 
@@ -27,13 +28,60 @@ def _bucket_spec(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _project_ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated project ids, got {text!r}") from None
+    if not ids:
+        raise argparse.ArgumentTypeError("expected at least one project id")
+    return ids
+
+
+def _organization_spec(text: str) -> tuple[str, list[int], set[str]]:
+    """``Acme=2,3`` or ``Legacy=4:member,no-personal-keys``."""
+    name, sep, rest = text.partition("=")
+    ids, _, flags = rest.partition(":")
+    options = {f.strip() for f in flags.split(",") if f.strip()}
+    if not sep or not name.strip() or options - {"member", "no-personal-keys"}:
+        raise argparse.ArgumentTypeError(
+            "expected NAME=ID[,ID...][:member][,no-personal-keys], e.g. Legacy=4:no-personal-keys")
+    return name.strip(), _project_ids(ids), options
+
+
+def _scoped_key(text: str) -> tuple[str, list[int]]:
+    key, sep, ids = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError("expected KEY=ID[,ID...]")
+    return key.strip(), _project_ids(ids)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m posthog_async.testing",
                                 description="Run an offline fake PostHog API on 127.0.0.1.")
     p.add_argument("--port", type=int, default=8010)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--persons", type=int, default=1000, help="persons to seed (default 1000)")
-    p.add_argument("--projects", default="1", help="comma-separated project ids (default 1)")
+    p.add_argument("--projects", type=_project_ids, default=[1],
+                   help="comma-separated project ids (default 1); with several, every project "
+                        "gets --persons persons")
+    p.add_argument("--overlap", type=float, default=0.0,
+                   help="with several projects: the share of persons whose distinct ids exist in "
+                        "every project (0-1, default 0)")
+    p.add_argument("--organization", action="append", type=_organization_spec, default=[],
+                   metavar="NAME=IDS[:FLAGS]",
+                   help="put projects in another organisation (repeatable); FLAGS: member (the "
+                        "user is no admin there: private projects are hidden), no-personal-keys "
+                        "(the organisation refuses a member's personal API keys)")
+    p.add_argument("--private-project", action="append", type=int, default=[], metavar="ID",
+                   help="a project only organisation admins see (repeatable)")
+    p.add_argument("--pending-deletion-project", action="append", type=int, default=[],
+                   metavar="ID", help="a project PostHog is deleting (repeatable)")
+    p.add_argument("--scoped-key", action="append", type=_scoped_key, default=[],
+                   metavar="KEY=IDS", help="another key limited to these projects (scoped_teams)")
+    p.add_argument("--event-deletion-delay", type=float, default=None,
+                   help="seconds until a delete_events request's deletion_status row is completed "
+                        "(PostHog's Sunday 05:00 UTC batch, made short; default: never)")
     p.add_argument("--api-key", default="phx_fake_personal_api_key")
     p.add_argument("--seed", type=int, default=0, help="seed for data and faults")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
@@ -66,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     limits: dict[str, Any] = {} if args.no_rate_limits else dict(PRODUCTION_LIMITS)
     for name, windows in args.rate_limit:
         if windows is None:
@@ -74,24 +123,29 @@ def main(argv: list[str] | None = None) -> None:
         else:
             limits[name] = windows
 
+    server = FakePostHog(
+        api_key=args.api_key, host=args.host, port=args.port,
+        project_ids=args.projects, rate_limits=limits or None,
+        event_deletion_delay=args.event_deletion_delay,
+        faults=Faults(error_rate=args.error_rate, drop_rate=args.drop_rate,
+                      lose_answer_rate=args.lose_answer_rate, latency=args.latency,
+                      jitter=args.jitter, seed=args.seed),
+        short_pages=args.short_pages, queue_person_deletions=args.queue_deletes,
+        queued_deletion_delay=args.delete_delay, apply_delay=args.apply_delay,
+        bulk_delete_version=args.bulk_delete_version, seed=args.seed,
+        retry_after_header=not args.no_retry_after,
+        advanced_permissions=not args.no_advanced_permissions)
+    started = time.perf_counter()
+    try:
+        arrange(server, args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    seeded = time.perf_counter() - started
+
     async def run() -> None:
-        server = FakePostHog(
-            api_key=args.api_key, host=args.host, port=args.port,
-            project_ids=[int(p) for p in args.projects.split(",")], rate_limits=limits or None,
-            faults=Faults(error_rate=args.error_rate, drop_rate=args.drop_rate,
-                          lose_answer_rate=args.lose_answer_rate, latency=args.latency,
-                          jitter=args.jitter, seed=args.seed),
-            short_pages=args.short_pages, queue_person_deletions=args.queue_deletes,
-            queued_deletion_delay=args.delete_delay, apply_delay=args.apply_delay,
-            bulk_delete_version=args.bulk_delete_version, seed=args.seed,
-            retry_after_header=not args.no_retry_after,
-            advanced_permissions=not args.no_advanced_permissions)
-        started = time.perf_counter()
-        server.seed_persons(args.persons)
-        seeded = time.perf_counter() - started
         async with server:
-            print(f"fake PostHog on {server.url} (project {server.default_project}, "
-                  f"{args.persons} persons seeded in {seeded:.1f}s)")
+            print(f"fake PostHog on {server.url} (projects {', '.join(map(str, server.projects))}, "
+                  f"{args.persons} persons each seeded in {seeded:.1f}s)")
             print(f"  export POSTHOG_HOST={server.url} POSTHOG_PROJECT_ID={server.default_project} "
                   f"POSTHOG_PERSONAL_API_KEY={args.api_key}")
             print("Ctrl-C to stop.", flush=True)
@@ -101,6 +155,35 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+
+
+def arrange(server: FakePostHog, args: argparse.Namespace) -> None:
+    """Organisations, private and pending projects, scoped keys and persons, as the options
+    say (``ValueError`` for a project that does not exist)."""
+    for name, ids, flags in args.organization:
+        org = server.add_organization(
+            name, membership_level=MEMBER if flags else OWNER,
+            members_can_use_personal_api_keys="no-personal-keys" not in flags)
+        for pid in ids:
+            if pid in server.projects:
+                server.projects[pid].organization_id = org.id
+            else:
+                server.add_project(pid, organization=org)
+    for pid in [*args.private_project, *args.pending_deletion_project]:
+        if pid not in server.projects:
+            raise ValueError(f"project {pid} is not among --projects or --organization")
+    for pid in args.private_project:
+        server.projects[pid].private = True
+    for pid in args.pending_deletion_project:
+        server.projects[pid].is_pending_deletion = True
+    for key, ids in args.scoped_key:
+        server.add_key(key, projects=ids)
+    if not 0.0 <= args.overlap <= 1.0:
+        raise ValueError("--overlap must be between 0 and 1")
+    if len(server.projects) > 1:
+        server.seed_persons_across(args.persons, overlap=args.overlap)
+    else:
+        server.seed_persons(args.persons)
 
 
 if __name__ == "__main__":

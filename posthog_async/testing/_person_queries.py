@@ -184,11 +184,15 @@ class PersonQueries:
                 person_uuid = to_uuid(req.q("person_uuid"))
             except FieldError as err:
                 raise field_error("person_uuid", err) from None
-        rows = list(reversed(req.project_data.deletion_status))  # newest first
+        project = req.project_data
+        project.settle_event_deletions()  # rows whose (short) batch delay has passed are verified
+        if person_uuid:
+            row = project.deletion_rows.get(person_uuid)
+            rows = [] if row is None else [row]
+        else:
+            rows = list(reversed(project.deletion_rows.values()))  # newest first
         if status != "all":
             rows = [r for r in rows if r["status"] == status]
-        if person_uuid:
-            rows = [r for r in rows if r["person_uuid"] == person_uuid]
         return drf_page(req, rows)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ._definitions import DefinitionHandlers
 from ._deletions import Deletions
+from ._organizations import OrganizationHandlers
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
 from ._request import Reply, Req
@@ -24,6 +25,8 @@ from ._users import UserHandlers
 __all__ = ["Route", "PathRoutes", "Handlers", "build_routes", "ACTOR_PATHS", "Handler"]
 
 Handler = Callable[[Req], Reply]
+#: ``guard(key, path params)``: the team/organisation checks PostHog makes before the scopes.
+Guard = Callable[[str, "dict[str, str]"], None]
 _PROJECT = r"^/api/(?P<family>projects|environments)/(?P<project>[^/.]+)/"
 _ID = r"(?P<id>[^/.]+)"
 _RECORDING = r"session_recordings/(?P<recording_id>[^/.]+)/sharing"
@@ -53,6 +56,8 @@ class PathRoutes:
     project: bool = True
     #: ``?format=`` values the view renders (DRF answers 404 for any other).
     formats: tuple[str, ...] = ("json",)
+    #: Checks of the key's team/organisation limits, run before its scopes are checked.
+    guard: Guard | None = None
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Handlers:
     subscriptions: SubscriptionHandlers
     sharing: SharingHandlers
     users: UserHandlers
+    organizations: OrganizationHandlers
 
 
 def build_routes(h: Handlers) -> list[PathRoutes]:
@@ -75,11 +81,12 @@ def build_routes(h: Handlers) -> list[PathRoutes]:
     table: list[PathRoutes] = []
 
     def add(path: str, *methods: tuple[str, Handler | None, tuple[str, ...] | None, str | None],
-            families: str = "projects|environments", forms: bool = True, project: bool = True) -> None:
+            families: str = "projects|environments", forms: bool = True, project: bool = True,
+            guard: Guard | None = None) -> None:
         regex = (_PROJECT.replace("projects|environments", families) if project else "^/api/")
         name = re.sub(r"\(\?P<(\w+)>\[\^/\.\]\+\)", r":\1", path) + "/"
         entry = PathRoutes(name, re.compile(regex + path + "/?$"), project=project,
-                           formats=("json",) if forms else ("json", "csv"))
+                           formats=("json",) if forms else ("json", "csv"), guard=guard)
         for method, handler, scopes, bucket in methods:
             entry.methods[method] = Route(method, handler or _refused, scopes, bucket, forms)
         table.append(entry)
@@ -149,7 +156,34 @@ def build_routes(h: Handlers) -> list[PathRoutes]:
         ("PATCH", users.update, ("user:write",), None),
         ("PUT", users.update, ("user:write",), None),
         ("DELETE", users.destroy, ("user:write",), None), project=False)
+    _organization_routes(add, h.organizations)
     return table
+
+
+def _organization_routes(add: Callable[..., None], o: OrganizationHandlers) -> None:
+    """The key's record, organisations and project listings: PostHog's default ``burst`` and
+    ``sustained`` throttles (the ``general`` bucket); the key's record needs no scope."""
+    refused = [(m, o.key_refused, (), "general") for m in ("PATCH", "PUT", "DELETE")]
+    add("personal_api_keys", ("GET", o.key_refused, (), "general"),
+        ("POST", o.key_refused, (), "general"), project=False)
+    add("personal_api_keys/(?P<key_id>[^/.]+)", ("GET", o.key_retrieve, (), "general"), *refused,
+        project=False)
+    org, proj = ("organization:read",), ("project:read",)
+    add("organizations", ("GET", o.organizations, org, "general"), project=False,
+        guard=o.guard_listing)
+    add("organizations/(?P<organization>[^/.]+)/projects",
+        ("GET", o.organization_projects, proj, "general"), project=False,
+        guard=o.guard_organization)
+    add("organizations/(?P<organization>[^/.]+)/projects/(?P<id>[^/.]+)",
+        ("GET", o.organization_project, proj, "general"), project=False,
+        guard=o.guard_organization)
+    add(f"organizations/{_ID}", ("GET", o.organization, org, "general"), project=False,
+        guard=o.guard_listing)
+    add("projects", ("GET", o.projects, proj, "general"), project=False, guard=o.guard_listing)
+    add(f"projects/{_ID}", ("GET", o.project, proj, "general"), project=False,
+        guard=o.guard_project)
+    add("environments", ("GET", o.environments, proj, "general"), project=False,
+        guard=o.guard_listing)
 
 
 def _refused(req: Req) -> Reply:  # pragma: no cover - the server refuses before calling it

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._definitions import DefinitionHandlers, seed_definitions
+from ._definitions import DefinitionHandlers
 from ._deletions import Deletions
 from ._errors import (
     NO_PERSONAL_KEYS,
@@ -28,8 +27,12 @@ from ._errors import (
     server_error,
 )
 from ._faults import FaultInjector, Faults, Hook
+from ._keys import FakeKey
+from ._org_knobs import OrganizationKnobs
+from ._organizations import OrganizationHandlers
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
+from ._projects import Directory, FakeOrganization
 from ._request import Reply, Req, media_type, qget, respond
 from ._routes import Handlers, PathRoutes, build_routes
 from ._sharing import SharingHandlers
@@ -37,7 +40,7 @@ from ._stats import ServerStats
 from ._store import FakePerson, ProjectData, now_iso
 from ._subscriptions import SubscriptionHandlers
 from ._throttle import PRODUCTION_LIMITS, RateLimiter
-from ._users import UserHandlers
+from ._users import _ORG_ID, UserHandlers
 
 if TYPE_CHECKING:
     from .._client import AsyncPostHog
@@ -48,25 +51,13 @@ ALL_SCOPES = frozenset({
     "person:read", "person:write", "cohort:read", "activity_log:read",
     "property_definition:read", "property_definition:write", "subscription:read",
     "subscription:write", "user:read", "user:write", "sharing_configuration:read",
-    "sharing_configuration:write",
+    "sharing_configuration:write", "organization:read", "project:read",
 })
 _UNAUTHENTICATED = "Authentication credentials were not provided."
 _log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Key:
-    scopes: frozenset[str]
-    projects: frozenset[int] | None
-
-    def grants(self, scope: str) -> bool:
-        """``APIScopePermission``: ``*`` grants all, ``x:write`` also grants ``x:read``."""
-        if "*" in self.scopes or scope in self.scopes:
-            return True
-        return scope.endswith(":read") and f"{scope[:-5]}:write" in self.scopes
-
-
-class FakePostHog:
+class FakePostHog(OrganizationKnobs):
     """An aiohttp server that answers like PostHog's private API, from memory.
 
     Example::
@@ -82,7 +73,9 @@ class FakePostHog:
     (default ``PRODUCTION_LIMITS``). ``retry_after_header=False`` sends 429s without
     ``Retry-After``, as older servers do. ``bulk_delete_version`` (``"P-D"``, ``"P-C"``, ``"P-B"``,
     ``"P-A"``) picks bulk_delete's answer shape; ``queue_person_deletions`` deletes later, after
-    ``queued_deletion_delay`` seconds. ``apply_delay`` is how long accepted writes (PATCH,
+    ``queued_deletion_delay`` seconds; ``event_deletion_delay`` completes ``deletion_status``
+    rows that many seconds after their request (PostHog's Sunday batch, made short; ``None``:
+    only :meth:`verify_event_deletions`). ``apply_delay`` is how long accepted writes (PATCH,
     update/delete_property, split) take to show. ``advanced_permissions=False`` removes the paid
     feature sharing passwords need. ``short_pages`` makes persons pages lose a row but keep
     ``next``; ``faults`` injects seeded errors, drops and latency; ``record_bodies`` keeps every
@@ -107,14 +100,18 @@ class FakePostHog:
         apply_delay: float = 0.05,
         retry_after_header: bool = True,
         advanced_permissions: bool = True,
+        event_deletion_delay: float | None = None,
     ) -> None:
         self.api_key = api_key
+        self._seed = seed
+        self._event_deletion_delay = event_deletion_delay
         self.projects: dict[int, ProjectData] = {}
+        self.directory = Directory(self.projects)
+        self.default_organization = self.directory.add(FakeOrganization(_ORG_ID, "Example"))
         for pid in project_ids:
-            self.projects[pid] = ProjectData(pid, seed=seed + pid)
-            seed_definitions(self.projects[pid])
+            self.add_project(pid)
         self.default_project = next(iter(self.projects))
-        self.keys: dict[str, _Key] = {api_key: _Key(ALL_SCOPES, None)}
+        self.keys: dict[str, FakeKey] = {api_key: FakeKey(ALL_SCOPES)}
         self.host = host
         self._port = port
         self.stats = ServerStats()
@@ -127,6 +124,7 @@ class FakePostHog:
             persons=PersonHandlers(), queries=PersonQueries(short_pages), deletions=self.deletions,
             definitions=DefinitionHandlers(), subscriptions=SubscriptionHandlers(),
             sharing=SharingHandlers(advanced_permissions), users=UserHandlers(),
+            organizations=OrganizationHandlers(self.directory, self.keys),
         )
         self._routes: list[PathRoutes] = build_routes(self.handlers)
         self._retry_after_header = retry_after_header
@@ -151,10 +149,15 @@ class FakePostHog:
         self.limiter = RateLimiter(limits, retry_after_header=self._retry_after_header)
 
     def add_key(self, key: str, *, scopes: Iterable[str] = ALL_SCOPES,
-                projects: Iterable[int] | None = None) -> None:
-        """Accept another personal API key, with only ``scopes`` (``"*"`` for all) and, optionally,
-        only ``projects``. Each key has its own rate-limit buckets."""
-        self.keys[key] = _Key(frozenset(scopes), None if projects is None else frozenset(projects))
+                projects: Iterable[int] | None = None,
+                organizations: Iterable[str] | None = None) -> FakeKey:
+        """Accept another personal API key, with only ``scopes`` (``"*"`` for all) and,
+        optionally, only ``projects`` (its ``scoped_teams``) or ``organizations`` (UUIDs, its
+        ``scoped_organizations``). Each key has its own rate-limit buckets."""
+        fake = FakeKey(frozenset(scopes), None if projects is None else frozenset(projects),
+                       None if organizations is None else frozenset(map(str, organizations)))
+        self.keys[key] = fake
+        return fake
 
     def fail_next(self, status: int | None = 503, *, times: int = 1, method: str | None = None,
                   path_contains: str | None = None, retry_after: int | None = None,
@@ -319,6 +322,8 @@ class FakePostHog:
         self.stats.by_endpoint[f"{request.method} {entry.name}"] += 1
         if route.scopes is None:
             raise permission_denied(NO_PERSONAL_KEYS)
+        if entry.guard is not None:
+            entry.guard(key, params)
         for scope in route.scopes:
             if not self.keys[key].grants(scope):
                 raise permission_denied(f"API key missing required scope '{scope}'")
@@ -372,8 +377,7 @@ class FakePostHog:
                 pid = None
         if pid is None or pid not in self.projects:
             raise not_found("Project not found.")
-        if allowed is not None and pid not in allowed:
-            raise permission_denied(f"API key does not have access to the requested project: ID {pid}.")
+        self.directory.check_team(self.keys[key], self.projects[pid])
         return self.projects[pid]
 
 

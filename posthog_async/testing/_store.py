@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import uuid as uuidlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,10 @@ _NAME_PROPERTIES = ("email", "name", "username")
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _fast_uuid(rng: random.Random) -> str:
@@ -91,10 +96,25 @@ class FakePerson:
 
 
 class ProjectData:
-    """Everything one project holds. Environments share their project's data."""
+    """Everything one project holds. Environments share their project's data.
 
-    def __init__(self, project_id: int, *, seed: int = 0) -> None:
+    Besides persons: where the project sits (``organization_id``), how PostHog lists it
+    (``name``, ``is_demo``), whether the key's user may see it (``private`` projects are visible
+    to organisation admins only) and ``is_pending_deletion``.
+    """
+
+    def __init__(self, project_id: int, *, seed: int = 0, organization_id: str = "",
+                 name: str | None = None, is_demo: bool = False, private: bool = False,
+                 is_pending_deletion: bool = False) -> None:
         self.id = project_id
+        self.organization_id = organization_id
+        self.name = name or ("Default project" if project_id == 1 else f"Project {project_id}")
+        self.is_demo = is_demo
+        self.private = private
+        self.is_pending_deletion = is_pending_deletion
+        #: Seconds after a request its event deletion is verified (``None``: only when
+        #: :meth:`verify_event_deletions` is called), standing in for PostHog's weekly batch.
+        self.event_deletion_delay: float | None = None
         self.rng = random.Random(seed)
         self._next_id = 1
         self.persons: dict[str, FakePerson] = {}
@@ -102,8 +122,11 @@ class ProjectData:
         self.by_id: dict[int, FakePerson] = {}
         self._order: list[FakePerson] = []
         self._order_dirty = False
-        #: ``AsyncDeletion`` rows for person events, oldest first (deletion_status answers newest first).
-        self.deletion_status: list[dict[str, Any]] = []
+        #: ``AsyncDeletion`` rows for person events by person UUID, oldest first
+        #: (deletion_status answers newest first); one per person.
+        self.deletion_rows: dict[str, dict[str, Any]] = {}
+        #: When each pending row is verified (``time.time()``), if a delay is set.
+        self._verify_at: dict[str, float] = {}
         self.recording_deletions: set[str] = set()
         self.released_distinct_ids: set[str] = set()
         self.property_definitions: dict[str, dict[str, Any]] = {}
@@ -136,9 +159,9 @@ class ProjectData:
             self.by_distinct_id[d] = person
         self._order.append(person)
 
-    def seed_persons(self, n: int, *, prefix: str = "user-") -> range:
+    def seed_persons(self, n: int, *, prefix: str = "user-", anon_prefix: str = "anon-") -> range:
         """Create ``n`` persons with distinct ids ``{prefix}{i}`` for ``i`` in the returned range;
-        every third person also has an ``anon-{i}`` id."""
+        every third person also has an ``{anon_prefix}{i}`` id."""
         rng = self.rng
         start = self._next_id
         persons = self.persons
@@ -146,7 +169,7 @@ class ProjectData:
         by_id = self.by_id
         order = self._order
         for i in range(start, start + n):
-            dids = [f"{prefix}{i}", f"anon-{i}"] if i % 3 == 0 else [f"{prefix}{i}"]
+            dids = [f"{prefix}{i}", f"{anon_prefix}{i}"] if i % 3 == 0 else [f"{prefix}{i}"]
             person = FakePerson(i, _fast_uuid(rng), dids, i)
             persons[person.uuid] = person
             by_id[i] = person
@@ -173,24 +196,46 @@ class ProjectData:
             if self.by_distinct_id.get(d) is person:
                 del self.by_distinct_id[d]
 
+    @property
+    def deletion_status(self) -> list[dict[str, Any]]:
+        """The rows as PostHog answers them, oldest first (pending ones past their delay flip)."""
+        self.settle_event_deletions()
+        return list(self.deletion_rows.values())
+
     def queue_event_deletion(self, person_uuid: str, now: str) -> None:
-        """An ``AsyncDeletion`` row; one per person (PostHog ignores duplicates)."""
-        if any(row["person_uuid"] == person_uuid for row in self.deletion_status):
+        """An ``AsyncDeletion`` row; one per person (PostHog ignores a repeat)."""
+        if person_uuid in self.deletion_rows:
             return
-        self.deletion_status.append(
-            {"person_uuid": person_uuid, "created_at": now, "status": "pending",
-             "delete_verified_at": None}
-        )
+        self.deletion_rows[person_uuid] = {"person_uuid": person_uuid, "created_at": now,
+                                           "status": "pending", "delete_verified_at": None}
+        if self.event_deletion_delay is not None:
+            self._verify_at[person_uuid] = time.time() + self.event_deletion_delay
+
+    def settle_event_deletions(self, at: float | None = None) -> int:
+        """Verify the rows whose delay has passed, as PostHog's batch would have by now."""
+        if not self._verify_at:
+            return 0
+        now = time.time() if at is None else at
+        due = [(u, t) for u, t in self._verify_at.items() if t <= now]
+        for person_uuid, when in due:
+            del self._verify_at[person_uuid]
+            self._verify(self.deletion_rows[person_uuid], _iso(when))
+        return len(due)
 
     def verify_event_deletions(self, now: str | None = None) -> int:
         """Mark every pending event deletion completed (PostHog's weekly job); returns how many."""
         done = 0
-        for row in self.deletion_status:
+        for row in self.deletion_rows.values():
             if row["delete_verified_at"] is None:
-                row["delete_verified_at"] = now or now_iso()
-                row["status"] = "completed"
+                self._verify(row, now or now_iso())
                 done += 1
+        self._verify_at.clear()
         return done
+
+    @staticmethod
+    def _verify(row: dict[str, Any], when: str) -> None:
+        row["delete_verified_at"] = when
+        row["status"] = "completed"
 
     def split(self, person: FakePerson, keep: Any, split_off: list[str] | None) -> None:
         """Move distinct ids to new single-id persons (UUIDs derived from project and distinct id)."""

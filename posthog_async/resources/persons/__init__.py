@@ -2,5 +2,6 @@
 
 from ._actors import PersonActors
 from ._persons import Persons
+from ._verification import GoneCheck, PersonVerification
 
-__all__ = ["Persons", "PersonActors"]
+__all__ = ["Persons", "PersonActors", "PersonVerification", "GoneCheck"]

@@ -27,6 +27,7 @@ from ..._validation import (
 )
 from .._base import Format, Resource
 from ._actors import PersonActors
+from ._verification import PersonVerification
 
 __all__ = ["Persons"]
 
@@ -60,6 +61,12 @@ class Persons(Resource):
     def actors(self) -> PersonActors:
         """The legacy actor queries (``persons/funnel/`` ...); PostHog refuses them to API keys."""
         return PersonActors(self._transport, self._scope)
+
+    @cached_property
+    def verification(self) -> PersonVerification:
+        """Reads that prove deletions happened: lookups that no longer find persons, and
+        event-deletion rows that turned ``completed``."""
+        return PersonVerification(self._transport, self._scope, self)
 
     # -- listing -------------------------------------------------------------------------
 
