@@ -8,6 +8,7 @@ parses the body only if it reads it).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._faults import FaultInjector, Faults, Hook
 from ._person_queries import PersonQueries
+from ._query import QueryHandlers, QueryOptions
 from ._persons import PersonHandlers
 from ._request import Reply, Req, media_type, qget, respond
 from ._routes import Handlers, PathRoutes, build_routes
@@ -48,7 +50,7 @@ ALL_SCOPES = frozenset({
     "person:read", "person:write", "cohort:read", "activity_log:read",
     "property_definition:read", "property_definition:write", "subscription:read",
     "subscription:write", "user:read", "user:write", "sharing_configuration:read",
-    "sharing_configuration:write",
+    "sharing_configuration:write", "query:read",
 })
 _UNAUTHENTICATED = "Authentication credentials were not provided."
 _log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ class FakePostHog:
         apply_delay: float = 0.05,
         retry_after_header: bool = True,
         advanced_permissions: bool = True,
+        query_options: QueryOptions | None = None,
     ) -> None:
         self.api_key = api_key
         self.projects: dict[int, ProjectData] = {}
@@ -123,10 +126,15 @@ class FakePostHog:
         #: Seconds after the answer before an accepted write (PATCH, split, ...) takes effect.
         self.apply_delay = apply_delay
         self.deletions = Deletions(bulk_delete_version, queue_person_deletions, queued_deletion_delay)
+        #: The query API (``query/``): its knobs (``queries.options``), the hook for other
+        #: kinds (``queries.on_query``), what it ran (``queries.log``, ``queries.cancelled``).
+        self.queries = QueryHandlers(lambda bucket, key: self.limiter.check(bucket, key),
+                                     options=query_options or QueryOptions())
         self.handlers = Handlers(
             persons=PersonHandlers(), queries=PersonQueries(short_pages), deletions=self.deletions,
             definitions=DefinitionHandlers(), subscriptions=SubscriptionHandlers(),
             sharing=SharingHandlers(advanced_permissions), users=UserHandlers(),
+            query_api=self.queries,
         )
         self._routes: list[PathRoutes] = build_routes(self.handlers)
         self._retry_after_header = retry_after_header
@@ -225,6 +233,7 @@ class FakePostHog:
             handle.cancel()
         self._pending.clear()
         await self.deletions.close()
+        await self.queries.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -340,7 +349,10 @@ class FakePostHog:
                   accepts_forms=route.forms)
         if self.record_bodies:
             self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(_peek(req))
-        return req, route.handler(req)
+        reply = route.handler(req)
+        if inspect.isawaitable(reply):  # the query API waits for slots and runs queries
+            reply = await reply
+        return req, reply
 
     def _resolve(self, path: str) -> tuple[PathRoutes, dict[str, str]]:
         """The first path pattern that matches wins, whatever the method (Django URL resolution)."""

@@ -36,10 +36,11 @@ class KeysetReader:
     (pass it as ``after=`` to resume)."""
 
     def __init__(
-        self, run: RunHogQL, *, select: str, from_: str, key: str | Sequence[str],
-        where: str | None = None, group_by: str | None = None,
+        self, run: RunHogQL, *, select: str | None = None, from_: str | None = None,
+        key: str | Sequence[str], where: str | None = None, group_by: str | None = None,
         values: Mapping[str, Any] | None = None, page_size: int = C.KEYSET_PAGE_SIZE,
         after: Any = None, key_column: str | Sequence[str] | None = None,
+        template: Callable[[str | None, int], str] | None = None,
     ) -> None:
         if not 1 <= page_size <= C.HOGQL_MAX_ROWS:
             raise ValueError(f"page_size must be between 1 and {C.HOGQL_MAX_ROWS} (PostHog "
@@ -54,26 +55,34 @@ class KeysetReader:
         clash = [name for name in (values or {}) if name.startswith("keyset_after_")]
         if clash:
             raise ValueError(f"placeholder names starting with keyset_after_ are reserved: {clash}")
-        for name, text in (("select", select), ("from_", from_)):
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"{name} must be non-empty HogQL")
+        if template is None:
+            for name, text in (("select", select), ("from_", from_)):
+                if not isinstance(text, str) or not text.strip():
+                    raise ValueError(f"{name} must be non-empty HogQL")
         self._run = run
         self._select, self._from, self._where, self._group_by = select, from_, where, group_by
+        self._template = template
         self._keys, self._columns = keys, columns
         self._values = dict(values or {})
         self.page_size = page_size
         self.last_key: Any = after
         self.rows_read = 0
 
+    def condition(self) -> str:
+        """``key > {keyset_after_0}`` (or a tuple comparison for a composite key)."""
+        if len(self._keys) == 1:
+            return f"{self._keys[0]} > {{{_PLACEHOLDER.format(0)}}}"
+        params = ", ".join(f"{{{_PLACEHOLDER.format(i)}}}" for i in range(len(self._keys)))
+        return f"({', '.join(self._keys)}) > ({params})"
+
     def sql(self, *, first: bool) -> str:
         """The HogQL of a page (``first``: without the key condition)."""
+        condition = None if first else self.condition()
+        if self._template is not None:
+            return self._template(condition, self.page_size)
         conditions = [f"({self._where})"] if self._where else []
-        if not first:
-            if len(self._keys) == 1:
-                conditions.append(f"{self._keys[0]} > {{{_PLACEHOLDER.format(0)}}}")
-            else:
-                params = ", ".join(f"{{{_PLACEHOLDER.format(i)}}}" for i in range(len(self._keys)))
-                conditions.append(f"({', '.join(self._keys)}) > ({params})")
+        if condition:
+            conditions.append(condition)
         parts = [f"SELECT {self._select}", f"FROM {self._from}"]
         if conditions:
             parts.append("WHERE " + " AND ".join(conditions))
