@@ -18,7 +18,7 @@ from ..._query_models import ActorsResponse, HogQLResponse, QueryResponse
 from ..._validation import require_text
 from .._base import Resource
 from ._actors import ActorsPaginator, actors_source
-from ._keyset import KeysetReader
+from ._keyset import KeysetReader, RunHogQL
 from ._send import HOGQL_BUCKETS, OTHER_QUERY_BUCKETS, QuerySender, gate_for
 
 __all__ = ["Query", "Refresh", "REFRESH_MODES"]
@@ -205,9 +205,14 @@ class Query(Resource):
             async for person_id, email in reader: ...
         """
 
+        return KeysetReader(self.hogql_runner(refresh), select=select, from_=from_, key=key,
+                            where=where, group_by=group_by, values=values, page_size=page_size,
+                            after=after, key_column=key_column)
+
+    def hogql_runner(self, refresh: Refresh = "force_blocking") -> RunHogQL:
+        """``run(sql, values)`` for a :class:`KeysetReader` with a page shape of its own."""
+
         async def run(sql: str, page_values: dict[str, Any]) -> HogQLResponse:
             return await self.hogql(sql, values=page_values or None, refresh=refresh)
 
-        return KeysetReader(run, select=select, from_=from_, key=key, where=where,
-                            group_by=group_by, values=values, page_size=page_size, after=after,
-                            key_column=key_column)
+        return run
