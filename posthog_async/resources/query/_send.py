@@ -27,6 +27,7 @@ import msgspec
 
 from ... import _constants as C
 from ..._exceptions import (
+    APIConnectionError,
     APIStatusError,
     APITimeoutError,
     PostHogError,
@@ -47,6 +48,9 @@ HOGQL_BUCKETS: tuple[Bucket, ...] = ("hogql",)
 #: query): ``clickhouse_burst`` (the persons bucket) and ``clickhouse_sustained``.
 OTHER_QUERY_BUCKETS: tuple[Bucket, ...] = ("persons", "queries")
 _NOT_TRANSIENT = {504, 512}
+#: A status poll lost on the way (no query status in the answer) is polled again, this often.
+_GATEWAY = {502, 504}
+_MAX_LOST = 5
 
 
 class QueryGate:
@@ -137,16 +141,30 @@ class QuerySender:
         return self._answer(resp.content, cls, "POST", self._path)
 
     async def _poll(self, query_id: str, cls: type[R], timeout: float) -> R:
+        """GET the status with backoff until it is complete. A poll that fails in transit (a
+        dropped connection, a gateway's 502/504) is simply polled again, up to 5 times in a
+        row; a status that says the query failed (400 with its message, 500 without) is
+        raised at once, never re-polled: it stays failed."""
         path = f"{self._path}{query_id}/"
         delay = C.QUERY_POLL_INITIAL
+        lost = 0
         while True:
             await anyio.sleep(delay)
             delay = min(delay * C.QUERY_POLL_FACTOR, C.QUERY_POLL_MAX)
             try:
                 resp = await self._transport.request("GET", path, bucket=OTHER_QUERY_BUCKETS,
-                                                     timeout=timeout)
+                                                     timeout=timeout, idempotent=False)
             except APIStatusError as error:
-                raise _status_failure(error) from None
+                if _has_status(error) or error.status_code not in _GATEWAY or lost >= _MAX_LOST:
+                    raise _status_failure(error) from None
+                lost += 1
+                continue
+            except APIConnectionError:
+                if lost >= _MAX_LOST:
+                    raise
+                lost += 1
+                continue
+            lost = 0
             status, results = self._status(resp.content, "GET", path)
             if status.complete and not status.error:
                 if results is None:
@@ -185,6 +203,10 @@ def _unexpected(method: str, path: str, content: bytes, exc: Exception) -> Unexp
     return UnexpectedResponseError(
         f"{method} {path}: the answer is not a query answer ({exc})", method=method, path=path,
         status_code=200, body=content[:2000].decode("utf-8", "replace"))
+
+
+def _has_status(error: APIStatusError) -> bool:
+    return isinstance(error.body, dict) and isinstance(error.body.get("query_status"), dict)
 
 
 def _status_failure(error: APIStatusError) -> APIStatusError:
