@@ -99,6 +99,8 @@ def last_exported_id(path: Path, fmt: str) -> str | None:
             row = next(csv.reader([line]))
             if row == list(CSV_FIELDS):
                 return None  # only the header was written
+            if len(row) != len(CSV_FIELDS):
+                raise IndexError(len(row))
             key = row[0]
     except (msgspec.DecodeError, KeyError, TypeError, StopIteration, IndexError, csv.Error):
         raise UsageError(f"{path} does not end with a {fmt} person record: is it an export "
