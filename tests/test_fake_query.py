@@ -113,7 +113,7 @@ async def test_concurrency_limit_429_without_retry_after(fake: FakePostHog) -> N
                                      for _ in range(4)])
     refused = [a for a in answers if a[0] == 429]
     assert len(refused) == 1 and fake.queries.peak_running == {1: 3}
-    status, headers, body = refused[0]
+    _, headers, body = refused[0]
     assert "Retry-After" not in headers
     assert body["detail"].startswith("Exceeded maximum concurrency limit: 3 for key: "
                                      "api:query:per-team:1 and task: ")
