@@ -25,24 +25,33 @@ from ._models import (
     SharingConfiguration, SharingPassword, Subscription, User, UserBasic,
 )
 from ._pagination import AsyncPaginator
+from ._query_models import (
+    Actor, ActorsResponse, ExportedPerson, HogQLResponse, QueryResponse, QueryStatus,
+    TruncatedResultWarning,
+)
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
 from ._ratelimit_redis import RedisRateLimiter
 from ._retry import RetryEvent, RetryHook, RetryPolicy
+from .resources.persons._export import PersonsExport
+from .resources.query import ActorsPage, ActorsPaginator, KeysetReader
 
 __version__ = "0.2.0"
 
 # Sorted (case-insensitively), as tests/test_exports.py checks.
 __all__ = [
-    "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
-    "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
-    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep",
-    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus", "FanOutResult",
-    "IdSource", "InputStats", "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport",
-    "MethodNotAllowedError", "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person",
-    "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PointInTimeMetadata", "PostHogError",
-    "ProgressCallback", "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimiter",
-    "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
+    "Actor", "ActorsPage", "ActorsPaginator", "ActorsResponse", "APIConnectionError", "APIError",
+    "APIStatusError", "APITimeoutError", "AsyncPaginator", "AsyncPostHog", "AuthenticationError",
+    "BadRequestError", "Bucket", "BulkDeleteReport", "BulkDeleteResult", "ChunkFailure",
+    "ChunkResult", "ChunkState", "ChunkStep", "ConfigurationError", "ConflictError",
+    "DeletionError", "DeletionStatus", "ExportedPerson", "FanOutResult", "HogQLResponse",
+    "IdSource", "InputStats", "InternalServerError", "JSON", "KeysetReader", "LocalRateLimiter",
+    "LookupReport", "MethodNotAllowedError", "NotFoundError", "Outcome", "Page",
+    "PermissionDeniedError", "Person", "PersonalAPIKeyNotAllowedError", "PersonAtTime",
+    "PersonsExport", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
+    "PropertyDefinition", "PropertyValue", "PropertyValues", "QueryResponse", "QueryStatus",
+    "RateLimiter", "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
     "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
-    "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
+    "Subscription", "Throttle", "TruncatedResultWarning", "UnexpectedResponseError",
+    "UnsafeURLError", "User", "UserBasic",
 ]
