@@ -30,6 +30,7 @@ from posthog_async.testing._store import ProjectData
 
 from _common import machine_line, median, ratio_stats, smoke_parser, versions
 from _server import API_KEY, fake_server
+from bench_bulk_memory import _status_kb
 
 ROWS = 50_000
 PERSONS = 1_000_000
@@ -72,14 +73,6 @@ def decode_rows(rounds: int, rows: int) -> tuple[str, str]:
               f"ms: {stats} faster, typed, unknown fields kept")
     print(f"decode [{cond}]: {result}")
     return f"query: decode a {rows:,}-row HogQL answer [{cond}]", result
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 async def child(url: str, page_size: int) -> None:

@@ -61,35 +61,29 @@ def add_export_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
                    help=f"persons per HogQL query (default {C.KEYSET_PAGE_SIZE:,}; at most 50,000)")
 
 
+def _line_start(f: IO[bytes], end: int) -> int:
+    """Where the line ending just before ``end`` begins (the byte after the previous newline)."""
+    while end > 0:
+        step = min(65536, end)
+        f.seek(end - step)
+        at = f.read(step).rfind(b"\n")
+        if at >= 0:
+            return end - step + at + 1
+        end -= step
+    return 0
+
+
 def last_exported_id(path: Path, fmt: str) -> str | None:
     """Cut a trailing partial line off ``path`` and return the id of its last whole record
     (``None``: nothing exported yet). Raises ``UsageError`` if the file is not such an export."""
     with path.open("rb+") as f:
         size = f.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:  # the last newline: everything after it is a line a crash cut
-            step = min(65536, end)
-            f.seek(end - step)
-            chunk = f.read(step)
-            at = chunk.rfind(b"\n")
-            if at >= 0:
-                end = end - step + at + 1
-                break
-            end -= step
+        end = _line_start(f, size)  # everything after the last newline is a line a crash cut
         if end != size:
             f.truncate(end)
         if end == 0:
             return None
-        start = end - 1
-        while start > 0:
-            step = min(65536, start)
-            f.seek(start - step)
-            chunk = f.read(step)
-            at = chunk.rfind(b"\n")
-            if at >= 0:
-                start = start - step + at + 1
-                break
-            start -= step
+        start = _line_start(f, end - 1)
         f.seek(start)
         line = f.read(end - start).decode("utf-8").rstrip("\n")
     try:
