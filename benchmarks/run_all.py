@@ -17,12 +17,13 @@ import bench_bulk_memory
 import bench_decode
 import bench_overhead
 import bench_pagination
+import bench_query
 import bench_ratelimit
 import bench_redis_limiter
 from _common import machine_line
 
 MODULES = (bench_overhead, bench_bulk, bench_decode, bench_pagination, bench_ratelimit,
-           bench_bulk_memory, bench_redis_limiter)
+           bench_bulk_memory, bench_redis_limiter, bench_query)
 
 
 def main(argv: list[str] | None = None) -> None:

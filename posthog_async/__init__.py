@@ -27,28 +27,36 @@ from ._models import (
 )
 from ._org_models import Organization, PersonalAPIKey, Project, ProjectBasic
 from ._pagination import AsyncPaginator
+from ._query_models import (
+    Actor, ActorsResponse, ExportedPerson, HogQLResponse, QueryResponse, QueryStatus,
+    TruncatedResultWarning,
+)
 from ._ratelimit import Bucket, LocalRateLimiter, RateLimiter, RateLimits, RateWindow, Throttle
 from ._ratelimit_redis import RedisRateLimiter
 from ._reach import NotCoveredProject, ProjectReach
 from ._retry import RetryEvent, RetryHook, RetryPolicy
 from .resources.persons import GoneCheck
+from .resources.persons._export import PersonsExport
+from .resources.query import ActorsPage, ActorsPaginator, KeysetReader
 
 __version__ = "0.2.0"
 
 # Sorted (case-insensitively), as tests/test_exports.py checks.
 __all__ = [
-    "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
-    "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
-    "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep",
-    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus",
-    "DeletionStatusLookup", "FanOutResult", "GoneCheck", "IdSource", "InputStats",
-    "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
+    "Actor", "ActorsPage", "ActorsPaginator", "ActorsResponse", "APIConnectionError", "APIError",
+    "APIStatusError", "APITimeoutError", "AsyncPaginator", "AsyncPostHog", "AuthenticationError",
+    "BadRequestError", "Bucket", "BulkDeleteReport", "BulkDeleteResult", "ChunkFailure",
+    "ChunkResult", "ChunkState", "ChunkStep", "ConfigurationError", "ConflictError",
+    "DeletionError", "DeletionStatus", "DeletionStatusLookup", "ExportedPerson", "FanOutResult",
+    "GoneCheck", "HogQLResponse", "IdSource", "InputStats", "InternalServerError", "JSON",
+    "KeysetReader", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
     "next_event_deletion_batch", "NotCoveredProject", "NotFoundError", "Organization", "Outcome",
     "Page", "PermissionDeniedError", "Person", "PersonalAPIKey", "PersonalAPIKeyNotAllowedError",
-    "PersonAtTime", "PointInTimeMetadata", "PostHogError", "ProgressCallback", "Project",
-    "ProjectBasic", "ProjectReach", "PropertyDefinition", "PropertyValue", "PropertyValues",
-    "RateLimiter", "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
-    "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
-    "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
-    "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
+    "PersonAtTime", "PersonsExport", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
+    "Project", "ProjectBasic", "ProjectReach", "PropertyDefinition", "PropertyValue",
+    "PropertyValues", "QueryResponse", "QueryStatus", "RateLimiter", "RateLimitError",
+    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedisRateLimiter", "RejectedId",
+    "RetryEvent", "RetryHook", "RetryPolicy", "Scope", "ScopedPostHog", "SharePasswordInfo",
+    "SharingConfiguration", "SharingPassword", "Subscription", "Throttle",
+    "TruncatedResultWarning", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ]

@@ -34,6 +34,7 @@ from .resources import (
     Users,
 )
 from .resources._base import Scope
+from .resources.query import Query
 
 __all__ = ["AsyncPostHog", "ScopedPostHog", "Scope"]
 
@@ -54,6 +55,11 @@ class ScopedPostHog:
     @cached_property
     def persons(self) -> Persons:
         return Persons(self._transport, self.scope)
+
+    @cached_property
+    def query(self) -> Query:
+        """PostHog's query API: HogQL, any query kind, insight actors, keyset reads."""
+        return Query(self._transport, self.scope)
 
     @cached_property
     def property_definitions(self) -> PropertyDefinitions:

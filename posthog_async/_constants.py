@@ -63,3 +63,39 @@ EVENT_DELETION_MINUTE = 0
 DELETION_STATUS_PAGE_LIMIT = 1000
 
 USER_AGENT = "posthog-async-client"
+
+# -- the query API (``posthog-query-notes.md``) ----------------------------------------------
+#: PostHog's ``HogQLQueryThrottle`` (``posthog/rate_limit.py``): 120 HogQL queries an hour per key.
+HOGQL_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((120, 3600.0),)
+#: The "API queries" plan's ``APIQueriesBurstThrottle`` + ``APIQueriesSustainedThrottle``:
+#: ``RateLimits(hogql=API_QUERIES_PLAN_RATE_WINDOWS)`` when your organisation has it.
+API_QUERIES_PLAN_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((240, 60.0), (2400, 3600.0))
+#: ``ClickHouseSustainedRateThrottle``: the hourly window every other query kind (ActorsQuery,
+#: insights), every status poll and every cancel counts in, besides the persons bucket's minute.
+QUERIES_RATE_WINDOWS: tuple[tuple[int, float], ...] = ((1200, 3600.0),)
+#: PostHog runs at most 3 queries at once per team (``api:query:per-team``) and answers a 4th
+#: with a 429 after holding it up to 30 s; we keep at most this many in flight per project.
+MAX_QUERIES_IN_FLIGHT = 3
+#: Per-request timeout of a query: above the server's own (10 s for HogQL with a personal key,
+#: 60 s for other kinds), so the server, not the client, decides when a query is too slow.
+QUERY_TIMEOUT = 75.0
+#: How long an asynchronous query is polled before it is cancelled (statuses live 20 minutes).
+QUERY_DEADLINE = 600.0
+#: Polling an asynchronous query: first wait, growth, ceiling (each poll costs budget).
+QUERY_POLL_INITIAL = 0.25
+QUERY_POLL_FACTOR = 1.5
+QUERY_POLL_MAX = 10.0
+#: Seconds a best-effort ``DELETE query/:id/`` may take after the awaiting task was cancelled.
+QUERY_CANCEL_TIMEOUT = 5.0
+#: HogQL's rows without a top-level LIMIT, and the most any LIMIT gets (``posthog/hogql/constants.py``).
+HOGQL_DEFAULT_ROWS = 100
+HOGQL_MAX_ROWS = 50_000
+#: Rows per keyset page (persons export, ``ph.query.keyset``): 100 pages for a million persons,
+#: under the 120-an-hour HogQL budget, and a page a HogQL query can build within its 10 s.
+KEYSET_PAGE_SIZE = 10_000
+#: Actors per ActorsQuery page when iterating (``limit``/``offset`` of the query itself).
+ACTORS_PAGE_LIMIT = 1_000
+#: Bodies of PostHog's query-concurrency 429 (old and new wording): not a rate window, so it
+#: never holds a bucket back (``posthog/clickhouse/client/limit.py``, ``posthog/api/query.py``).
+QUERY_CONCURRENCY_429_MARKERS = ("Exceeded maximum concurrency limit",
+                                 "Too many queries are running right now")

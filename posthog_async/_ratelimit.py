@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: PostHog's throttle buckets for personal API keys (``posthog-api-notes.md``, rate limits).
-Bucket = Literal["persons", "person_deletes", "general", "users"]
+Bucket = Literal["persons", "person_deletes", "general", "users", "hogql", "queries"]
 BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
 Clock = Callable[[], float]
@@ -76,6 +76,12 @@ class RateLimits:
     general: Windows = field(default=_windows(C.GENERAL_RATE_WINDOWS))
     #: ``/api/users/``: PostHog has no per-key throttle there.
     users: Windows = field(default=_windows(C.USERS_RATE_WINDOWS))
+    #: HogQL queries (``HogQLQueryThrottle``, 120 an hour); on the "API queries" plan use
+    #: ``RateLimits(hogql=API_QUERIES_PLAN_RATE_WINDOWS)`` (240 a minute and 2400 an hour).
+    hogql: Windows = field(default=_windows(C.HOGQL_RATE_WINDOWS))
+    #: Other query kinds, status polls and cancels: their hourly ``clickhouse_sustained``
+    #: window (each also takes a slot in ``persons``, PostHog's ``clickhouse_burst``).
+    queries: Windows = field(default=_windows(C.QUERIES_RATE_WINDOWS))
     #: Seconds added to every period to absorb clock skew and network jitter.
     safety_margin: float = C.RATE_SAFETY_MARGIN
 

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Union
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -36,7 +36,7 @@ from ._exceptions import (
     RateLimitError,
     make_status_error,
 )
-from ._ratelimit import BUCKETS, Bucket, RateLimiter
+from ._ratelimit import BUCKETS, Bucket, RateLimiter, RateLimits
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -44,6 +44,9 @@ __all__ = ["Transport", "Response", "Repeated", "encode_params"]
 logger = logging.getLogger("posthog_async")
 
 Params = Mapping[str, Any]
+#: One bucket, or several that all pace the call before it is sent (a query counts in the
+#: persons bucket's minute *and* its own hourly window).
+Buckets = Union[Bucket, "tuple[Bucket, ...]"]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -164,7 +167,7 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
-        bucket: Bucket,
+        bucket: Buckets,
         params: Params | None = None,
         json: Any = None,
         idempotent: bool | None = None,
@@ -226,19 +229,23 @@ class Transport:
                     slots.release()
             await self._retry_or_raise(error, attempt, idempotent, bucket)
 
-    async def _take_slots(self, slots: asyncio.Semaphore, bucket: Bucket) -> None:
-        """A concurrency slot, then a rate-limit slot for ``bucket``; a known 429 hold of the
-        bucket is waited out first, without the concurrency slot, also one that begins while
-        we wait for the rate-limit slot."""
+    async def _take_slots(self, slots: asyncio.Semaphore, bucket: Buckets) -> None:
+        """A concurrency slot, then a rate-limit slot for ``bucket`` (for each of a tuple of
+        buckets); a known 429 hold of a bucket is waited out first, without the concurrency
+        slot, also one that begins while we wait for the rate-limit slot."""
         limiter = self.rate_limiter
+        buckets = (bucket,) if isinstance(bucket, str) else bucket
         while True:
-            while (wait := self._holds.get(bucket, 0.0) - time.monotonic()) > 0:
+            while (wait := max(self._holds.get(b, 0.0) for b in buckets) - time.monotonic()) > 0:
                 await anyio.sleep(wait)
             await slots.acquire()
             if limiter is None:
                 return
             try:
-                if await self._rate_slot(limiter, bucket):
+                for b in buckets:
+                    if not await self._rate_slot(limiter, b):
+                        break
+                else:
                     return
             except BaseException:
                 slots.release()
@@ -274,7 +281,7 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
-        bucket: Bucket,
+        bucket: Buckets,
         params: Params | None = None,
         timeout: float | None = None,
         chunk_size: int = 65536,
@@ -299,17 +306,19 @@ class Transport:
                 resp.release()
 
     async def _retry_or_raise(
-        self, error: APIError, attempt: int, idempotent: bool, bucket: Bucket
+        self, error: APIError, attempt: int, idempotent: bool, bucket: Buckets
     ) -> None:
         policy = self.retry_policy
         delay = policy.decide(error, attempt=attempt, idempotent=idempotent)
-        if isinstance(error, RateLimitError) and self.rate_limiter is not None:
+        if (isinstance(error, RateLimitError) and self.rate_limiter is not None
+                and is_rate_window(error)):
             # Slow every task sharing this bucket, not only the one that was told; also when
             # the wait is too long for us and the error goes to the caller.
             hold = delay if delay is not None else error.retry_after
             if hold:
-                self._hold(bucket, hold)
-                await self.rate_limiter.penalize(bucket, hold)
+                held = _refusing_bucket(bucket, hold, getattr(self.rate_limiter, "limits", None))
+                self._hold(held, hold)
+                await self.rate_limiter.penalize(held, hold)
         if delay is None:
             raise error
         self._report_retry(RetryEvent(error.method, error.path, attempt, policy.max_retries + 1,
@@ -328,6 +337,27 @@ class Transport:
         )
         if self.on_retry is not None:
             self.on_retry(event)
+
+
+def is_rate_window(error: RateLimitError) -> bool:
+    """Whether a 429 is a rate window (hold the bucket back) or PostHog's query-concurrency 429
+    ("Exceeded maximum concurrency limit ...", no ``Retry-After``): that one says "too many at
+    once", not "too many this hour", so it is retried with backoff and holds nothing back."""
+    detail = error.detail or ""
+    return not any(marker in detail for marker in C.QUERY_CONCURRENCY_429_MARKERS)
+
+
+def _refusing_bucket(bucket: Buckets, wait: float, limits: RateLimits | None) -> Bucket:
+    """The bucket a 429 holds back: the only one, or, for a call paced in several, the one
+    whose windows can ask for that long a wait (the hourly one for a long ``Retry-After``), so
+    a 429 of a query's hourly window does not hold every persons call back for an hour."""
+    if isinstance(bucket, str):
+        return bucket
+    if limits is None:
+        return bucket[0]
+    fitting = [(max((w.period for w in limits.windows(b)), default=0.0), b) for b in bucket]
+    longer = [item for item in fitting if item[0] >= wait]
+    return min(longer)[1] if longer else max(fitting)[1]
 
 
 def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callable[[], None]:

@@ -104,8 +104,8 @@ async def test_queued_deletions(server: FakePostHog) -> None:
 
 
 async def test_refused_to_personal_api_keys(ph: AsyncPostHog) -> None:
-    for call in (ph.persons.actors.funnel(), ph.persons.actors.trends(), ph.persons.actors.stickiness(),
-                 ph.persons.actors.lifecycle(target_date="2026-01-01", lifecycle_type="new"),
+    # persons.actors.* now ask the query API instead (tests/test_query_actors.py)
+    for call in (ph.persons.properties_timeline("0190b7a4-3c55-7a2c-9e2d-1f0e6e9a1b2c"),
                  ph.integrations.domain_connect_check(domain="acme.com")):
         with pytest.raises(PersonalAPIKeyNotAllowedError):
             await call

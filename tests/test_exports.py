@@ -20,6 +20,7 @@ from posthog_async.resources import (
     Users,
 )
 from posthog_async.resources.persons import PersonActors, PersonVerification
+from posthog_async.resources.query import Query
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -51,7 +52,7 @@ def test_types_in_public_signatures_are_exported() -> None:
     missing: set[str] = set()
     classes = (AsyncPostHog, ScopedPostHog, Persons, PersonActors, PropertyDefinitions,
                Subscriptions, Users, SessionRecordings, Integrations, Organizations,
-               PersonalAPIKeys, Projects, PersonVerification)
+               PersonalAPIKeys, Projects, PersonVerification, Query)
     exported = set(posthog_async.__all__) | {c.__name__ for c in classes}
     for cls in classes:
         for name, member in inspect.getmembers(cls):

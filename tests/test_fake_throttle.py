@@ -20,7 +20,8 @@ async def statuses(server: FakePostHog, requests: list[tuple[str, str]], key: st
 def test_production_buckets() -> None:
     assert PRODUCTION_LIMITS == {"persons": ((240, 60.0),),
                                  "person_deletes": ((480, 60.0), (4800, 3600.0)),
-                                 "general": ((480, 60.0), (4800, 3600.0))}
+                                 "general": ((480, 60.0), (4800, 3600.0)),
+                                 "hogql": ((120, 3600.0),), "queries": ((1200, 3600.0),)}
     with pytest.raises(ValueError, match="crud"):
         FakePostHog(rate_limits={"crud": [(60, 10)]})
 

@@ -71,11 +71,13 @@ def test_defaults_are_posthogs_buckets() -> None:
     """posthog-api-notes.md, Rate limits: one 240/min bucket for every persons call but deletes
     (no hourly window), person deletes 480/min + 4800/h, the rest 480/min + 4800/h, users none."""
     limits = RateLimits()
-    assert BUCKETS == ("persons", "person_deletes", "general", "users")
+    assert BUCKETS == ("persons", "person_deletes", "general", "users", "hogql", "queries")
     assert pairs(limits, "persons") == [(240, 60)]
     assert pairs(limits, "person_deletes") == [(480, 60), (4800, 3600)]
     assert pairs(limits, "general") == [(480, 60), (4800, 3600)]
     assert pairs(limits, "users") == []
+    assert pairs(limits, "hogql") == [(120, 3600)]  # posthog-query-notes.md: HogQLQueryThrottle
+    assert pairs(limits, "queries") == [(1200, 3600)]  # clickhouse_sustained
 
 
 def test_every_window_configurable_and_removable() -> None:

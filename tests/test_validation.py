@@ -41,7 +41,7 @@ BAD: list[tuple[str, Callable[[AsyncPostHog], Awaitable[Any]], type[Exception], 
     ("deletion bad status", lambda p: p.persons.deletion_status(status="gone").first_page(), ValueError, "status"),  # type: ignore[arg-type]
     ("pat both", lambda p: p.persons.properties_at_time(timestamp="t", distinct_id="a", person_id=UUID), ValueError, "exactly one"),
     ("pat debug", lambda p: p.persons.properties_at_time(timestamp="t", distinct_id="a", debug=True), TypeError, "debug"),  # type: ignore[call-arg]
-    ("lifecycle type", lambda p: p.persons.actors.lifecycle(target_date="2026-01-01", lifecycle_type="old"), ValueError, "lifecycle_type"),  # type: ignore[arg-type]
+    ("lifecycle type", lambda p: p.persons.actors.lifecycle({"kind": "LifecycleQuery", "series": []}, target_date="2026-01-01", lifecycle_type="old").first_page(), ValueError, "status"),
     ("format", lambda p: p.persons.activity(UUID, format="xml"), ValueError, "format"),  # type: ignore[arg-type]
     ("pd type", lambda p: p.property_definitions.list(type="cohort").first_page(), ValueError, "event, person, group"),  # type: ignore[arg-type]
     ("pd group", lambda p: p.property_definitions.list(type="group").first_page(), ValueError, "group_type_index"),

@@ -20,7 +20,7 @@ import sys
 
 from .. import __version__
 from .. import _constants as C
-from .. import AsyncPostHog, ConfigurationError, PostHogError, RedisRateLimiter
+from .. import AsyncPostHog, ConfigurationError, PostHogError, RateLimits, RedisRateLimiter
 from ..jobs import InputError, JournalError, ReportPathError
 from ._args import CliParser, UsageError, redact, secrets_in
 from ._delete import (
@@ -31,6 +31,7 @@ from ._delete import (
     run_delete,
 )
 from ._demo import add_demo_parser, run_demo
+from ._export import add_export_parser, run_export
 from ._persons import add_read_parsers, run_list, run_lookup
 
 __all__ = ["main", "build_parser"]
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     add_delete_parser(persons)
     add_read_parsers(persons)
+    add_export_parser(persons)
     add_demo_parser(sub)
     return parser
 
@@ -60,8 +62,12 @@ def _client(args: argparse.Namespace) -> AsyncPostHog:
     concurrency = getattr(args, "concurrency", None)
     options: dict[str, object] = {"max_concurrency": concurrency} if concurrency else {}
     redis_url = args.redis_url or os.environ.get(C.ENV_REDIS_URL)  # None in args: not in a hint
+    limits = (RateLimits(hogql=C.API_QUERIES_PLAN_RATE_WINDOWS)
+              if getattr(args, "api_queries_plan", False) else None)  # persons export
     if redis_url:
-        options["rate_limiter"] = RedisRateLimiter(redis_url)
+        options["rate_limiter"] = RedisRateLimiter(redis_url, limits=limits)
+    elif limits is not None:
+        options["rate_limits"] = limits
     return AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id, **options)  # type: ignore[arg-type]
 
 
@@ -77,6 +83,8 @@ async def _run(args: argparse.Namespace) -> int:
             return await run_delete(args, client)
         if args.action == "list":
             return await run_list(args, client)
+        if args.action == "export":
+            return await run_export(args, client)
         return await run_lookup(args, client)
 
 

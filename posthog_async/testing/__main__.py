@@ -10,6 +10,7 @@ from typing import Any
 from ._deletions import BULK_DELETE_VERSIONS
 from ._faults import Faults
 from ._projects import MEMBER, OWNER
+from ._query import QueryOptions
 from ._server import FakePostHog
 from ._throttle import BUCKETS, PRODUCTION_LIMITS, parse_windows
 
@@ -110,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send 429s without Retry-After, as older servers do")
     p.add_argument("--no-advanced-permissions", action="store_true",
                    help="the organization lacks the feature sharing passwords need")
+    q = p.add_argument_group("query API (/query/)")
+    q.add_argument("--query-concurrency", type=int, default=3,
+                   help="queries a team may run at once (default 3, as PostHog)")
+    q.add_argument("--query-slot-wait", type=float, default=30.0,
+                   help="seconds a query waits for a slot before its 429 (default 30)")
+    q.add_argument("--query-latency", type=float, default=0.0,
+                   help="seconds every query runs (to see async modes and the concurrency cap)")
+    q.add_argument("--query-allow-offset", action="store_true",
+                   help="accept OFFSET in HogQL (an organisation on PostHog's allow-list)")
+    q.add_argument("--query-new-concurrency-message", action="store_true",
+                   help="the newest servers' wording of the concurrency 429")
+    q.add_argument("--query-old-stickiness", action="store_true",
+                   help="an older server without StickinessActorsQuery")
     return p
 
 
@@ -134,7 +148,12 @@ def main(argv: list[str] | None = None) -> None:
         queued_deletion_delay=args.delete_delay, apply_delay=args.apply_delay,
         bulk_delete_version=args.bulk_delete_version, seed=args.seed,
         retry_after_header=not args.no_retry_after,
-        advanced_permissions=not args.no_advanced_permissions)
+        advanced_permissions=not args.no_advanced_permissions,
+        query_options=QueryOptions(
+            concurrency=args.query_concurrency, slot_wait=args.query_slot_wait,
+            latency=args.query_latency, allow_offset=args.query_allow_offset,
+            new_concurrency_message=args.query_new_concurrency_message,
+            stickiness_actors_query=not args.query_old_stickiness))
     started = time.perf_counter()
     try:
         arrange(server, args)

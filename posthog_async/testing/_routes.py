@@ -9,7 +9,7 @@ optional, as in PostHog's ``DefaultRouterPlusPlus``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ._definitions import DefinitionHandlers
@@ -17,6 +17,7 @@ from ._deletions import Deletions
 from ._organizations import OrganizationHandlers
 from ._person_queries import PersonQueries
 from ._persons import PersonHandlers
+from ._query import QueryHandlers
 from ._request import Reply, Req
 from ._sharing import SharingHandlers
 from ._subscriptions import SubscriptionHandlers
@@ -24,7 +25,7 @@ from ._users import UserHandlers
 
 __all__ = ["Route", "PathRoutes", "Handlers", "build_routes", "ACTOR_PATHS", "Handler"]
 
-Handler = Callable[[Req], Reply]
+Handler = Callable[[Req], "Reply | Awaitable[Reply]"]
 #: ``guard(key, path params)``: the team/organisation checks PostHog makes before the scopes.
 Guard = Callable[[str, "dict[str, str]"], None]
 _PROJECT = r"^/api/(?P<family>projects|environments)/(?P<project>[^/.]+)/"
@@ -72,6 +73,8 @@ class Handlers:
     sharing: SharingHandlers
     users: UserHandlers
     organizations: OrganizationHandlers
+    #: The query API (``query/``); its handlers throttle by query kind themselves.
+    query_api: QueryHandlers | None = None
 
 
 def build_routes(h: Handlers) -> list[PathRoutes]:
@@ -150,6 +153,12 @@ def build_routes(h: Handlers) -> list[PathRoutes]:
     add(f"{_RECORDING}/refresh", ("POST", share.refresh, cwrite, "general"))
 
     add("integrations/domain-connect/check", ("GET", None, None, None))
+
+    if h.query_api is not None:  # every action needs only query:read (QueryViewSet)
+        qa, qread = h.query_api, ("query:read",)
+        add("query", ("POST", qa.create, qread, None))
+        add("query/(?P<kind>[A-Z][A-Za-z]*)", ("POST", qa.create_with_kind, qread, None))
+        add(f"query/{_ID}", ("GET", qa.retrieve, qread, None), ("DELETE", qa.destroy, qread, None))
 
     add("users", ("GET", users.list, ("user:read",), None), project=False)
     add("users/(?P<uuid>[^/.]+)", ("GET", users.retrieve, ("user:read",), None),

@@ -8,6 +8,7 @@ parses the body only if it reads it).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -31,6 +32,7 @@ from ._keys import FakeKey
 from ._org_knobs import OrganizationKnobs
 from ._organizations import OrganizationHandlers
 from ._person_queries import PersonQueries
+from ._query import QueryHandlers, QueryOptions
 from ._persons import PersonHandlers
 from ._projects import Directory, FakeOrganization
 from ._request import Reply, Req, media_type, qget, respond
@@ -51,7 +53,7 @@ ALL_SCOPES = frozenset({
     "person:read", "person:write", "cohort:read", "activity_log:read",
     "property_definition:read", "property_definition:write", "subscription:read",
     "subscription:write", "user:read", "user:write", "sharing_configuration:read",
-    "sharing_configuration:write", "organization:read", "project:read",
+    "sharing_configuration:write", "organization:read", "project:read", "query:read",
 })
 _UNAUTHENTICATED = "Authentication credentials were not provided."
 _log = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ class FakePostHog(OrganizationKnobs):
         retry_after_header: bool = True,
         advanced_permissions: bool = True,
         event_deletion_delay: float | None = None,
+        query_options: QueryOptions | None = None,
     ) -> None:
         self.api_key = api_key
         self._seed = seed
@@ -120,11 +123,16 @@ class FakePostHog(OrganizationKnobs):
         #: Seconds after the answer before an accepted write (PATCH, split, ...) takes effect.
         self.apply_delay = apply_delay
         self.deletions = Deletions(bulk_delete_version, queue_person_deletions, queued_deletion_delay)
+        #: The query API (``query/``): its knobs (``queries.options``), the hook for other
+        #: kinds (``queries.on_query``), what it ran (``queries.log``, ``queries.cancelled``).
+        self.queries = QueryHandlers(lambda bucket, key: self.limiter.check(bucket, key),
+                                     options=query_options or QueryOptions())
         self.handlers = Handlers(
             persons=PersonHandlers(), queries=PersonQueries(short_pages), deletions=self.deletions,
             definitions=DefinitionHandlers(), subscriptions=SubscriptionHandlers(),
             sharing=SharingHandlers(advanced_permissions), users=UserHandlers(),
             organizations=OrganizationHandlers(self.directory, self.keys),
+            query_api=self.queries,
         )
         self._routes: list[PathRoutes] = build_routes(self.handlers)
         self._retry_after_header = retry_after_header
@@ -228,6 +236,7 @@ class FakePostHog(OrganizationKnobs):
             handle.cancel()
         self._pending.clear()
         await self.deletions.close()
+        await self.queries.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -345,7 +354,10 @@ class FakePostHog(OrganizationKnobs):
                   accepts_forms=route.forms)
         if self.record_bodies:
             self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(_peek(req))
-        return req, route.handler(req)
+        reply = route.handler(req)
+        if inspect.isawaitable(reply):  # the query API waits for slots and runs queries
+            reply = await reply
+        return req, reply
 
     def _resolve(self, path: str) -> tuple[PathRoutes, dict[str, str]]:
         """The first path pattern that matches wins, whatever the method (Django URL resolution)."""

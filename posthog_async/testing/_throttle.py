@@ -27,6 +27,9 @@ PRODUCTION_LIMITS: dict[str, Windows] = {
     "persons": ((240, 60.0),),
     "person_deletes": ((480, 60.0), (4800, 3600.0)),
     "general": ((480, 60.0), (4800, 3600.0)),
+    # The query API: HogQL (``HogQLQueryThrottle``); other kinds' ``clickhouse_sustained`` hour.
+    "hogql": ((120, 3600.0),),
+    "queries": ((1200, 3600.0),),
 }
 BUCKETS = frozenset(PRODUCTION_LIMITS)
 

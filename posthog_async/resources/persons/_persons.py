@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from ... import _constants as C
+from ..._exceptions import PersonalAPIKeyNotAllowedError
 from ..._bulk import (
     BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup, lookup_all,
 )
@@ -26,7 +27,9 @@ from ..._validation import (
     exactly_one, require_choice, require_id_list, require_person_id, require_text, require_uuid,
 )
 from .._base import Format, Resource
+from ..query import Query
 from ._actors import PersonActors
+from ._export import PersonsExport
 from ._verification import PersonVerification
 
 __all__ = ["Persons"]
@@ -59,7 +62,8 @@ class Persons(Resource):
 
     @cached_property
     def actors(self) -> PersonActors:
-        """The legacy actor queries (``persons/funnel/`` ...); PostHog refuses them to API keys."""
+        """The persons behind insight points (trends, lifecycle, stickiness, funnels), through
+        the query API: PostHog refuses its legacy ``persons/trends/``... to personal keys."""
         return PersonActors(self._transport, self._scope)
 
     @cached_property
@@ -67,6 +71,22 @@ class Persons(Resource):
         """Reads that prove deletions happened: lookups that no longer find persons, and
         event-deletion rows that turned ``completed``."""
         return PersonVerification(self._transport, self._scope, self)
+
+    def export(self, *, page_size: int = C.KEYSET_PAGE_SIZE,
+               after: str | None = None) -> PersonsExport:
+        """Every person once, with distinct ids and properties, keyset-paged over HogQL
+        (scope ``query:read``; ``page_size`` persons a HogQL query, at most 50,000).
+
+        HogQL reads PostHog's ClickHouse copy, which lags its database: an export is not proof
+        of a deletion. ``after`` resumes after a person id (``export.last_key``).
+
+        Example::
+
+            async for person in ph.persons.export():
+                print(person.id, person.distinct_ids, person.properties.get("email"))
+        """
+        return PersonsExport(Query(self._transport, self._scope), page_size=page_size,
+                             after=after)
 
     # -- listing -------------------------------------------------------------------------
 
@@ -201,10 +221,18 @@ class Persons(Resource):
         """``GET persons/:id/properties_timeline/``: how the person's properties changed.
 
         PostHog refuses this endpoint to personal API keys (403, raised as
-        :class:`~posthog_async.PersonalAPIKeyNotAllowedError`, never retried).
+        :class:`~posthog_async.PersonalAPIKeyNotAllowedError`, never retried), and no query
+        kind replaces it: :meth:`properties_at_time` (a person's properties at a moment) is the
+        call that works.
         """
-        return await self._json_or_csv("GET", self._person(id, "properties_timeline/"), format,
-                                       params=filters)
+        try:
+            return await self._json_or_csv("GET", self._person(id, "properties_timeline/"),
+                                           format, params=filters)
+        except PersonalAPIKeyNotAllowedError as error:
+            error.message += ("; ph.persons.properties_at_time(timestamp=..., person_id=...) "
+                              "gives a person's properties at a moment and works with a key")
+            error.args = (error.message,)
+            raise
 
     # -- many persons in one call ---------------------------------------------------------
 

@@ -1,0 +1,243 @@
+"""``posthog-async persons export``: every person once, as JSON Lines or CSV, resumable.
+
+Persons are read with ``ph.persons.export()`` (HogQL, keyset-paged by person id), a page at a
+time, so memory stays flat whatever the project's size. Each page is written, flushed and
+synced before the next is asked for. The output file is its own journal: ``--resume`` drops a
+last line cut by a crash, reads the id of the last whole line, and asks for the persons after it.
+Every record is one line (properties and distinct ids are written as JSON, which escapes
+newlines), so "the last whole line" is always a whole person.
+
+First Ctrl-C (or SIGTERM): stop after the page being written and print the command that
+resumes; a second Ctrl-C stops at once (the file is still resumable). Exit status: 0 every
+person written, 1 a call failed (the file holds every person before it: resume), 2 bad usage,
+130 interrupted.
+
+The export reads PostHog's ClickHouse copy of persons, which lags its database: it is not
+proof that anyone was deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from .. import _constants as C
+from .. import AsyncPostHog, RateLimits
+from .._query_models import ExportedPerson
+from ._args import CliParser, UsageError, bounded_int, redact
+from ._progress import format_duration
+
+__all__ = ["add_export_parser", "run_export", "last_exported_id", "CSV_FIELDS"]
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
+CSV_FIELDS = ("id", "distinct_ids", "properties", "created_at", "is_identified")
+
+
+def add_export_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
+    p = sub.add_parser("export", allow_abbrev=False,
+                       help="every person once, with distinct ids and properties (HogQL)")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--output", metavar="PATH", help="write here instead of standard output "
+                   "(needed for --resume)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the export in --output after its last whole line")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    p.add_argument("--api-queries-plan", action="store_true",
+                   help="your organisation has PostHog's API queries plan: pace HogQL at "
+                   "240 a minute and 2400 an hour instead of 120 an hour")
+    p.add_argument("--page-size", default=C.KEYSET_PAGE_SIZE, metavar="N",
+                   type=bounded_int(C.HOGQL_MAX_ROWS, "PostHog returns at most 50,000 rows"),
+                   help=f"persons per HogQL query (default {C.KEYSET_PAGE_SIZE:,}; at most 50,000)")
+
+
+def _line_start(f: IO[bytes], end: int) -> int:
+    """Where the line ending just before ``end`` begins (the byte after the previous newline)."""
+    while end > 0:
+        step = min(65536, end)
+        f.seek(end - step)
+        at = f.read(step).rfind(b"\n")
+        if at >= 0:
+            return end - step + at + 1
+        end -= step
+    return 0
+
+
+def last_exported_id(path: Path, fmt: str) -> str | None:
+    """Cut a trailing partial line off ``path`` and return the id of its last whole record
+    (``None``: nothing exported yet). Raises ``UsageError`` if the file is not such an export."""
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        end = _line_start(f, size)  # everything after the last newline is a line a crash cut
+        if end != size:
+            f.truncate(end)
+        if end == 0:
+            return None
+        start = _line_start(f, end - 1)
+        f.seek(start)
+        line = f.read(end - start).decode("utf-8").rstrip("\n")
+    try:
+        if fmt == "jsonl":
+            key = msgspec.json.decode(line)["id"]
+        else:
+            row = next(csv.reader([line]))
+            if row == list(CSV_FIELDS):
+                return None  # only the header was written
+            if len(row) != len(CSV_FIELDS):
+                raise IndexError(len(row))
+            key = row[0]
+    except (msgspec.DecodeError, KeyError, TypeError, StopIteration, IndexError, csv.Error):
+        raise UsageError(f"{path} does not end with a {fmt} person record: is it an export "
+                         "made with this --format?") from None
+    if not isinstance(key, str) or not key:
+        raise UsageError(f"the last record of {path} has no person id")
+    return key
+
+
+class _Writer:
+    """One record per line; CSV cells that hold JSON (distinct ids, properties)."""
+
+    def __init__(self, out: IO[str], fmt: str, header: bool) -> None:
+        self.out, self.fmt = out, fmt
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+        if fmt == "csv" and header:
+            self._csv.writerow(CSV_FIELDS)
+            self.out.write(self._buffer.getvalue())
+            self._buffer.seek(0)
+            self._buffer.truncate()
+
+    def page(self, persons: list[ExportedPerson]) -> None:
+        if self.fmt == "jsonl":
+            encode = msgspec.json.encode
+            self.out.write("".join(encode(p).decode() + "\n" for p in persons))
+            return
+        encode = msgspec.json.encode
+        for p in persons:
+            self._csv.writerow((p.id, encode(p.distinct_ids).decode(), encode(p.properties).decode(),
+                                p.created_at or "",
+                                "" if p.is_identified is None else str(p.is_identified).lower()))
+        self.out.write(self._buffer.getvalue())
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    words = ["posthog-async"]
+    if args.project_id:
+        words += ["--project-id", str(args.project_id)]
+    words += ["persons", "export", "--format", args.format, "--output", args.output, "--resume"]
+    if args.page_size != C.KEYSET_PAGE_SIZE:
+        words += ["--page-size", str(args.page_size)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:
+    """The output stream, the id to resume after, and whether a CSV header is still due."""
+    if args.output is None:
+        if args.resume:
+            raise UsageError("--resume needs --output PATH (standard output cannot be resumed)")
+        return sys.stdout, None, True
+    path = Path(args.output)
+    exists = path.exists() and path.stat().st_size > 0
+    if args.resume:
+        if not path.exists():
+            raise UsageError(f"--resume: {path} does not exist (nothing to resume)")
+        after = last_exported_id(path, args.format)
+        header = path.stat().st_size == 0
+        return path.open("a", encoding="utf-8", newline=""), after, header
+    if exists and not args.overwrite:
+        raise UsageError(f"{path} is not empty: pass --resume to continue that export, or "
+                         "--overwrite to start again")
+    return path.open("w", encoding="utf-8", newline=""), None, True
+
+
+async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
+    out, after, header = _open(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        if stop.is_set() and sig == signal.SIGINT and task is not None:
+            task.cancel()
+        stop.set()
+        print("\nstopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
+            pass
+    try:
+        return await _export(args, client, out, after, header, stop)
+    except asyncio.CancelledError:
+        print(f"interrupted; resume with: {_resume_command(args)}" if args.output
+              else "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        for installed_sig in installed:
+            loop.remove_signal_handler(installed_sig)
+        if out is not sys.stdout:
+            out.close()
+
+
+async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], after: str | None,
+                  header: bool, stop: asyncio.Event) -> int:
+    writer = _Writer(out, args.format, header)
+    export = client.persons.export(page_size=args.page_size, after=after)
+    started, done = time.monotonic(), 0
+    where = f" after {after}" if after else ""
+    print(f"exporting persons{where}, {args.page_size:,} a HogQL query; {_pacing(client)}",
+          file=sys.stderr)
+    try:
+        async for page in export.pages():
+            writer.page(page)
+            out.flush()
+            if out is not sys.stdout:
+                os.fsync(out.fileno())
+            done += len(page)
+            _progress(done, None, started)
+            if stop.is_set():
+                print(f"\nstopped after {done:,} persons; resume with: {_resume_command(args)}"
+                      if args.output else f"\nstopped after {done:,} persons", file=sys.stderr)
+                return EXIT_INTERRUPTED
+    except Exception as error:
+        out.flush()
+        hint = f"; resume with: {_resume_command(args)}" if args.output else ""
+        print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "
+                     f"{error}{hint}"), file=sys.stderr)
+        return EXIT_INCOMPLETE
+    print(f"\n{done:,} persons exported" + (f" to {args.output}" if args.output else ""),
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _pacing(client: AsyncPostHog) -> str:
+    """What paces the export: PostHog's HogQL budget, as this client counts it."""
+    limits = getattr(client.rate_limiter, "limits", None)
+    windows = limits.windows("hogql") if isinstance(limits, RateLimits) else ()
+    if not windows:
+        return "HogQL queries unpaced"
+    shown = " and ".join(f"{w.limit:,} per {format_duration(w.period)}" for w in windows)
+    return f"HogQL queries paced to PostHog's limit ({shown}), spread evenly"
+
+
+def _progress(done: int, _total: int | None, started: float) -> None:
+    elapsed = time.monotonic() - started
+    rate = done / elapsed if elapsed > 0 else 0.0
+    text = f"exported {done:,} persons | {rate:,.0f} persons/s | {format_duration(elapsed)}"
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(text.ljust(90), end=end, file=sys.stderr, flush=True)
