@@ -16,7 +16,8 @@ from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
     BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
     NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError, PostHogError,
-    RateLimitError, RateLimiterUnavailableError, UnexpectedResponseError, UnsafeURLError,
+    RateLimitError, RateLimiterUnavailableError, RedirectError, UnexpectedResponseError,
+    UnsafeURLError,
 )
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
@@ -42,7 +43,7 @@ __all__ = [
     "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PointInTimeMetadata", "PostHogError",
     "ProgressCallback", "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimiter",
     "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
-    "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
+    "RedirectError", "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
     "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ]

@@ -2,11 +2,11 @@
 
 from ._deletion import DeletionJob, JobOptions, JobProgress
 from ._input import InputError, InputReader, InputSpec, JobInterrupted, Rejected
-from ._lock import JournalBusy, JournalError
+from ._lock import JournalBusy, JournalError, JournalWriteError
 from ._report import JobReport, ReportPathError, check_report_path
 
 __all__ = [
     "DeletionJob", "InputError", "InputReader", "InputSpec", "JobInterrupted", "JobOptions",
-    "JobProgress", "JobReport", "JournalBusy", "JournalError", "Rejected", "ReportPathError",
-    "check_report_path",
+    "JobProgress", "JobReport", "JournalBusy", "JournalError", "JournalWriteError", "Rejected",
+    "ReportPathError", "check_report_path",
 ]

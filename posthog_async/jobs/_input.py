@@ -3,24 +3,29 @@
 A job must never send garbage nor silently skip ids, so input is read strictly:
 
 - the encoding is UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 *with* one;
-  anything else (bytes that are not UTF-8, NULs of a UTF-16 file without a mark) is refused
-  with the line where it went wrong, before anything is deleted;
+  anything else (bytes that are not UTF-8, a NUL byte anywhere in a file read as UTF-8: the
+  mark of UTF-16 or UTF-32 without a byte-order mark) is refused with the line where it went
+  wrong, before anything is deleted;
 - formats are explicit: one id a line (``lines``), a column of a CSV export (``csv``), or a
-  field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line;
+  field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line, and a
+  CSV file that is not valid CSV (an unclosed quote, text after a closing quote) is refused;
 - the file's identity (size and SHA-256, computed while reading) lets a resumed job check that
   it is reading the same list, or one with lines appended;
-- standard input is read by a helper thread, so a stop (Ctrl-C) is noticed even while no line
-  arrives.
+- standard input, and any input that is not a regular file (a named pipe, ``<(command)``), is
+  read by a helper thread, so a stop (Ctrl-C, SIGTERM) is noticed even while no line arrives,
+  or while a named pipe waits for its writer.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import hashlib
 import io
 import os
 import queue
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -32,7 +37,7 @@ import msgspec
 
 __all__ = [
     "InputSpec", "InputIdentity", "InputError", "InputReader", "JobInterrupted", "Rejected",
-    "identify", "prefix_sha256",
+    "identify", "prefix_sha256", "reads_once", "unreadable_reason",
 ]
 
 Format = Literal["lines", "csv", "jsonl"]
@@ -99,13 +104,21 @@ class Rejected:
 
 
 class _Hashing(io.RawIOBase):
-    """A binary stream that hashes and counts what is read through it."""
+    """A binary stream that hashes and counts what is read through it, and finds NUL bytes.
 
-    def __init__(self, raw: IO[bytes], limit: int | None = None) -> None:
-        self._raw, self._left = raw, limit
+    A NUL byte never belongs in text read as UTF-8: it is how UTF-16 or UTF-32 without a
+    byte-order mark looks. The first one is remembered (its line, and a guess at the
+    encoding); once :meth:`refuse_nul` is called (the encoding is known to be UTF-8), it and
+    any later one raise :class:`InputError`. The check is one ``memchr`` per block read.
+    """
+
+    def __init__(self, raw: IO[bytes], limit: int | None = None, name: str = "the input") -> None:
+        self._raw, self._left, self.name = raw, limit, name
         self.sha = hashlib.sha256()
         self.size = self.newlines = 0
         self.last = b""
+        self._refuse_nul = False
+        self.nul: tuple[int, str] | None = None  # (line, encoding guess) of the first NUL
 
     def readable(self) -> bool:
         return True
@@ -116,6 +129,11 @@ class _Hashing(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         if n:
+            if self.nul is None and b"\x00" in data:
+                self.nul = (self.newlines + data.count(b"\n", 0, data.index(b"\x00")) + 1,
+                            _guess_wide_encoding(data))
+                if self._refuse_nul:
+                    self.refuse_nul()
             self.sha.update(data)
             self.size += n
             self.newlines += data.count(b"\n")
@@ -124,33 +142,73 @@ class _Hashing(io.RawIOBase):
                 self._left -= n
         return n
 
+    def refuse_nul(self) -> None:
+        """From now on a NUL byte is an error; one seen already raises now."""
+        self._refuse_nul = True
+        if self.nul is not None:
+            line, guess = self.nul
+            raise InputError(
+                f"{self.name}, line {line}: a NUL byte, which text in UTF-8 never holds; the "
+                f"file looks like {guess} saved without a byte-order mark. Save it as UTF-8 "
+                f"(for example: iconv -f {guess.replace(' ', '')} -t UTF-8 IN > OUT), or as "
+                "UTF-16 with a byte-order mark")
 
-class _StdinPump(io.RawIOBase):
-    """Standard input, read by a daemon thread: a blocked read cannot hide a stop request."""
 
-    def __init__(self, should_stop: Callable[[], bool]) -> None:
-        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=16)
+def _guess_wide_encoding(sample: bytes) -> str:
+    """UTF-16 LE/BE or UTF-32 LE/BE, from where the NULs of ``sample`` fall (for the hint)."""
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if sample[0::4].count(0) + sample[1::4].count(0) + sample[2::4].count(0) > len(sample) * 0.7:
+        return "UTF-32 BE"
+    if sample[1::4].count(0) + sample[2::4].count(0) + sample[3::4].count(0) > len(sample) * 0.7:
+        return "UTF-32 LE"
+    return "UTF-16 LE" if odd >= even else "UTF-16 BE"
+
+
+class _Pump(io.RawIOBase):
+    """An input read by a daemon thread (standard input, a named pipe): a read that blocks, or
+    a named pipe that waits for a writer before it even opens, cannot hide a stop request.
+
+    ``path`` ``None`` is standard input; otherwise the thread opens ``path`` itself.
+    """
+
+    def __init__(self, path: str | None, should_stop: Callable[[], bool]) -> None:
+        self._chunks: queue.Queue[bytes | OSError] = queue.Queue(maxsize=16)
         self._should_stop = should_stop
+        self._path = path
         self._pending = b""
         self._eof = False
-        threading.Thread(target=self._pump, name="posthog-async-stdin", daemon=True).start()
+        threading.Thread(target=self._pump, name="posthog-async-input", daemon=True).start()
 
     def _pump(self) -> None:
-        # The file descriptor itself, not sys.stdin.buffer: a daemon thread blocked inside the
-        # buffer holds its lock, and the interpreter aborts when it cannot take it at exit.
+        # File descriptors, not sys.stdin.buffer: a daemon thread blocked inside the buffer
+        # holds its lock, and the interpreter aborts when it cannot take it at exit.
+        fd: int | None = None
         try:
-            fd = sys.stdin.fileno()
-        except (AttributeError, OSError, ValueError):
-            source = sys.stdin.buffer
-            read = getattr(source, "read1", source.read)
+            if self._path is not None:
+                fd = os.open(self._path, os.O_RDONLY)  # a named pipe blocks here for a writer
+                source = fd
+            else:
+                source = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError) as exc:
+            if self._path is not None:
+                self._chunks.put(exc if isinstance(exc, OSError) else OSError(str(exc)))
+                return
+            buffer = sys.stdin.buffer
+            read = getattr(buffer, "read1", buffer.read)
         else:
             def read(size: int) -> bytes:
-                return os.read(fd, size)
-        while True:
-            data = read(1 << 16)
-            self._chunks.put(data)
-            if not data:
-                return
+                return os.read(source, size)
+        try:
+            while True:
+                data = read(1 << 16)
+                self._chunks.put(data)
+                if not data:
+                    return
+        except OSError as exc:
+            self._chunks.put(exc)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def readable(self) -> bool:
         return True
@@ -163,9 +221,13 @@ class _StdinPump(io.RawIOBase):
                 data = self._chunks.get(timeout=0.1)
             except queue.Empty:
                 if self._should_stop():
-                    raise JobInterrupted("stopped while reading standard input: nothing was sent"
+                    where = "standard input" if self._path is None else self._path
+                    raise JobInterrupted(f"stopped while reading {where}: nothing was sent"
                                          ) from None
                 continue
+            if isinstance(data, OSError):
+                raise InputError(f"cannot read {self._path or 'standard input'}: "
+                                 f"{data.strerror or data}")
             if not data:
                 self._eof = True
                 return 0
@@ -176,38 +238,64 @@ class _StdinPump(io.RawIOBase):
         return n
 
 
+def reads_once(path: str) -> bool:
+    """True for standard input and for inputs that are not regular files (named pipes,
+    ``<(command)``, devices): what they hold cannot be read a second time."""
+    if path == "-":
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _open_binary(path: str, should_stop: Callable[[], bool] | None = None) -> IO[bytes]:
     if path == "-":
         if should_stop is not None:
-            return _StdinPump(should_stop)  # type: ignore[return-value]
+            return _Pump(None, should_stop)  # type: ignore[return-value]
         return sys.stdin.buffer
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{path} is a directory, not an input file")
+    if should_stop is not None and reads_once(path):
+        return _Pump(path, should_stop)  # type: ignore[return-value]
     try:
         return target.open("rb")
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read {path}: {unreadable_reason(path, exc)}") from None
 
 
-def _encoding(head: bytes) -> tuple[str, int]:
+def unreadable_reason(path: str, exc: OSError) -> str:
+    """Why ``path`` cannot be read, naming the real cause (a symlink loop is not "not found")."""
+    if exc.errno == errno.ELOOP:
+        return "a loop of symbolic links (the link points, through others, back to itself)"
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return str(exc.strerror or exc)
+
+
+def _encoding(head: bytes, stream: _Hashing) -> tuple[str, int]:
+    """The encoding that ``head`` (the first bytes) says, and the length of its byte-order
+    mark. Without a mark it is UTF-8, and from then on ``stream`` refuses NUL bytes."""
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name, len(bom)
-    if b"\x00" in head:
-        raise InputError("the input has NUL bytes: UTF-16 or UTF-32 without a byte-order mark? "
-                         "Save it as UTF-8 (or with a byte-order mark)")
+    stream.refuse_nul()
     return "utf-8", 0
 
 
-def identify(path: str) -> InputIdentity:
+def identify(path: str, should_stop: Callable[[], bool] | None = None) -> InputIdentity:
     """Size, hash and encoding of a file, reading it once (no ids kept)."""
-    with _open_binary(path) as raw:
-        stream = _Hashing(raw)
+    with _open_binary(path, should_stop) as raw:
+        stream = _Hashing(raw, name=path)
         head = stream.read(4) or b""
-        encoding, _ = _encoding(head)
+        encoding, _ = _encoding(head, stream)
         while stream.read(1 << 20):
             pass
     return InputIdentity(path, stream.size, stream.sha.hexdigest(), encoding, stream.last == b"\n")
@@ -216,7 +304,7 @@ def identify(path: str) -> InputIdentity:
 def prefix_sha256(path: str, size: int) -> str:
     """The SHA-256 of the first ``size`` bytes (to recognise a file that only grew)."""
     with _open_binary(path) as raw:
-        stream = _Hashing(raw, limit=size)
+        stream = _Hashing(raw, limit=size, name=path)
         while stream.read(1 << 20):
             pass
     return stream.sha.hexdigest()
@@ -242,9 +330,9 @@ class InputReader:
     def __iter__(self) -> Iterator[tuple[int, object]]:
         raw = _open_binary(self.spec.path, self.should_stop)
         try:
-            stream = _Hashing(raw)
+            stream = _Hashing(raw, name=self.spec.describe())
             buffered = io.BufferedReader(stream, buffer_size=1 << 16)
-            encoding, bom = _encoding(buffered.peek(4)[:4])
+            encoding, bom = _encoding(buffered.peek(4)[:4], stream)
             skip = max(bom, self.skip_bytes)
             if skip:
                 buffered.read(skip)
@@ -274,8 +362,10 @@ def _entries(spec: InputSpec, text: io.TextIOWrapper,
             else:
                 yield line, value
     except UnicodeDecodeError as exc:
+        hint = (" (UTF-16 without a byte-order mark, or a legacy encoding such as Latin-1 or "
+                "Windows-1252?)" if text.encoding == "utf-8" else "")
         raise InputError(f"{spec.describe()}, after line {line}: not valid {text.encoding} "
-                         f"({exc.reason}); convert the file to UTF-8") from None
+                         f"({exc.reason}){hint}; convert the file to UTF-8") from None
 
 
 def _json_value(content: str, field: str) -> object:
@@ -298,13 +388,26 @@ def _json_value(content: str, field: str) -> object:
 
 
 def _csv_rows(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, cells)``; a row that is not valid CSV stops the load with its line."""
-    reader = csv.reader(text)
+    """``(line number, cells)``; a row that is not valid CSV stops the load with its line.
+
+    Strict CSV: a quote never closed would make the rest of the file one cell, and text after
+    a closing quote (``"a"b``) would be glued to the cell (``ab``), an id nobody asked for."""
+    reader = csv.reader(text, strict=True)
+    started = 1  # the line the row being read starts on
     try:
         for row in reader:
             yield reader.line_num, row
+            started = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"{spec.describe()}, line {reader.line_num}: not valid CSV ({exc})") from None
+        where = spec.describe()
+        if "end of data" in str(exc):
+            raise InputError(f"{where}, line {started}: a quote opens a cell that is never "
+                             "closed (the rest of the file would be that one cell); close the "
+                             "quote") from None
+        if "expected after" in str(exc):
+            raise InputError(f"{where}, line {reader.line_num}: text after the closing quote of "
+                             'a cell (like "a"b); quote the whole cell') from None
+        raise InputError(f"{where}, line {reader.line_num}: not valid CSV ({exc})") from None
 
 
 def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
