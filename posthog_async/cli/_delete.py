@@ -29,6 +29,7 @@ from ..jobs import (
     check_report_path,
 )
 from ..jobs._input import unreadable_reason
+from ..jobs._lock import JobLock
 from ._args import BooleanOption, CliParser, UsageError, bounded_int, positive_int, redact
 from ._hint import hint_notes, job_command
 from ._progress import ProgressLine, format_duration
@@ -165,6 +166,8 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     folder = journal.parent if str(journal.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write the journal in {folder}: the folder is missing or not writable")
+    if journal.exists():  # another run's journal is not read: say whose it is (JournalBusy)
+        JobLock(journal).release()
     state = _journal_loaded(journal)
     if state and not args.resume:
         raise UsageError(f"journal {journal} holds an earlier run: add --resume to continue it, "

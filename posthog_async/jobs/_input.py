@@ -156,10 +156,11 @@ class _Hashing(io.RawIOBase):
 
 def _guess_wide_encoding(sample: bytes) -> str:
     """UTF-16 LE/BE or UTF-32 LE/BE, from where the NULs of ``sample`` fall (for the hint)."""
+    # Text that is mostly ASCII: UTF-32 has three NULs in four bytes, UTF-16 one in two.
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if sample[0::4].count(0) + sample[1::4].count(0) + sample[2::4].count(0) > len(sample) * 0.7:
+    if sample[0::4].count(0) + sample[1::4].count(0) + sample[2::4].count(0) > len(sample) * 0.6:
         return "UTF-32 BE"
-    if sample[1::4].count(0) + sample[2::4].count(0) + sample[3::4].count(0) > len(sample) * 0.7:
+    if sample[1::4].count(0) + sample[2::4].count(0) + sample[3::4].count(0) > len(sample) * 0.6:
         return "UTF-32 LE"
     return "UTF-16 LE" if odd >= even else "UTF-16 BE"
 
@@ -294,8 +295,8 @@ def identify(path: str, should_stop: Callable[[], bool] | None = None) -> InputI
     """Size, hash and encoding of a file, reading it once (no ids kept)."""
     with _open_binary(path, should_stop) as raw:
         stream = _Hashing(raw, name=path)
-        head = stream.read(4) or b""
-        encoding, _ = _encoding(head, stream)
+        head = stream.read(1 << 16) or b""  # a sample large enough to guess an encoding from
+        encoding, _ = _encoding(head[:4], stream)
         while stream.read(1 << 20):
             pass
     return InputIdentity(path, stream.size, stream.sha.hexdigest(), encoding, stream.last == b"\n")

@@ -6,8 +6,12 @@ Two locks, both taken before the journal is touched:
   (pid, host, since when) for the message a second run gets, and which also works between
   machines sharing the folder;
 - a lock keyed on the journal file's **identity**, its device and inode, in a private folder of
-  the user's runtime (or temporary) directory: a hard link is another path to the same file,
-  and two runs through two links must not both send every id.
+  the user's runtime (or temporary) directory: a hard link (or a bind mount) is another path to
+  the same file, and two runs through two paths must not both send every id.
+
+A journal with several names (hard links) is refused even when no run holds it: SQLite keeps
+the latest writes in a ``-wal`` file named after the path it was opened by, so through another
+name the journal can look older than it is (a run killed before its log was checkpointed).
 
 A crash never leaves a stale lock (the kernel drops it). Files are created readable by their
 owner only: the journal beside the lock holds personal data.
@@ -152,6 +156,13 @@ class JobLock:
             self._locks.append(_FileLock(folder / f"journal-{info.st_dev}-{info.st_ino}.lock",
                                          f"{journal} (the same file as another path: a link)",
                                          unlink_on_release=True))
+            links = os.stat(real).st_nlink
+            if links > 1:
+                raise JournalError(
+                    f"journal {journal} has {links} names (hard links): SQLite keeps a journal's "
+                    "latest writes in a -wal file beside the name it was opened by, so through "
+                    "another name it can look older than it is. Keep one name (remove the other "
+                    "links) and run again")
         except OSError as exc:
             self.release()
             raise JournalError(f"cannot create the journal {journal}: {exc.strerror or exc}"
