@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from posthog_async.cli import main as cli_main
 from posthog_async.testing import FakePostHog
 
 from .conftest import API_KEY
@@ -58,3 +61,12 @@ async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the job")
         await asyncio.sleep(0.01)
+
+
+def parse_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``main(argv)`` in-process; it must be refused by argparse with exit status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    return captured.out + captured.err

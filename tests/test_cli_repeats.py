@@ -19,24 +19,15 @@ from typing import Any
 import pytest
 
 from posthog_async.cli import build_parser
-from posthog_async.cli import main as cli_main
 from posthog_async.cli._args import BooleanOption, redact
 from posthog_async.cli._delete import validate_delete_args
 from posthog_async.cli._hint import job_command
 from posthog_async.testing import FakePostHog
 
-from ._cli import BULK, run, write_ids
+from ._cli import BULK, parse_error, run, write_ids
 from .conftest import API_KEY
 
 REDIS_URL = "redis://:hunter2@127.0.0.1:9/0"
-
-
-def parse_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(argv)
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    return captured.out + captured.err
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import _constants as C
 from .._config import resolve_project_id
+from ..jobs._input import reads_once
 
 __all__ = ["job_command", "hint_notes"]
 
@@ -103,4 +104,9 @@ def hint_notes(args: argparse.Namespace, *, resume: bool = True) -> list[str]:
         notes.append("the credentials in the host URL are left out")
     if not resume and _reads_stdin(args):
         notes.append("feed the same input to standard input again")
+    pipes = [path for path in (*(args.distinct_ids_file or ()), *(args.ids_file or ()))
+             if path != "-" and reads_once(path)]
+    if pipes:
+        notes.append(f"write the same input to {', '.join(pipes)} again: a pipe is read once, "
+                     "and the input is checked to be the one loaded")
     return notes
