@@ -68,3 +68,9 @@ def test_a_quoted_cell_spanning_lines_is_read_as_one_value(tmp_path: Path) -> No
     source = tmp_path / "erase.csv"
     source.write_text('id\n"user-1\nuser-2"\nuser-3\n')
     assert read(source, "csv", "id") == ["user-1\nuser-2", "user-3"]  # refused later, alone
+
+
+def test_a_stray_nul_in_one_id_is_left_for_that_id_alone(tmp_path: Path) -> None:
+    source = tmp_path / "erase.txt"
+    source.write_bytes(b"user-1\na\x00b\nuser-2\n")
+    assert read(source) == ["user-1", "a\x00b", "user-2"]  # the cleaner rejects "a\x00b" alone

@@ -104,12 +104,14 @@ class Rejected:
 
 
 class _Hashing(io.RawIOBase):
-    """A binary stream that hashes and counts what is read through it, and finds NUL bytes.
+    """A binary stream that hashes and counts what is read through it, and finds wide text.
 
-    A NUL byte never belongs in text read as UTF-8: it is how UTF-16 or UTF-32 without a
-    byte-order mark looks. The first one is remembered (its line, and a guess at the
-    encoding); once :meth:`refuse_nul` is called (the encoding is known to be UTF-8), it and
-    any later one raise :class:`InputError`. The check is one ``memchr`` per block read.
+    NUL bytes in the pattern of UTF-16 or UTF-32 (see :func:`_wide_text_at`) mean a file saved
+    without a byte-order mark, wherever they begin (the first bytes may hold none: "䅁" is
+    ``41 41`` in UTF-16). The first place is remembered (its line, and a guess at the
+    encoding); once :meth:`refuse_nul` is called (the encoding is known to be UTF-8), it and any
+    later one raise :class:`InputError`. A stray NUL inside one id is that id's problem: it is
+    rejected alone, later. The check is one ``memchr`` per block read.
     """
 
     def __init__(self, raw: IO[bytes], limit: int | None = None, name: str = "the input") -> None:
@@ -129,9 +131,9 @@ class _Hashing(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         if n:
-            if self.nul is None and b"\x00" in data:
-                self.nul = (self.newlines + data.count(b"\n", 0, data.index(b"\x00")) + 1,
-                            _guess_wide_encoding(data))
+            if self.nul is None and b"\x00" in data and (at := _wide_text_at(data)) is not None:
+                self.nul = (self.newlines + data.count(b"\n", 0, at) + 1,
+                            _guess_wide_encoding(data, start=self.size))
                 if self._refuse_nul:
                     self.refuse_nul()
             self.sha.update(data)
@@ -148,15 +150,33 @@ class _Hashing(io.RawIOBase):
         if self.nul is not None:
             line, guess = self.nul
             raise InputError(
-                f"{self.name}, line {line}: a NUL byte, which text in UTF-8 never holds; the "
+                f"{self.name}, line {line}: NUL bytes, which text in UTF-8 never holds; the "
                 f"file looks like {guess} saved without a byte-order mark. Save it as UTF-8 "
                 f"(for example: iconv -f {guess.replace(' ', '')} -t UTF-8 IN > OUT), or as "
                 "UTF-16 with a byte-order mark")
 
 
-def _guess_wide_encoding(sample: bytes) -> str:
-    """UTF-16 LE/BE or UTF-32 LE/BE, from where the NULs of ``sample`` fall (for the hint)."""
+#: Wide text from a NUL on: at least this share of the next bytes are NULs (UTF-16 of ASCII
+#: text has one byte in two, UTF-32 three in four; a stray NUL in an id has none around it).
+_WIDE_WINDOW, _WIDE_SHARE = 64, 4
+
+
+def _wide_text_at(data: bytes) -> int | None:
+    """The offset of the first NUL in ``data`` that starts wide text, else ``None``."""
+    at = data.find(b"\x00")
+    while at != -1:
+        window = data[at:at + _WIDE_WINDOW]
+        if window.count(0) >= max(2, len(window) // _WIDE_SHARE):
+            return at
+        at = data.find(b"\x00", at + _WIDE_WINDOW)
+    return None
+
+
+def _guess_wide_encoding(sample: bytes, *, start: int = 0) -> str:
+    """UTF-16 LE/BE or UTF-32 LE/BE, from where the NULs of ``sample`` (which starts at byte
+    ``start`` of the file) fall (for the hint)."""
     # Text that is mostly ASCII: UTF-32 has three NULs in four bytes, UTF-16 one in two.
+    sample = b"\x01" * (start % 4) + sample  # aligned as in the file
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if sample[0::4].count(0) + sample[1::4].count(0) + sample[2::4].count(0) > len(sample) * 0.6:
         return "UTF-32 BE"
