@@ -74,3 +74,25 @@ def test_a_stray_nul_in_one_id_is_left_for_that_id_alone(tmp_path: Path) -> None
     source = tmp_path / "erase.txt"
     source.write_bytes(b"user-1\na\x00b\nuser-2\n")
     assert read(source) == ["user-1", "a\x00b", "user-2"]  # the cleaner rejects "a\x00b" alone
+
+
+def test_a_stopped_read_of_a_named_pipe_leaves_no_thread_behind(tmp_path: Path) -> None:
+    """Library use (a long-lived process): the helper thread blocked opening a pipe that no
+    writer opened is released when the read is abandoned."""
+    import os
+    import threading
+    import time
+
+    from posthog_async.jobs import JobInterrupted
+
+    fifo = tmp_path / "erase.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    reader = InputReader(InputSpec("distinct_ids", str(fifo)),
+                         should_stop=lambda: time.monotonic() - started > 0.3)
+    with pytest.raises(JobInterrupted, match=r"erase\.fifo"):
+        list(reader)
+    deadline = time.monotonic() + 5
+    while any(t.name == "posthog-async-input" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the thread opening the pipe is still blocked"
+        time.sleep(0.01)

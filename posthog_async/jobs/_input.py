@@ -198,7 +198,19 @@ class _Pump(io.RawIOBase):
         self._path = path
         self._pending = b""
         self._eof = False
-        threading.Thread(target=self._pump, name="posthog-async-input", daemon=True).start()
+        self._thread = threading.Thread(target=self._pump, name="posthog-async-input", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """A named pipe whose writer never came: open it for writing, once, so that the
+        thread's own open returns (and then reads an end of file), instead of staying blocked
+        for the life of the process."""
+        if self._path is not None and self._thread.is_alive() and not self.closed:
+            try:
+                os.close(os.open(self._path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader waiting (it opened already), or not a pipe
+                pass
+        super().close()
 
     def _pump(self) -> None:
         # File descriptors, not sys.stdin.buffer: a daemon thread blocked inside the buffer
