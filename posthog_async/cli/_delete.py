@@ -28,7 +28,7 @@ from ..jobs import (
     JobReport,
     check_report_path,
 )
-from ..jobs._input import unreadable_reason
+from ..jobs._input_bytes import unreadable_reason
 from ..jobs._lock import JobLock
 from ._args import BooleanOption, CliParser, UsageError, bounded_int, positive_int, redact
 from ._hint import hint_notes, job_command

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import _constants as C
 from .._config import resolve_project_id
-from ..jobs._input import reads_once
+from ..jobs._input_bytes import reads_once
 
 __all__ = ["job_command", "hint_notes"]
 

@@ -21,15 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._input import (
-    InputError,
-    InputReader,
-    InputSpec,
-    JobInterrupted,
-    identify,
-    prefix_sha256,
-    reads_once,
-)
+from ._input import InputReader, InputSpec, identify, prefix_sha256
+from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
 from ._lock import JournalWriteError, utc_now
 
