@@ -17,7 +17,8 @@ from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
     BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
     NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError, PostHogError,
-    RateLimitError, RateLimiterUnavailableError, UnexpectedResponseError, UnsafeURLError,
+    RateLimitError, RateLimiterUnavailableError, RedirectError, UnexpectedResponseError,
+    UnsafeURLError,
 )
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
@@ -55,8 +56,8 @@ __all__ = [
     "PersonAtTime", "PersonsExport", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
     "Project", "ProjectBasic", "ProjectReach", "PropertyDefinition", "PropertyValue",
     "PropertyValues", "QueryResponse", "QueryStatus", "RateLimiter", "RateLimitError",
-    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedisRateLimiter", "RejectedId",
-    "RetryEvent", "RetryHook", "RetryPolicy", "Scope", "ScopedPostHog", "SharePasswordInfo",
-    "SharingConfiguration", "SharingPassword", "Subscription", "Throttle",
+    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedirectError", "RedisRateLimiter",
+    "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope", "ScopedPostHog",
+    "SharePasswordInfo", "SharingConfiguration", "SharingPassword", "Subscription", "Throttle",
     "TruncatedResultWarning", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ]

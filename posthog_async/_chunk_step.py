@@ -21,7 +21,7 @@ import anyio
 from ._chunk_result import ChunkResult, ChunkState, Outcome
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
-    PermissionDeniedError, PostHogError, RateLimitError,
+    PermissionDeniedError, PostHogError, RateLimitError, RedirectError,
 )
 from ._models import BulkDeleteResult, Person
 
@@ -47,7 +47,7 @@ def is_fatal(error: BaseException) -> bool:
     a server that refuses connections."""
     if isinstance(error, ChunkIncomplete):
         return is_fatal(error.cause)
-    if isinstance(error, (AuthenticationError, PermissionDeniedError, NotFoundError)):
+    if isinstance(error, (AuthenticationError, PermissionDeniedError, NotFoundError, RedirectError)):
         return True
     if isinstance(error, APIConnectionError):
         return not error.maybe_processed

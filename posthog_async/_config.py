@@ -86,6 +86,14 @@ class ClientConfig:
 def _normalise_host(host: str) -> str:
     host = host.strip().rstrip("/")
     parts = urlsplit(host)
+    if "@" in parts.netloc:  # user:password@host: refused, and never shown
+        raise ConfigurationError(
+            f"host must not hold credentials ({parts.scheme}://<redacted>@"
+            f"{parts.netloc.rpartition('@')[2]}): PostHog authenticates with the personal API "
+            "key alone; remove the user:password@ part"
+        )
+    if not host.isprintable() or any(char.isspace() for char in host):
+        raise ConfigurationError(f"host must not hold spaces or control characters, got {host!r}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
             f"host must be an absolute http(s) URL such as {C.DEFAULT_HOST!r}, got {host!r}"
@@ -93,6 +101,24 @@ def _normalise_host(host: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigurationError("host must not carry a query string or fragment")
     return host
+
+
+def _check_key(key: str) -> str:
+    """The key as sent in the ``Authorization`` header: printable ASCII, no space inside.
+
+    A key pasted with a line break or a stray character would fail every request in turn
+    (aiohttp refuses a header holding a line break); say so at once, without showing it."""
+    key = key.strip()
+    bad = [char for char in key if not ("!" <= char <= "~")]
+    if bad:
+        kinds = sorted({"a line break" if char in "\r\n" else "a space" if char.isspace()
+                        else "a non-ASCII character" if char.isprintable()
+                        else "a control character" for char in bad})
+        raise ConfigurationError(
+            f"the personal API key holds {' and '.join(kinds)}, which no key does (a copy-paste "
+            f"slip?); set {C.ENV_API_KEY} to the key alone"
+        )
+    return key
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -117,6 +143,7 @@ def resolve_config(
             "no personal API key: pass api_key=... or set the "
             f"{C.ENV_API_KEY} environment variable (keys start with 'phx_')"
         )
+    checked_key = _check_key(key)
     resolved_host = _normalise_host(host or os.environ.get(C.ENV_HOST) or C.DEFAULT_HOST)
     _positive("timeout", timeout)
     _positive("max_connections", max_connections)
@@ -124,7 +151,7 @@ def resolve_config(
     _positive("max_retries", max_retries, allow_zero=True)
     _positive("max_retry_after", max_retry_after, allow_zero=True)
     return ClientConfig(
-        api_key=Secret(key.strip()),
+        api_key=Secret(checked_key),
         host=resolved_host,
         timeout=float(timeout),
         max_connections=int(max_connections),

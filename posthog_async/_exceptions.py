@@ -6,6 +6,10 @@ HTTP errors, the server's message. PostHog's usual error body is
 some endpoints answer ``{"error": "..."}``, ``{"message": "...", "detail": ...}``, a body with
 ``code`` and ``detail`` swapped, or nothing at all; all of them give a readable message.
 
+A server's words are redacted of the API key before anything keeps them (message, ``detail``,
+``body``, ``headers``): some proxies and firewalls echo the request's ``Authorization`` header
+in their error pages, and an error is shown, logged, journaled and reported.
+
 The tree::
 
     PostHogError
@@ -17,6 +21,7 @@ The tree::
         │   └── APITimeoutError
         ├── UnexpectedResponseError
         └── APIStatusError
+            ├── RedirectError                   3xx
             ├── BadRequestError                 400
             ├── AuthenticationError             401
             ├── PermissionDeniedError           403
@@ -31,15 +36,17 @@ The tree::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 
 __all__ = [
     "PostHogError", "ConfigurationError", "UnsafeURLError", "RateLimiterUnavailableError",
     "APIError", "APIConnectionError",
-    "APITimeoutError", "UnexpectedResponseError", "APIStatusError", "BadRequestError",
+    "APITimeoutError", "UnexpectedResponseError", "APIStatusError", "RedirectError",
+    "BadRequestError",
     "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
     "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
     "InternalServerError", "make_status_error",
@@ -142,6 +149,19 @@ class APIStatusError(APIError):
         self.attr: str | None = _str_or_none(fields.get("attr"))
 
 
+class RedirectError(APIStatusError):
+    """3xx: the server sent us elsewhere. Never followed: following would send the API key to
+    wherever ``Location`` points.
+
+    ``location`` is the target's ``scheme://host[:port]`` (its path and query are left out:
+    they may hold tokens), ``None`` when there was no ``Location`` or it was relative (a path
+    on the configured host). The cause is a wrong host setting (``http://`` for ``https://``,
+    an old domain) or a login proxy in front of PostHog; no retry heals it.
+    """
+
+    location: str | None = None
+
+
 class BadRequestError(APIStatusError):
     """400: the request was invalid. ``attr`` names the offending field when the server says."""
 
@@ -237,6 +257,33 @@ def server_message(body: Any) -> str | None:
     return msgspec.json.encode(body).decode()[:500]
 
 
+#: A personal API key anywhere in a server's words (the configured one is redacted exactly).
+_KEY_TOKEN = re.compile(rb"phx_[A-Za-z0-9_-]{8,}")
+REDACTED = "<redacted>"
+
+
+def _redacted(raw: bytes, secrets: Iterable[str]) -> bytes:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        raw = raw.replace(secret.encode(), REDACTED.encode())
+    return _KEY_TOKEN.sub(REDACTED.encode(), raw)
+
+
+def _redacted_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
+    secrets = list(secrets)
+    return {name: _redacted(value.encode("utf-8", "surrogateescape"), secrets).decode(
+        "utf-8", "surrogateescape") for name, value in headers.items()}
+
+
+def _redirect_target(location: str | None, path: str) -> str | None:
+    """``scheme://host[:port]`` of a ``Location`` (relative: the configured host, unnamed)."""
+    if not location:
+        return None
+    parts = urlsplit(urljoin("http://configured-host" + path, location.strip()))
+    if parts.netloc.rpartition("@")[2] == "configured-host":
+        return "the same host"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _parse_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
@@ -254,9 +301,17 @@ def make_status_error(
     raw_body: bytes,
     headers: Mapping[str, str],
     retry_after: float | None = None,
+    secrets: Iterable[str] = (),
 ) -> APIStatusError:
-    """Build the exception that matches ``status_code``, with a message a human can act on."""
-    body = _parse_body(raw_body)
+    """Build the exception that matches ``status_code``, with a message a human can act on.
+
+    ``secrets`` (the API key as sent) are redacted from the body and the headers before
+    anything reads them, and so is any other ``phx_...`` token."""
+    secrets = list(secrets)
+    body = _parse_body(_redacted(raw_body, secrets))
+    headers = _redacted_headers(headers, secrets)
+    if 300 <= status_code < 400:
+        return _redirect_error(status_code, method, path, body, headers)
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
@@ -275,4 +330,18 @@ def make_status_error(
                    "retry can help")
     error.message = f"{method} {path} -> {status_code}" + (f": {detail}" if detail else "")
     error.args = (error.message,)
+    return error
+
+
+def _redirect_error(status_code: int, method: str, path: str, body: Any,
+                    headers: Mapping[str, str]) -> RedirectError:
+    location = next((value for name, value in headers.items() if name.lower() == "location"), None)
+    target = _redirect_target(location, path)
+    where = f"a redirect to {target}" if target else "a redirect without a Location"
+    error = RedirectError(
+        f"{method} {path} -> {status_code}: {where}, not followed (the API key goes only to the "
+        "configured host); check the host setting (https://, the right domain) or what stands "
+        "between you and PostHog", method=method, path=path, status_code=status_code, body=body,
+        headers=headers)
+    error.location = target if target != "the same host" else None
     return error

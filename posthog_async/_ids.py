@@ -136,8 +136,9 @@ def _already_clean(batch: list[object], *, uuids: bool) -> bool:
     if set(map(type, batch)) != {str}:
         return False
     ids: list[str] = batch  # type: ignore[assignment]  # every item is a str
-    if uuids:
-        return _CANONICAL_UUID_LINES.fullmatch("\n".join(ids) + "\n") is not None
+    if uuids:  # lines of 37 characters: as many lines as ids, so no id holds a line break
+        text = "\n".join(ids) + "\n"
+        return len(text) == 37 * len(ids) and _CANONICAL_UUID_LINES.fullmatch(text) is not None
     text = " ".join(ids)
     return (all(ids) and max(map(len, ids)) <= C.MAX_DISTINCT_ID_LENGTH
             and text.isprintable() and "\ufffd" not in text

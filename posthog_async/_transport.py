@@ -386,9 +386,12 @@ def _path(url: str) -> str:
 def _status_error(
     method: str, path: str, resp: aiohttp.ClientResponse, body: bytes
 ) -> APIStatusError:
+    # The key as this request sent it: an error page that echoes it must not carry it further.
+    sent = resp.request_info.headers.get("Authorization", "")
     return make_status_error(
         status_code=resp.status, method=method, path=path, raw_body=body,
         headers=resp.headers, retry_after=parse_retry_after(resp.headers),
+        secrets=(sent, sent.partition(" ")[2]),
     )
 
 

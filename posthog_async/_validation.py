@@ -26,9 +26,9 @@ def clean_id(raw: object, *, uuid: bool) -> str | None:
     """The id as the server should see it, ``None`` for a blank one; raise :class:`InvalidIdError`.
 
     Whitespace around it is removed. Refused: non-strings, ids longer than PostHog stores (400
-    characters), control or invisible characters (tabs, a byte-order mark, zero-width spaces),
-    U+FFFD (the input was decoded with the wrong encoding), and, with ``uuid``, anything that is
-    not a UUID (UUIDs come back canonical and lower-case).
+    characters), line breaks, control or invisible characters (tabs, a byte-order mark,
+    zero-width spaces), U+FFFD (the input was decoded with the wrong encoding), and, with
+    ``uuid``, anything that is not a UUID (UUIDs come back canonical and lower-case).
     """
     if not isinstance(raw, str):
         raise InvalidIdError(f"not a string ({type(raw).__name__})")
@@ -38,6 +38,9 @@ def clean_id(raw: object, *, uuid: bool) -> str | None:
     if len(value) > C.MAX_DISTINCT_ID_LENGTH:
         raise InvalidIdError(f"longer than {C.MAX_DISTINCT_ID_LENGTH} characters ({len(value)})")
     if not value.isprintable():
+        if "\n" in value or "\r" in value:
+            raise InvalidIdError("contains a line break (a CSV cell spanning lines holds more "
+                                 "than one id?)")
         raise InvalidIdError("contains control or invisible characters")
     if "\ufffd" in value:
         raise InvalidIdError("contains U+FFFD: the input was decoded with the wrong encoding")

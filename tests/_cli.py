@@ -7,9 +7,13 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from posthog_async.cli import main as cli_main
 from posthog_async.testing import FakePostHog
 
 from .conftest import API_KEY
@@ -26,15 +30,18 @@ def write_ids(path: Path, lines: list[str]) -> Path:
 
 async def spawn(server: FakePostHog | None, *args: str, stdin: int | None = None,
                 host: str | None = None, key: str | None = None,
-                env: dict[str, str] | None = None,
-                pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
+                env: dict[str, str | None] | None = None, pass_fds: tuple[int, ...] = (),
+                cwd: Path | None = None,
+                preexec_fn: Callable[[], object] | None = None) -> asyncio.subprocess.Process:
+    """The CLI in a subprocess; ``env`` values of ``None`` remove the variable."""
     base = {**os.environ, "POSTHOG_PERSONAL_API_KEY": key or (server.api_key if server else API_KEY),
             "POSTHOG_HOST": host or (server.url if server else NOWHERE), "POSTHOG_PROJECT_ID": "1"}
     base.pop("POSTHOG_ASYNC_REDIS_URL", None)
+    merged = {name: value for name, value in {**base, **(env or {})}.items() if value is not None}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "posthog_async.cli", *args, env={**base, **(env or {})},
+        sys.executable, "-m", "posthog_async.cli", *args, env=merged,
         stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        pass_fds=pass_fds)
+        pass_fds=pass_fds, cwd=cwd, preexec_fn=preexec_fn)
 
 
 async def run(server: FakePostHog | None, *args: str, stdin_data: bytes | None = None,
@@ -54,3 +61,12 @@ async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the job")
         await asyncio.sleep(0.01)
+
+
+def parse_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``main(argv)`` in-process; it must be refused by argparse with exit status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    return captured.out + captured.err

@@ -151,7 +151,9 @@ async def test_what_will_not_heal_stops_the_job_at_once(srv: FakePostHog, tmp_pa
     code, _, err = await run(None, "persons", "delete", "--distinct-ids-file", str(source),
                              "--chunk-size", "100", "--resume",
                              host="http://127.0.0.1:9")  # nobody listens: refused
-    assert code == 1 and "stopped" in err and time.monotonic() - started < 20
+    # the transport retries a refused connection for ~15 s before the job sees it (measured
+    # 18-20 s on 2 busy cores, before and after issue 17): 30 s still tells a stop from a hang
+    assert code == 1 and "stopped" in err and time.monotonic() - started < 30
 
 
 async def test_ctrl_c_twice_aborts_at_once_and_resume_is_exact(srv: FakePostHog, tmp_path: Path) -> None:

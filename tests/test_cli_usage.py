@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from posthog_async.cli import build_parser
-from posthog_async.cli import main as cli_main
 from posthog_async.testing import FakePostHog, Faults
 
-from ._cli import BULK, run, spawn, wait_for, write_ids
+from ._cli import BULK, parse_error, run, spawn, wait_for, write_ids
 from .conftest import API_KEY
 
 ODD_KEY = "s3cret-not-prefixed-0123456789"  # a key the phx_ pattern does not catch
@@ -33,15 +32,6 @@ def hints(err: str) -> list[str]:
 
 def bulk_calls(server: FakePostHog) -> int:
     return len(server.stats.bodies.get(BULK, []))
-
-
-def parse_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """Run ``main(argv)`` in-process; it must be refused by argparse with exit status 2."""
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(argv)
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    return captured.out + captured.err
 
 
 @pytest.fixture

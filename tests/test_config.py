@@ -87,3 +87,60 @@ def test_project_ids_are_checked_before_any_request(bad: str, monkeypatch: pytes
         with pytest.raises(ConfigurationError, match="POSTHOG_PROJECT_ID"):
             AsyncPostHog(API_KEY)
     assert ph.project(" 42 ").scope.id == "42" and ph.project("@current").scope.id == "@current"
+
+
+# -- issue 17, item 13: credentials in the host, a key with a line break -------------------------
+
+@pytest.mark.parametrize("host", ["http://user:hunter2@127.0.0.1:9", "https://:hunter2@eu.posthog.com",
+                                  "https://hunter2@eu.posthog.com/"])
+def test_credentials_in_the_host_are_refused_without_being_shown(
+        host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp refused them on every request ("Cannot combine AUTHORIZATION header with ...
+    credentials encoded in URL"), so every chunk failed in turn."""
+    with pytest.raises(ConfigurationError, match="credentials") as info:
+        AsyncPostHog(API_KEY, host=host)
+    assert "hunter2" not in str(info.value)
+    monkeypatch.setenv("POSTHOG_HOST", host)
+    with pytest.raises(ConfigurationError, match="credentials"):
+        AsyncPostHog(API_KEY)
+
+
+@pytest.mark.parametrize("key,kind", [
+    (API_KEY + "\nX", "line break"), (API_KEY[:8] + "\r" + API_KEY[8:], "line break"),
+    (API_KEY + "\x00", "control character"), ("phx_two words_0123456789", "space"),
+    (API_KEY + "\u00e9", "non-ASCII"), (API_KEY + "\u200b", "control character"),
+])
+def test_a_key_with_a_line_break_or_control_character_is_refused(key: str, kind: str) -> None:
+    with pytest.raises(ConfigurationError, match=kind) as info:
+        AsyncPostHog(key)
+    assert API_KEY[4:] not in str(info.value)
+
+
+def test_whitespace_around_the_key_is_still_trimmed() -> None:
+    ph = AsyncPostHog(f"  {API_KEY}\n")
+    assert ph._transport.config.api_key.reveal() == API_KEY
+
+
+@pytest.mark.parametrize("env", [{"POSTHOG_HOST": "http://user:hunter2@127.0.0.1:9"},
+                                 {"POSTHOG_PERSONAL_API_KEY": API_KEY + "\nX"}])
+def test_the_cli_refuses_them_with_exit_2(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: exit 1 after a failed request ("listing persons failed: ValueError: ...")."""
+    from posthog_async.cli import main
+
+    monkeypatch.setenv("POSTHOG_PERSONAL_API_KEY", API_KEY)
+    monkeypatch.setenv("POSTHOG_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("POSTHOG_PROJECT_ID", "1")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["persons", "list", "--max", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "failed" not in err and "hunter2" not in err and API_KEY not in err, err
+
+
+def test_the_missing_key_message_keeps_the_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 18: redaction ate the ``phx_`` of "(keys start with 'phx_')"."""
+    from posthog_async.cli import main
+
+    assert main(["persons", "list"]) == 2
+    assert "(keys start with 'phx_')" in capsys.readouterr().err

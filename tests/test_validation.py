@@ -71,3 +71,21 @@ async def test_bad_arguments_send_nothing(case: tuple[Any, ...], server: FakePos
     with pytest.raises(exc, match=match):
         await call(ph)
     assert server.stats.requests == 0
+
+
+# -- issue 17, item 11: a CSV cell holding two UUIDs on two lines ----------------------------------
+
+def test_an_id_holding_a_line_break_is_rejected_alone_by_the_batch_fast_path() -> None:
+    """The UUID fast path joined the batch with line breaks and matched line by line, so
+    "uuid1\\nuuid2" passed as clean and its whole chunk failed with PostHog's 400."""
+    from posthog_async._ids import IdCleaner, RejectedId
+
+    first, second, third = UUID, UUID.replace("0190", "0191"), UUID.replace("0190", "0192")
+    rejected: list[RejectedId] = []
+    cleaner = IdCleaner(uuids=True, on_reject=rejected.append)
+    assert cleaner.clean([f"{first}\n{second}", third], lines=[2, 4]) == [third]
+    assert [(r.line, r.reason) for r in rejected] == [(2, rejected[0].reason)]
+    assert "line break" in rejected[0].reason
+    assert cleaner.stats.invalid == 1 and cleaner.stats.unique == 1
+    for raw in (f"{first}\r\n{second}", f"{first}\n"):  # any line break inside; none around
+        assert IdCleaner(uuids=True).clean([raw]) == ([] if raw.strip() != first else [first])

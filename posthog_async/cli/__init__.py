@@ -4,10 +4,12 @@ Key and host come from ``POSTHOG_PERSONAL_API_KEY`` / ``POSTHOG_HOST`` / ``POSTH
 or ``--host`` / ``--project-id``. ``--api-key`` exists but puts the key in shell history and the
 process list; the key is never printed, logged or written to a journal or report (argument
 errors redact it too, see ``_args.CliParser``). Options are never abbreviated: ``--dry`` is an
-error, not ``--dry-run``.
+error, not ``--dry-run``. The global options are accepted before or after the command, as
+users type them (``posthog-async persons list --host URL``); an option given twice with two
+values is refused, wherever each was given.
 
-Exit status: 0 done, 1 incomplete (failures, a report that could not be written), 2 bad usage
-(nothing was sent), 130 interrupted (Ctrl-C, SIGTERM).
+Exit status: 0 done, 1 incomplete (failures, a report or journal that could not be written),
+2 bad usage or configuration (nothing was sent), 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import sys
 from .. import __version__
 from .. import _constants as C
 from .. import AsyncPostHog, ConfigurationError, PostHogError, RateLimits, RedisRateLimiter
-from ..jobs import InputError, JournalError, ReportPathError
+from .._config import resolve_project_id
+from ..jobs import InputError, JournalError, JournalWriteError, ReportPathError
 from ._args import CliParser, UsageError, redact, secrets_in
 from ._delete import (
     EXIT_INCOMPLETE,
@@ -37,17 +40,44 @@ from ._persons import add_read_parsers, run_list, run_lookup
 __all__ = ["main", "build_parser"]
 
 
+#: The options every command takes, before or after its name: (flags, add_argument options).
+GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, object]], ...] = (
+    (("--host",), {"help": "PostHog host (default $POSTHOG_HOST or us.posthog.com)"}),
+    (("--project-id",), {"help": "project id (default $POSTHOG_PROJECT_ID)"}),
+    (("--api-key",), {"help": "personal API key (prefer $POSTHOG_PERSONAL_API_KEY)"}),
+    (("--redis-url",), {"help": "share the key's rate limit with other processes through "
+                        f"Redis/Valkey (default ${C.ENV_REDIS_URL})"}),
+    (("-v", "--verbose"), {"action": "store_true", "help": "log retries"}),
+)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The global options on ``parser``. Below the top, they default to "not given"
+    (``SUPPRESS``), so a command's parser never overwrites what was given before its name."""
+    group = parser.add_argument_group("global options" if top else
+                                      "global options (also accepted before the command)")
+    for flags, options in GLOBAL_OPTIONS:
+        extra = {} if top else {"default": argparse.SUPPRESS}
+        group.add_argument(*flags, **{**options, **extra})  # type: ignore[arg-type]
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (commands, and their commands)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+                found += [child, *_sub_parsers(child)]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line. A new command registers itself below; the global options and
+    the once-only rule (see ``_args``) reach it without more code."""
     parser = CliParser(prog="posthog-async", allow_abbrev=False,
                        description="Async PostHog REST client: bulk person jobs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--host", help="PostHog host (default $POSTHOG_HOST or us.posthog.com)")
-    parser.add_argument("--project-id", help="project id (default $POSTHOG_PROJECT_ID)")
-    parser.add_argument("--api-key", help="personal API key (prefer $POSTHOG_PERSONAL_API_KEY)")
-    parser.add_argument("--redis-url", default=None,
-                        help="share the key's rate limit with other processes through Redis/Valkey "
-                        f"(default ${C.ENV_REDIS_URL})")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log retries")
+    _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
     persons = sub.add_parser("persons", help="person commands", allow_abbrev=False).add_subparsers(
         dest="action", required=True)
@@ -55,7 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_parsers(persons)
     add_export_parser(persons)
     add_demo_parser(sub)
+    for command in _sub_parsers(parser):
+        _add_global_options(command, top=False)
     return parser
+
+
+def _require_project(args: argparse.Namespace) -> None:
+    """Every ``persons`` command works in one project: without one, say so before anything is
+    created or sent (exit status 2)."""
+    try:
+        project = resolve_project_id(args.project_id)
+    except ConfigurationError as exc:
+        raise UsageError(f"{exc} (--project-id ID or ${C.ENV_PROJECT_ID})") from None
+    if project is None:
+        raise UsageError(f"no project id: give --project-id ID or set {C.ENV_PROJECT_ID} (the "
+                         "number in your project's URL, /project/ID)")
 
 
 def _client(args: argparse.Namespace) -> AsyncPostHog:
@@ -74,12 +118,9 @@ def _client(args: argparse.Namespace) -> AsyncPostHog:
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await run_demo(args)
-    if args.action == "delete":
-        from ._delete import validate_delete_args
-
-        validate_delete_args(args)  # before the client: bad usage costs no request
-    async with _client(args) as client:
-        if args.action == "delete":
+    async with _client(args) as client:  # the key and host are checked here: no request yet
+        _require_project(args)
+        if args.action == "delete":  # checks its arguments before it creates or sends anything
             return await run_delete(args, client)
         if args.action == "list":
             return await run_list(args, client)
@@ -102,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except JournalWriteError as exc:  # the disk, not the usage: exit status 1
+        print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except (UsageError, InputError, JournalError, ReportPathError, ConfigurationError) as exc:
         print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_USAGE

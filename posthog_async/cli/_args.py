@@ -1,11 +1,19 @@
-"""Argument parsing shared by every command: a parser that never prints the API key, and the
-numeric argument types.
+"""Argument parsing shared by every command: a parser that never prints a secret, never
+drops a value given twice, and the numeric argument types.
 
 Every parser of the CLI is a :class:`CliParser` built with ``allow_abbrev=False`` (``--api`` is
 not silently taken for ``--api-key``, nor ``--dry`` for ``--dry-run``). Its error messages
-("unrecognized arguments: phx_...", "invalid choice: ...") have the key redacted: any argument
+("unrecognized arguments: phx_...", "invalid choice: ...") have secrets redacted: any argument
 given to ``--api-key`` (or to any option whose name says key, token, secret or password), the
-key in the environment, and anything that looks like a personal API key (``phx_...``).
+key in the environment, anything that looks like a personal API key (``phx_...``), and the
+credentials of any URL (``redis://:pw@host``, ``?password=...``).
+
+**Which options may repeat** is declared, not left to argparse's "the last one wins": an
+option with a value (argparse's default ``store`` action) is given once; given again with
+another value it is a usage error (a second ``--report`` must not silently replace the first).
+An option that may repeat says so with ``action="append"`` (``--distinct-ids-file``: every file
+given is part of the job). ``--flag/--no-flag`` pairs use :class:`BooleanOption`, which refuses
+both spellings at once. ``tests/test_cli_usage.py`` walks every parser to keep it that way.
 """
 
 from __future__ import annotations
@@ -20,12 +28,23 @@ from typing import Any, NoReturn
 
 from .. import _constants as C
 
-__all__ = ["CliParser", "UsageError", "redact", "secrets_in", "positive_int", "bounded_int"]
+__all__ = ["CliParser", "UsageError", "BooleanOption", "redact", "secrets_in", "positive_int",
+           "bounded_int"]
 
 REDACTED = "<redacted>"
-_KEY_PATTERN = re.compile(r"phx_[^\s'\",;)\]}]*")
+#: A personal API key: ``phx_`` and at least one more character (a bare ``phx_``, as in "keys
+#: start with 'phx_'", is the prefix, not a key).
+_KEY_PATTERN = re.compile(r"phx_[^\s'\",;)\]}]+")
+#: The credentials of a URL: ``scheme://user:password@`` (greedy: a password may hold ``@``).
+_URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s'\"]*@", re.IGNORECASE)
+#: A secret in a query string: ``?password=...``, ``&token=...``.
+_SECRET_PARAM = re.compile(r"([?&](?:passw(?:or)?d|token|secret|api_?key)=)[^&\s'\"]+",
+                           re.IGNORECASE)
 _SECRET_OPTION = re.compile(r"key|token|secret|passw", re.IGNORECASE)
 _ARGV: ContextVar[tuple[str, ...]] = ContextVar("posthog_async_cli_argv", default=())
+#: During one ``parse_args``: each once-only option's first spelling and value, by ``dest``.
+_GIVEN: ContextVar[dict[str, tuple[str, Any]] | None] = ContextVar("posthog_async_cli_given",
+                                                                   default=None)
 
 
 class UsageError(ValueError):
@@ -53,14 +72,62 @@ def secrets_in(argv: Iterable[str]) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret (and every ``phx_...`` token) replaced by ``<redacted>``."""
+    """``text`` with every secret, every ``phx_...`` token and every URL's credentials replaced
+    by ``<redacted>``."""
     every = set(secrets) | secrets_in(())
     for secret in sorted(every, key=len, reverse=True):  # the longest first: no half-redaction
         text = text.replace(secret, REDACTED)
         escaped = repr(secret)[1:-1]  # as argparse shows it inside %r
         if escaped != secret:
             text = text.replace(escaped, REDACTED)
+    text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _SECRET_PARAM.sub(rf"\1{REDACTED}", text)
     return _KEY_PATTERN.sub(REDACTED, text)
+
+
+def _given_once(parser: argparse.ArgumentParser, dest: str, option: str | None,
+                value: Any) -> None:
+    """Remember that ``option`` gave ``dest`` its ``value``; a different value given earlier in
+    the same command line (before or after the command, in any spelling) is a usage error."""
+    given = _GIVEN.get()
+    if given is None:  # parsed outside CliParser.parse_args: nothing to compare with
+        return
+    spelling = option or dest
+    if dest in given and given[dest][1] != value:
+        first, earlier = given[dest]
+        advice = ("give only one of them" if isinstance(value, bool)
+                  else f"give {spelling} once (only the last would count)")
+        parser.error(f"{first}{_shown(earlier)} and {spelling}{_shown(value)} conflict: {advice}")
+    given.setdefault(dest, (spelling, value))
+
+
+def _shown(value: Any) -> str:
+    """`` 'value'`` as the message shows it; nothing for a flag (its spelling says it)."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "".join(f" {str(item)!r}" for item in value)
+    return f" {str(value)!r}"
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's ``store``, refusing a second, different value (see the module docstring)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if option_string is not None:  # an option, not a positional argument
+            _given_once(parser, self.dest, option_string, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class BooleanOption(argparse.BooleanOptionalAction):
+    """``--flag/--no-flag``; giving both is a usage error, not "the last one wins"."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if option_string is not None and option_string in self.option_strings:
+            _given_once(parser, self.dest, option_string, not option_string.startswith("--no-"))
+        super().__call__(parser, namespace, values, option_string)
 
 
 class CliParser(argparse.ArgumentParser):
@@ -72,15 +139,20 @@ class CliParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)  # the default action: an option given once
+        self.register("action", "store", _StoreOnce)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
         argv = list(sys.argv[1:] if args is None else args)
-        token = _ARGV.set(tuple(argv))  # sub-parsers report their errors inside this call
+        # Sub-parsers report their errors, and record the options they were given, inside
+        # this call: one command line, one record, whichever parser reads an option.
+        token, given = _ARGV.set(tuple(argv)), _GIVEN.set({})
         try:
             return super().parse_args(argv, namespace)
         finally:
+            _GIVEN.reset(given)
             _ARGV.reset(token)
 
     def error(self, message: str) -> NoReturn:

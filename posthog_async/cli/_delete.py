@@ -28,7 +28,9 @@ from ..jobs import (
     JobReport,
     check_report_path,
 )
-from ._args import CliParser, UsageError, bounded_int, positive_int, redact
+from ..jobs._input_bytes import unreadable_reason
+from ..jobs._lock import JobLock
+from ._args import BooleanOption, CliParser, UsageError, bounded_int, positive_int, redact
 from ._hint import hint_notes, job_command
 from ._progress import ProgressLine, format_duration
 from ._signals import JobSignals
@@ -46,9 +48,10 @@ def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
         description="Delete every person named in the input files, in chunks of at most 1000, "
         "under PostHog's rate limits. Progress is journaled in SQLite so an interrupted run can be "
         "resumed with --resume; the report names every id's outcome.", allow_abbrev=False)
-    src = p.add_argument_group("input (a path, or - for standard input)")
-    src.add_argument("--distinct-ids-file", metavar="PATH", help="distinct ids")
-    src.add_argument("--ids-file", metavar="PATH", help="person UUIDs")
+    src = p.add_argument_group("input (a path, or - for standard input; each may be given "
+                               "several times: every file is part of the job)")
+    src.add_argument("--distinct-ids-file", metavar="PATH", action="append", help="distinct ids")
+    src.add_argument("--ids-file", metavar="PATH", action="append", help="person UUIDs")
     fmt = src.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="inputs are CSV with a header (needs --column)")
     fmt.add_argument("--jsonl", action="store_true", help="inputs are JSON Lines (needs --field)")
@@ -60,7 +63,7 @@ def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
     what.add_argument("--keep-person", action="store_true",
                       help="keep the persons; delete only events/recordings")
     what.add_argument("--dry-run", action="store_true", help="look the ids up; delete nothing")
-    what.add_argument("--resolve", action=argparse.BooleanOptionalAction, default=True,
+    what.add_argument("--resolve", action=BooleanOption, default=True,
                       help="look each chunk up first so every id's outcome is exact (default; "
                       "--no-resolve is faster but names outcomes only per chunk)")
     run = p.add_argument_group("running")
@@ -89,22 +92,44 @@ def _inputs(args: argparse.Namespace) -> list[InputSpec]:
     name = args.column if fmt == "csv" else args.field if fmt == "jsonl" else None
     if fmt != "lines" and not name:
         raise UsageError(f"--{fmt} needs --{'column' if fmt == 'csv' else 'field'} NAME")
-    specs = [InputSpec(kind, path, fmt, name) for kind, path in  # type: ignore[arg-type]
-             (("distinct_ids", args.distinct_ids_file), ("ids", args.ids_file)) if path]
+    specs = [InputSpec(kind, path, fmt, name)  # type: ignore[arg-type]
+             for kind, paths in (("distinct_ids", args.distinct_ids_file), ("ids", args.ids_file))
+             for path in paths or ()]
     if not specs and not (args.resume and args.journal):
         raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard "
                          "input), or --resume --journal PATH to continue a job from its journal")
     if sum(spec.is_stdin for spec in specs) > 1:
         raise UsageError("only one input can be standard input")
     for spec in specs:
-        path = Path(spec.path)
-        if spec.is_stdin:
-            continue
-        if path.is_dir():
-            raise UsageError(f"{spec.path} is a directory, not an input file")
-        if not os.access(path, os.R_OK):
-            raise UsageError(f"input file not found or not readable: {spec.path}")
+        if not spec.is_stdin:
+            _check_readable(spec.path)
+    _refuse_twice(specs)
     return specs
+
+
+def _check_readable(name: str) -> None:
+    """Refuse an input that cannot be read, naming why (a symlink loop is not "not found")."""
+    path = Path(name)
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read the input file {name}: {unreadable_reason(name, exc)}"
+                         ) from None
+    if path.is_dir():
+        raise UsageError(f"{name} is a directory, not an input file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read the input file {name}: permission denied")
+
+
+def _refuse_twice(specs: list[InputSpec]) -> None:
+    """One file given twice (by the same name, a symlink or a hard link) would be loaded twice,
+    and a pipe cannot be read twice: either way the command is not what was meant."""
+    files = [spec for spec in specs if not spec.is_stdin]
+    for index, spec in enumerate(files):
+        for earlier in files[:index]:
+            if os.path.samefile(earlier.path, spec.path):
+                same = "" if earlier.path == spec.path else f" (the same file as {earlier.path})"
+                raise UsageError(f"{spec.path}{same} is given twice: give each input once")
 
 
 def _journal_loaded(path: Path) -> bool | None:
@@ -127,6 +152,8 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     specs = _inputs(args)
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed only goes with --resume")
+    if args.dry_run and not args.resolve:
+        raise UsageError("--dry-run looks every id up; --no-resolve does not go with it")
     if args.keep_person and not (args.delete_events or args.delete_recordings) and not args.dry_run:
         raise UsageError("--keep-person without --delete-events or --delete-recordings deletes nothing")
     if args.journal:
@@ -139,6 +166,8 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     folder = journal.parent if str(journal.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write the journal in {folder}: the folder is missing or not writable")
+    if journal.exists():  # another run's journal is not read: say whose it is (JournalBusy)
+        JobLock(journal).release()
     state = _journal_loaded(journal)
     if state and not args.resume:
         raise UsageError(f"journal {journal} holds an earlier run: add --resume to continue it, "
@@ -174,6 +203,8 @@ def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> 
     for spec in specs:
         if not spec.is_stdin and os.path.exists(spec.path) and os.path.samefile(spec.path, target):
             raise UsageError(f"report path {report} is the input file {spec.path} (a hard link)")
+    if journal.exists() and os.path.samefile(journal, target):
+        raise UsageError(f"report path {report} is the journal {journal} (a hard link)")
 
 
 async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
@@ -222,14 +253,21 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         print(f"error: could not write the report to {report_path}: {write_error}. The journal "
               f"{journal_path} keeps every outcome: free the space or fix the path, then write the "
               "report again by resuming the job:", file=sys.stderr)
+    failed = report.totals["failed"]  # a plain --resume leaves failed chunks alone
     if interrupted or write_error is not None or (report.totals["pending"] and report.stopped):
         if report.totals["pending"]:
-            print(f"{report.totals['pending']:,} ids are not settled yet. Resume with:",
+            print(f"{report.totals['pending']:,} ids are not settled yet"
+                  + (f" and {failed:,} failed" if failed else "") + ". Resume with:",
                   file=sys.stderr)
         elif write_error is None:
             print("interrupted with every id settled (a resume only writes the report again). "
                   "Resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path)}", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=bool(failed))}", file=sys.stderr)
+        _print_notes(args)
+    elif failed:
+        print(f"{failed:,} ids failed (each chunk's error is in the report). Once the cause is "
+              "fixed, send them again with:", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=True)}", file=sys.stderr)
         _print_notes(args)
     if interrupted:
         return EXIT_INTERRUPTED

@@ -3,7 +3,8 @@
 Never from the raw command line: the hint must not carry the API key (in any spelling), nor a
 Redis URL (it may hold a password), nor credentials in the host URL. A job that read standard
 input resumes from its journal alone (``--resume --journal PATH``): a pipe cannot be read twice.
-Every word is quoted for a POSIX shell.
+Every word is quoted for a POSIX shell. The project is always named (``--project-id``), also
+when it came from ``POSTHOG_PROJECT_ID``: a resume in another shell must reach the same project.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import shlex
 from pathlib import Path
 
 from .. import _constants as C
+from .._config import resolve_project_id
+from ..jobs._input_bytes import reads_once
 
 __all__ = ["job_command", "hint_notes"]
 
@@ -28,28 +31,31 @@ def _host(host: str) -> str:
 
 
 def _reads_stdin(args: argparse.Namespace) -> bool:
-    return "-" in (args.distinct_ids_file, args.ids_file)
+    return "-" in [*(args.distinct_ids_file or ()), *(args.ids_file or ())]
 
 
-def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True) -> str:
+def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
+                retry_failed: bool = False) -> str:
     """``posthog-async ... persons delete ...`` for the job ``args`` describe.
 
-    ``resume=True``: continue the job in ``journal`` (``--resume``). ``resume=False``: run it
-    again from the start (it was stopped before its input was loaded: there is nothing to resume;
-    an input read from standard input is then kept, to be piped in again).
+    ``resume=True``: continue the job in ``journal`` (``--resume``; with ``retry_failed``, or
+    when the run had it, ``--retry-failed`` too). ``resume=False``: run it again from the start
+    (it was stopped before its input was loaded: there is nothing to resume; an input read from
+    standard input is then kept, to be piped in again).
     """
     words: list[str] = []
     if args.host:
         words += ["--host", _host(args.host)]
-    if args.project_id:
-        words += ["--project-id", str(args.project_id)]
+    project = _project(args)
+    if project:
+        words += ["--project-id", project]
     if args.verbose:
         words.append("-v")
     words += ["persons", "delete"]
     if not (resume and _reads_stdin(args)):  # a stdin job resumes from its journal alone
-        inputs = [("--distinct-ids-file", args.distinct_ids_file), ("--ids-file", args.ids_file)]
-        for flag, path in inputs:
-            if path:
+        for flag, paths in (("--distinct-ids-file", args.distinct_ids_file),
+                            ("--ids-file", args.ids_file)):
+            for path in paths or ():
                 words += [flag, path]
         if args.csv:
             words += ["--csv", "--column", args.column]
@@ -75,9 +81,16 @@ def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True)
     words += ["--journal", str(journal)]
     if resume:
         words.append("--resume")
-        if args.retry_failed:
+        if args.retry_failed or retry_failed:
             words.append("--retry-failed")
     return "posthog-async " + shlex.join(words)
+
+
+def _project(args: argparse.Namespace) -> str | None:
+    try:
+        return resolve_project_id(args.project_id)
+    except ValueError:  # checked before the job started; a hint never fails
+        return str(args.project_id) if args.project_id else None
 
 
 def hint_notes(args: argparse.Namespace, *, resume: bool = True) -> list[str]:
@@ -91,4 +104,9 @@ def hint_notes(args: argparse.Namespace, *, resume: bool = True) -> list[str]:
         notes.append("the credentials in the host URL are left out")
     if not resume and _reads_stdin(args):
         notes.append("feed the same input to standard input again")
+    pipes = [path for path in (*(args.distinct_ids_file or ()), *(args.ids_file or ()))
+             if path != "-" and reads_once(path)]
+    if pipes:
+        notes.append(f"write the same input to {', '.join(pipes)} again: a pipe is read once, "
+                     "and the input is checked to be the one loaded")
     return notes

@@ -3,53 +3,38 @@
 A job must never send garbage nor silently skip ids, so input is read strictly:
 
 - the encoding is UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 *with* one;
-  anything else (bytes that are not UTF-8, NULs of a UTF-16 file without a mark) is refused
-  with the line where it went wrong, before anything is deleted;
+  anything else (bytes that are not UTF-8, NUL bytes in the pattern of UTF-16 or UTF-32
+  without a byte-order mark, wherever they begin) is refused with the line where it went
+  wrong, before anything is deleted (:mod:`._input_bytes`);
 - formats are explicit: one id a line (``lines``), a column of a CSV export (``csv``), or a
-  field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line;
+  field of JSON Lines (``jsonl``); a value that cannot be an id is rejected with its line, and a
+  CSV file that is not valid CSV (an unclosed quote, text after a closing quote) is refused;
 - the file's identity (size and SHA-256, computed while reading) lets a resumed job check that
   it is reading the same list, or one with lines appended;
-- standard input is read by a helper thread, so a stop (Ctrl-C) is noticed even while no line
-  arrives.
+- standard input, and any input that is not a regular file (a named pipe, ``<(command)``), is
+  read by a helper thread, so a stop (Ctrl-C, SIGTERM) is noticed even while no line arrives,
+  or while a named pipe waits for its writer.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import hashlib
 import io
-import os
-import queue
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
-__all__ = [
-    "InputSpec", "InputIdentity", "InputError", "InputReader", "JobInterrupted", "Rejected",
-    "identify", "prefix_sha256",
-]
+from ._input_bytes import HashingStream, InputError, detect_encoding, open_binary
+
+# InputError is defined in _input_bytes; named here too because _journal imports it from here.
+__all__ = ["InputSpec", "InputIdentity", "InputError", "InputReader", "Rejected", "identify",
+           "prefix_sha256"]
 
 Format = Literal["lines", "csv", "jsonl"]
 Kind = Literal["distinct_ids", "ids"]
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
-class InputError(ValueError):
-    """The input cannot be read as asked; nothing was sent."""
-
-
-class JobInterrupted(Exception):
-    """Stopped while loading the input: nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -98,116 +83,12 @@ class Rejected:
     reason: str
 
 
-class _Hashing(io.RawIOBase):
-    """A binary stream that hashes and counts what is read through it."""
-
-    def __init__(self, raw: IO[bytes], limit: int | None = None) -> None:
-        self._raw, self._left = raw, limit
-        self.sha = hashlib.sha256()
-        self.size = self.newlines = 0
-        self.last = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        want = len(buffer) if self._left is None else min(len(buffer), self._left)
-        data = self._raw.read(want)
-        n = len(data)
-        buffer[:n] = data
-        if n:
-            self.sha.update(data)
-            self.size += n
-            self.newlines += data.count(b"\n")
-            self.last = data[-1:]
-            if self._left is not None:
-                self._left -= n
-        return n
-
-
-class _StdinPump(io.RawIOBase):
-    """Standard input, read by a daemon thread: a blocked read cannot hide a stop request."""
-
-    def __init__(self, should_stop: Callable[[], bool]) -> None:
-        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=16)
-        self._should_stop = should_stop
-        self._pending = b""
-        self._eof = False
-        threading.Thread(target=self._pump, name="posthog-async-stdin", daemon=True).start()
-
-    def _pump(self) -> None:
-        # The file descriptor itself, not sys.stdin.buffer: a daemon thread blocked inside the
-        # buffer holds its lock, and the interpreter aborts when it cannot take it at exit.
-        try:
-            fd = sys.stdin.fileno()
-        except (AttributeError, OSError, ValueError):
-            source = sys.stdin.buffer
-            read = getattr(source, "read1", source.read)
-        else:
-            def read(size: int) -> bytes:
-                return os.read(fd, size)
-        while True:
-            data = read(1 << 16)
-            self._chunks.put(data)
-            if not data:
-                return
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            if self._eof:
-                return 0
-            try:
-                data = self._chunks.get(timeout=0.1)
-            except queue.Empty:
-                if self._should_stop():
-                    raise JobInterrupted("stopped while reading standard input: nothing was sent"
-                                         ) from None
-                continue
-            if not data:
-                self._eof = True
-                return 0
-            self._pending = data
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
-def _open_binary(path: str, should_stop: Callable[[], bool] | None = None) -> IO[bytes]:
-    if path == "-":
-        if should_stop is not None:
-            return _StdinPump(should_stop)  # type: ignore[return-value]
-        return sys.stdin.buffer
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{path} is a directory, not an input file")
-    try:
-        return target.open("rb")
-    except FileNotFoundError:
-        raise InputError(f"input file not found: {path}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _encoding(head: bytes) -> tuple[str, int]:
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            return name, len(bom)
-    if b"\x00" in head:
-        raise InputError("the input has NUL bytes: UTF-16 or UTF-32 without a byte-order mark? "
-                         "Save it as UTF-8 (or with a byte-order mark)")
-    return "utf-8", 0
-
-
-def identify(path: str) -> InputIdentity:
+def identify(path: str, should_stop: Callable[[], bool] | None = None) -> InputIdentity:
     """Size, hash and encoding of a file, reading it once (no ids kept)."""
-    with _open_binary(path) as raw:
-        stream = _Hashing(raw)
-        head = stream.read(4) or b""
-        encoding, _ = _encoding(head)
+    with open_binary(path, should_stop) as raw:
+        stream = HashingStream(raw, name=path)
+        head = stream.read(1 << 16) or b""  # a sample large enough to guess an encoding from
+        encoding, _ = detect_encoding(head[:4], stream)
         while stream.read(1 << 20):
             pass
     return InputIdentity(path, stream.size, stream.sha.hexdigest(), encoding, stream.last == b"\n")
@@ -215,8 +96,8 @@ def identify(path: str) -> InputIdentity:
 
 def prefix_sha256(path: str, size: int) -> str:
     """The SHA-256 of the first ``size`` bytes (to recognise a file that only grew)."""
-    with _open_binary(path) as raw:
-        stream = _Hashing(raw, limit=size)
+    with open_binary(path) as raw:
+        stream = HashingStream(raw, limit=size, name=path)
         while stream.read(1 << 20):
             pass
     return stream.sha.hexdigest()
@@ -240,11 +121,11 @@ class InputReader:
         self.ends_with_newline = False
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
-        raw = _open_binary(self.spec.path, self.should_stop)
+        raw = open_binary(self.spec.path, self.should_stop)
         try:
-            stream = _Hashing(raw)
+            stream = HashingStream(raw, name=self.spec.describe())
             buffered = io.BufferedReader(stream, buffer_size=1 << 16)
-            encoding, bom = _encoding(buffered.peek(4)[:4])
+            encoding, bom = detect_encoding(buffered.peek(4)[:4], stream)
             skip = max(bom, self.skip_bytes)
             if skip:
                 buffered.read(skip)
@@ -274,8 +155,10 @@ def _entries(spec: InputSpec, text: io.TextIOWrapper,
             else:
                 yield line, value
     except UnicodeDecodeError as exc:
+        hint = (" (UTF-16 without a byte-order mark, or a legacy encoding such as Latin-1 or "
+                "Windows-1252?)" if text.encoding == "utf-8" else "")
         raise InputError(f"{spec.describe()}, after line {line}: not valid {text.encoding} "
-                         f"({exc.reason}); convert the file to UTF-8") from None
+                         f"({exc.reason}){hint}; convert the file to UTF-8") from None
 
 
 def _json_value(content: str, field: str) -> object:
@@ -298,13 +181,26 @@ def _json_value(content: str, field: str) -> object:
 
 
 def _csv_rows(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, cells)``; a row that is not valid CSV stops the load with its line."""
-    reader = csv.reader(text)
+    """``(line number, cells)``; a row that is not valid CSV stops the load with its line.
+
+    Strict CSV: a quote never closed would make the rest of the file one cell, and text after
+    a closing quote (``"a"b``) would be glued to the cell (``ab``), an id nobody asked for."""
+    reader = csv.reader(text, strict=True)
+    started = 1  # the line the row being read starts on
     try:
         for row in reader:
             yield reader.line_num, row
+            started = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"{spec.describe()}, line {reader.line_num}: not valid CSV ({exc})") from None
+        where = spec.describe()
+        if "end of data" in str(exc):
+            raise InputError(f"{where}, line {started}: a quote opens a cell that is never "
+                             "closed (the rest of the file would be that one cell); close the "
+                             "quote") from None
+        if "expected after" in str(exc):
+            raise InputError(f"{where}, line {reader.line_num}: text after the closing quote of "
+                             'a cell (like "a"b); quote the whole cell') from None
+        raise InputError(f"{where}, line {reader.line_num}: not valid CSV ({exc})") from None
 
 
 def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:

@@ -5,19 +5,26 @@ same inputs: each is recognised by its size and SHA-256, and a plain-text or JSO
 only grew (lines appended after a newline) loads just its new lines, numbered where they are in
 the file. An input read from standard input cannot be read again, so such a job resumes from
 its journal alone, and only such a job does.
+
+A journal that cannot be written while loading (a full disk, ``ulimit -f``) is reported by its
+real cause, :class:`JournalWriteError`, not by the error SQLite raises while cleaning up after it
+("cannot rollback - no transaction is active").
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._input import InputError, InputReader, InputSpec, JobInterrupted, identify, prefix_sha256
+from ._input import InputReader, InputSpec, identify, prefix_sha256
+from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
-from ._lock import utc_now
+from ._lock import JournalWriteError, utc_now
 
 __all__ = ["IterableInput", "prepare"]
 
@@ -47,7 +54,54 @@ def _hashed(values: Iterable[str]) -> tuple[Iterator[tuple[int, object]], Any]:
 
 def prepare(journal: Journal, sources: list[InputSpec | IterableInput], options: dict[str, Any],
             *, chunk_size: int, notice: Notice, stop: threading.Event) -> None:
-    """First run: load every input. Resume: same options, and the same (or grown) input."""
+    """First run: load every input. Resume: same options, and the same (or grown) input.
+
+    Raises :class:`JournalWriteError` when the journal cannot be written (nothing was sent)."""
+    try:
+        _prepare(journal, sources, options, chunk_size=chunk_size, notice=notice, stop=stop)
+    except sqlite3.Error as exc:
+        raise JournalWriteError(_write_failure(journal, exc)) from exc
+
+
+def _write_failure(journal: Journal, exc: BaseException) -> str:
+    """Why the journal could not be written, in words: the first error of the chain (the one
+    SQLite raised while rolling back only hides it)."""
+    first: BaseException = exc
+    seen = exc.__context__
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error):
+            first = seen
+        seen = seen.__context__
+    text = str(first)
+    folder = journal.path.resolve().parent
+    advice = "make room (or give --journal a folder with room)"
+    if "full" in text:  # SQLITE_FULL: "database or disk is full"
+        try:
+            free = f"{shutil.disk_usage(folder).free:,} bytes free"
+        except OSError:  # pragma: no cover - the folder vanished
+            free = "no space"
+        cause = f"disk full ({free} in {folder})"
+    elif "I/O" in text and (limit := _file_size_limit()) is not None:  # EFBIG: SQLITE_IOERR
+        cause = (f"{text}: this process may write files of at most {limit:,} bytes (the file "
+                 "size limit, ulimit -f)")
+        advice = "raise the limit"
+    else:
+        cause = text
+    return (f"the journal could not be written: {cause}. Nothing was sent; {advice} and run "
+            f"the job again (journal: {journal.path})")
+
+
+def _file_size_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options: dict[str, Any],
+             *, chunk_size: int, notice: Notice, stop: threading.Event) -> None:
     where = journal.path
     if not journal.loaded:
         if not sources:
@@ -71,12 +125,13 @@ def prepare(journal: Journal, sources: list[InputSpec | IterableInput], options:
     if len(known) != len(sources) or any(k["kind"] != s.kind for k, s in zip(known, sources)):
         raise InputError(f"journal {where} was started with other inputs "
                          f"({', '.join(k['path'] for k in known)}); resume with the same ones")
-    tails = [(src, _compare(src, old, notice)) for src, old in zip(sources, known)]
+    tails = [(src, _compare(src, old, notice, stop)) for src, old in zip(sources, known)]
     if any(skip is not None for _, skip in tails):
         _load(journal, tails, known, chunk_size, notice, stop)
 
 
-def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice) -> int | None:
+def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice,
+             stop: threading.Event) -> int | None:
     """``None`` when ``src`` is what the journal loaded, else the byte offset of new lines."""
     if isinstance(src, IterableInput):
         entries, sha = _hashed(src.values)
@@ -88,15 +143,20 @@ def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice
     if src.is_stdin:
         raise InputError("a job read from standard input resumes from its journal alone: "
                          "run --resume --journal PATH without the '-' input")
-    now = identify(src.path)
+    now = identify(src.path, stop.is_set)
     if (now.size, now.sha256) == (old["size"], old["sha256"]):
         if src.path != old["path"]:
             notice(f"{src.path} has the same content as {old['path']}, which the journal was "
                    "started with")
         return None
+    once = reads_once(src.path)  # a pipe: read once already, by identify
     grew = (now.size > old["size"] and old["ends_with_newline"] and src.format != "csv"
-            and prefix_sha256(src.path, old["size"]) == old["sha256"])
+            and not once and prefix_sha256(src.path, old["size"]) == old["sha256"])
     if not grew:
+        if once:
+            raise InputError(f"{src.path} is not a regular file and held other content than "
+                             "the input this journal was started with; resume with the same "
+                             "content, or give the grown input as a regular file")
         raise InputError(
             f"{src.path} is not the input this journal was started with (size "
             f"{old['size']:,} -> {now.size:,} bytes, content differs); resume with the "
