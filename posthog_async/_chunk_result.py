@@ -3,7 +3,8 @@
 :class:`ChunkState` is what is known of a chunk before it is sent (the deletion job rebuilds it
 from its journal); :class:`ChunkResult` is every id's outcome, kept as groups of ids sharing one
 outcome, with PostHog's person counts. The step that turns one into the other is
-:mod:`posthog_async._chunk_step`.
+:mod:`posthog_async._chunk_step`. :class:`RunLedger` is what the chunks of one run know of each
+other: the persons they deleted, and whether any of their calls may have removed a person.
 """
 
 from __future__ import annotations
@@ -14,10 +15,21 @@ from typing import Literal
 
 from ._models import DeletionError
 
-__all__ = ["Outcome", "Group", "ChunkState", "ChunkResult"]
+__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger"]
 
 #: What happened to one id (``found``: a dry run's lookup matched it).
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
+#: What a chunk's ids are: PostHog distinct ids, or person UUIDs.
+Kind = Literal["distinct_ids", "ids"]
+
+#: How the reason of an id whose person PostHog could not delete begins (its person was found).
+POSTHOG_FAILED = "PostHog could not delete person"
+
+#: The reason of an id a call without lookups found nobody for, when another call of the run
+#: may already have deleted its person (through another of its ids): "not found" would be a guess.
+MAYBE_DELETED = ("not found when sent, but this job had already deleted persons through other "
+                 "ids, and one of them may have been this id's (look ups first, --resolve, "
+                 "make this exact)")
 
 
 @dataclass
@@ -96,3 +108,35 @@ class ChunkResult:
     def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
         """``{id: (outcome, reason)}``, built on demand."""
         return {key: (outcome, reason) for ids, outcome, reason in self.groups for key in ids}
+
+
+@dataclass
+class RunLedger:
+    """What the chunks of one run (both kinds of ids) know of each other; their steps share it.
+
+    ``deleted`` holds the persons the run's chunks deleted or queued, by uuid, when lookups named
+    them (a job seeds it from its journal). Without lookups, a call that found nobody proves its
+    ids named nobody *when it was processed*; one of them may still have been an id of a person
+    an earlier call of the run deleted through another id. ``removed_by`` (the kinds of ids whose
+    calls may have removed a person: answered with a deletion or a queued one, answered without
+    counts, or lost) and ``in_flight`` (calls sent and not yet answered) rule that out or not:
+    see :meth:`not_found_is_exact`. ``repeats``: the same id may be sent twice
+    (``bulk_delete_all(dedupe=False)``), so even a UUID may have been deleted by an earlier call.
+    """
+
+    deleted: set[str] = field(default_factory=set)
+    removed_by: set[str] = field(default_factory=set)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    repeats: bool = False
+
+    def not_found_is_exact(self, kind: Kind) -> bool:
+        """A call of ``kind`` (already counted out of :attr:`in_flight`) found nobody: can none of
+        its ids have named a person another call of this run removed before it was processed?
+
+        A distinct id can name any person, so no other call may have removed one, or be in
+        flight (it may have been processed first). A UUID names one person, whom only a
+        distinct-id call (or, with repeats, the same UUID sent before) can have removed.
+        """
+        rivals: tuple[str, ...] = ("distinct_ids", "ids") if kind == "distinct_ids" or \
+            self.repeats else ("distinct_ids",)
+        return not any(k in self.removed_by or self.in_flight[k] for k in rivals)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import anyio
 
-from ._chunk_result import ChunkResult, ChunkState, Outcome
+from ._chunk_result import MAYBE_DELETED, POSTHOG_FAILED, ChunkResult, ChunkState, Kind, Outcome, RunLedger
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
     PermissionDeniedError, PostHogError, RateLimitError,
@@ -75,11 +75,19 @@ class ChunkAbandoned(Exception):
 
 
 class ChunkRecorder(Protocol):
-    """Where a step reports progress that must survive a crash (the job's journal)."""
+    """Where a step reports progress that must survive a crash (the job's journal).
+
+    ``sending`` comes before every ``bulk_delete`` call; the call then ends in a settled result,
+    or in ``unanswered``: ``lost`` when it may have been processed (a dropped connection, a
+    5xx), not when PostHog refused it (a 429, a 4xx, a refused connection). A call that ends in
+    neither (the process died, or the run was cancelled) had its answer lost too.
+    """
 
     async def looked_up(self, state: ChunkState) -> None: ...
 
     async def sending(self, state: ChunkState) -> None: ...
+
+    async def unanswered(self, state: ChunkState, *, lost: bool) -> None: ...
 
 
 class ChunkStep:
@@ -91,9 +99,13 @@ class ChunkStep:
     ``should_stop`` is polled while waiting: when it turns true, the chunk is abandoned
     (:class:`ChunkAbandoned`) instead of being sent after the wait.
 
-    :attr:`deleted` holds the persons this step's chunks deleted so far (seed it when resuming):
-    a person a lookup found that PostHog no longer counts because an earlier chunk deleted it
-    through another of its ids does not make the chunk's counts look stale.
+    :attr:`ledger` is what the run's chunks know of each other (share one between the steps of
+    a run, seed it when resuming): the persons they deleted, so a person a lookup found that
+    PostHog no longer counts because an earlier chunk deleted it through another of its ids
+    does not make the chunk's counts look stale; and whether any call may have removed a
+    person, so that without lookups "not found" is claimed only where it is proven.
+    ``delete_events``/``delete_recordings`` are what the calls ask for: a call whose answer was
+    lost queued them for the persons it deleted, whatever the re-send says.
     """
 
     def __init__(
@@ -103,7 +115,10 @@ class ChunkStep:
         lookup: LookupChunk | None,
         lookup_size: int,
         resolve: bool,
+        kind: Kind = "distinct_ids",
         keep_person: bool = False,
+        delete_events: bool = False,
+        delete_recordings: bool = False,
         patience: float = 600.0,
         on_wait: WaitCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -111,9 +126,15 @@ class ChunkStep:
         if resolve and lookup is None:
             raise ValueError("resolve needs a lookup")
         self.delete, self.lookup, self.lookup_size = delete, lookup, lookup_size
-        self.resolve, self.keep_person = resolve, keep_person
+        self.resolve, self.kind, self.keep_person = resolve, kind, keep_person
+        self.delete_events, self.delete_recordings = delete_events, delete_recordings
         self.patience, self.on_wait, self.should_stop = patience, on_wait, should_stop
-        self.deleted: set[str] = set()
+        self.ledger = RunLedger()
+
+    @property
+    def deleted(self) -> set[str]:
+        """The persons the run's chunks deleted (or queued) so far, by uuid."""
+        return self.ledger.deleted
 
     async def find(self, ids: Sequence[str],
                    aliases: dict[str, str] | None = None) -> dict[str, str]:
@@ -159,8 +180,10 @@ class ChunkStep:
                     await recorder.sending(state)
                 delete_calls += 1
                 try:
-                    answer = await self.delete(to_send)
+                    answer, none_exact = await self._send(to_send)
                 except RateLimitError as error:  # not processed: wait as long as PostHog says
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=False)
                     waited = await self._wait(error, attempt=delete_calls)
                     if deadline is not None:
                         deadline += waited
@@ -168,6 +191,8 @@ class ChunkStep:
                         await self._look_up(state, recorder)  # the data may have changed since
                     continue
                 except Exception as error:
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=_outcome_unknown(error))
                     if not _outcome_unknown(error):
                         raise
                     state.answer_lost = True
@@ -186,7 +211,7 @@ class ChunkStep:
                 after = None
                 if answer.deletion_errors and found_now is None:
                     after = await self.find(to_send)  # the failed are still there: name them
-                result = self._settle(to_send, found_now, answer, after)
+                result = self._settle(to_send, found_now, answer, after, none_exact=none_exact)
                 result.exact = result.exact and exact
                 break
         except ChunkAbandoned:
@@ -196,23 +221,49 @@ class ChunkStep:
                 partial = self._with_settled(ChunkResult(exact=False, aliases=state.aliases),
                                              settled, persons_gone, delete_calls, lost)
                 if not self.keep_person:
-                    self.deleted |= partial.persons
+                    self.ledger.deleted |= partial.persons
                 raise ChunkIncomplete(error, partial) from error
             raise  # a journal that cannot be written, say: not the chunk's failure
         result.aliases = state.aliases
         self._with_settled(result, settled, persons_gone, delete_calls, lost)
         if not self.keep_person:
-            self.deleted |= result.persons
+            self.ledger.deleted |= result.persons
         return result
 
-    @staticmethod
-    def _with_settled(result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
+    async def _send(self, ids: list[str]) -> tuple[BulkDeleteResult, bool]:
+        """One ``bulk_delete`` call, kept in the ledger: in flight while it runs, then whether it
+        may have removed a person. Also returns whether "found nobody" would be exact for it
+        (:meth:`RunLedger.not_found_is_exact`, judged as the answer arrives)."""
+        assert self.delete is not None
+        ledger, kind = self.ledger, self.kind
+        ledger.in_flight[kind] += 1
+        removed = True  # until the answer says otherwise (or the call was surely not processed)
+        try:
+            answer = await self.delete(ids)
+            removed = answer.persons_found is None or bool(
+                (answer.persons_deleted or 0) + (answer.persons_queued_for_deletion or 0))
+        except (RateLimitError, APIStatusError) as error:
+            removed = _outcome_unknown(error)
+            raise
+        except APIConnectionError as error:
+            removed = error.maybe_processed
+            raise
+        finally:
+            ledger.in_flight[kind] -= 1
+            none_exact = ledger.not_found_is_exact(kind)
+            if removed:
+                ledger.removed_by.add(kind)
+        return answer, none_exact
+
+    def _with_settled(self, result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
                       persons_gone: set[str], delete_calls: int, lost: int) -> ChunkResult:
         result.add_each(settled)
-        if persons_gone:
+        if persons_gone:  # the lost calls found them, and queued what they asked for
             result.persons_found = (result.persons_found or 0) + len(persons_gone)
             result.persons_deleted += len(persons_gone)
             result.persons |= persons_gone
+            result.events_queued |= self.delete_events
+            result.recordings_queued |= self.delete_recordings
         result.delete_calls, result.lost_answers = delete_calls, lost
         return result
 
@@ -284,9 +335,11 @@ class ChunkStep:
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
                 answer: BulkDeleteResult | None,
-                after: dict[str, str] | None = None) -> ChunkResult:
+                after: dict[str, str] | None = None, *, none_exact: bool = True) -> ChunkResult:
         """Each id's outcome: from the lookup before the send (exact), else from the counts
-        (with ``after``, a lookup after the send that names the persons PostHog failed on)."""
+        (with ``after``, a lookup after the send that names the persons PostHog failed on;
+        ``none_exact``: whether a count of nobody proves the ids named nobody, see
+        :meth:`RunLedger.not_found_is_exact`)."""
         if answer is None:  # dry run
             assert found is not None
             result = ChunkResult(persons_found=len(set(found.values())))
@@ -305,7 +358,7 @@ class ChunkStep:
 
         def failure(person: str) -> tuple[Outcome, str | None]:
             step = errors[person] or "unknown"
-            return "failed", f"PostHog could not delete person {person} (step: {step})"
+            return "failed", f"{POSTHOG_FAILED} {person} (step: {step})"
 
         if found is not None:
             looked_up = {found[key] for key in ids if key in found}
@@ -331,8 +384,10 @@ class ChunkStep:
         if matched is None:
             result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
             result.exact = False
-        elif matched == 0:
+        elif matched == 0 and none_exact:
             result.add(ids, "not_found")
+        elif matched == 0:  # an earlier call of the run may have deleted one of their persons
+            result.add(ids, "unresolved", MAYBE_DELETED)
         elif matched == len(ids):  # every id named a different person
             result.add(ids, success)
         else:
