@@ -77,6 +77,10 @@ class ChunkResult:
     persons: set[str] = field(default_factory=set)
     #: The lookup's distinct ids of the persons it found (see :attr:`ChunkState.aliases`).
     aliases: dict[str, str] = field(default_factory=dict)
+    #: Without lookups first: the calls sent (:attr:`RunLedger.next_seq`) when its "not found"
+    #: ids were settled; they are proven absent only if none of those calls removed a person
+    #: (:meth:`RunLedger.proves_absent`). ``None``: nothing to prove (lookups credit aliases).
+    bound: int | None = None
 
     def add(self, ids: list[str], outcome: Outcome, reason: str | None = None) -> None:
         if ids:
@@ -112,31 +116,45 @@ class ChunkResult:
 
 @dataclass
 class RunLedger:
-    """What the chunks of one run (both kinds of ids) know of each other; their steps share it.
+    """What the chunks of a job (both kinds of ids) know of each other; their steps share it.
 
-    ``deleted`` holds the persons the run's chunks deleted or queued, by uuid, when lookups named
-    them (a job seeds it from its journal). Without lookups, a call that found nobody proves its
-    ids named nobody *when it was processed*; one of them may still have been an id of a person
-    an earlier call of the run deleted through another id. ``removed_by`` (the kinds of ids whose
-    calls may have removed a person: answered with a deletion or a queued one, answered without
-    counts, or lost) and ``in_flight`` (calls sent and not yet answered) rule that out or not:
-    see :meth:`not_found_is_exact`. ``repeats``: the same id may be sent twice
-    (``bulk_delete_all(dedupe=False)``), so even a UUID may have been deleted by an earlier call.
+    ``deleted`` holds the persons the job's chunks deleted or queued, by uuid, when lookups named
+    them (a job seeds it from its journal).
+
+    The rest makes "not found" honest without lookups. A call that found nobody (or a lookup
+    that found an id nowhere) proves the id named nobody *then*; it may still have been an id
+    of a person another call of the job had removed through another id. Every ``bulk_delete``
+    call takes a sequence number as it is sent (:meth:`take`); ``removals`` keeps, per kind of
+    ids, the lowest number of a call that may have removed a person (answered with deletions
+    or queued ones, answered without counts, or lost). A "not found" settled when ``bound``
+    calls had been sent is proven (:meth:`proves_absent`) once every call numbered below
+    ``bound`` is known, if none of them removed a person who could have owned the id.
     """
 
     deleted: set[str] = field(default_factory=set)
-    removed_by: set[str] = field(default_factory=set)
-    in_flight: Counter[str] = field(default_factory=Counter)
+    next_seq: int = 0
+    removals: dict[str, int] = field(default_factory=dict)
+    #: The same id may be sent twice (``bulk_delete_all(dedupe=False)``): even a UUID may have
+    #: been deleted by an earlier call.
     repeats: bool = False
 
-    def not_found_is_exact(self, kind: Kind) -> bool:
-        """A call of ``kind`` (already counted out of :attr:`in_flight`) found nobody: can none of
-        its ids have named a person another call of this run removed before it was processed?
+    def take(self) -> int:
+        """The sequence number of a call about to be sent."""
+        self.next_seq += 1
+        return self.next_seq - 1
 
-        A distinct id can name any person, so no other call may have removed one, or be in
-        flight (it may have been processed first). A UUID names one person, whom only a
-        distinct-id call (or, with repeats, the same UUID sent before) can have removed.
+    def removed(self, kind: Kind, seq: int) -> None:
+        """Call ``seq``, of ``kind``, may have removed a person."""
+        self.removals[kind] = min(self.removals.get(kind, seq), seq)
+
+    def proves_absent(self, kind: Kind, bound: int) -> bool:
+        """Does "found nobody", settled once calls ``0 .. bound - 1`` were sent, prove that an id
+        of ``kind`` named nobody this job deleted? (Ask once all those calls are known.)
+
+        A distinct id can name any person: no call below ``bound`` may have removed one. A UUID
+        names one person, whom only a distinct-id call (or, with repeats, the same UUID sent
+        before) can have removed.
         """
         rivals: tuple[str, ...] = ("distinct_ids", "ids") if kind == "distinct_ids" or \
             self.repeats else ("distinct_ids",)
-        return not any(k in self.removed_by or self.in_flight[k] for k in rivals)
+        return all(self.removals.get(k, bound) >= bound for k in rivals)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import anyio
 
-from ._chunk_result import MAYBE_DELETED, POSTHOG_FAILED, ChunkResult, ChunkState, Kind, Outcome, RunLedger
+from ._chunk_result import POSTHOG_FAILED, ChunkResult, ChunkState, Kind, Outcome, RunLedger
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
     PermissionDeniedError, PostHogError, RateLimitError,
@@ -77,7 +77,8 @@ class ChunkAbandoned(Exception):
 class ChunkRecorder(Protocol):
     """Where a step reports progress that must survive a crash (the job's journal).
 
-    ``sending`` comes before every ``bulk_delete`` call; the call then ends in a settled result,
+    ``sending`` comes before every ``bulk_delete`` call (``seq``: its number in the job, see
+    :class:`RunLedger`); the call then ends in a settled result,
     or in ``unanswered``: ``lost`` when it may have been processed (a dropped connection, a
     5xx), not when PostHog refused it (a 429, a 4xx, a refused connection). A call that ends in
     neither (the process died, or the run was cancelled) had its answer lost too.
@@ -85,7 +86,7 @@ class ChunkRecorder(Protocol):
 
     async def looked_up(self, state: ChunkState) -> None: ...
 
-    async def sending(self, state: ChunkState) -> None: ...
+    async def sending(self, state: ChunkState, seq: int) -> None: ...
 
     async def unanswered(self, state: ChunkState, *, lost: bool) -> None: ...
 
@@ -176,11 +177,12 @@ class ChunkStep:
                     result = ChunkResult(exact=exact)
                     break
                 self._check_stop()
+                seq = self.ledger.take()
                 if recorder is not None:
-                    await recorder.sending(state)
+                    await recorder.sending(state, seq)
                 delete_calls += 1
                 try:
-                    answer, none_exact = await self._send(to_send)
+                    answer = await self._send(to_send, seq)
                 except RateLimitError as error:  # not processed: wait as long as PostHog says
                     if recorder is not None:
                         await recorder.unanswered(state, lost=False)
@@ -211,7 +213,7 @@ class ChunkStep:
                 after = None
                 if answer.deletion_errors and found_now is None:
                     after = await self.find(to_send)  # the failed are still there: name them
-                result = self._settle(to_send, found_now, answer, after, none_exact=none_exact)
+                result = self._settle(to_send, found_now, answer, after)
                 result.exact = result.exact and exact
                 break
         except ChunkAbandoned:
@@ -226,34 +228,28 @@ class ChunkStep:
             raise  # a journal that cannot be written, say: not the chunk's failure
         result.aliases = state.aliases
         self._with_settled(result, settled, persons_gone, delete_calls, lost)
+        if not self.resolve and result.counts()["not_found"]:
+            result.bound = self.ledger.next_seq  # proven later: see RunLedger.proves_absent
         if not self.keep_person:
             self.ledger.deleted |= result.persons
         return result
 
-    async def _send(self, ids: list[str]) -> tuple[BulkDeleteResult, bool]:
-        """One ``bulk_delete`` call, kept in the ledger: in flight while it runs, then whether it
-        may have removed a person. Also returns whether "found nobody" would be exact for it
-        (:meth:`RunLedger.not_found_is_exact`, judged as the answer arrives)."""
+    async def _send(self, ids: list[str], seq: int) -> BulkDeleteResult:
+        """Call ``seq``: one ``bulk_delete``, told to the ledger if it may have removed a person
+        (its answer says so or says nothing, or it may have been processed unanswered)."""
         assert self.delete is not None
-        ledger, kind = self.ledger, self.kind
-        ledger.in_flight[kind] += 1
-        removed = True  # until the answer says otherwise (or the call was surely not processed)
+        removed = True
         try:
             answer = await self.delete(ids)
             removed = answer.persons_found is None or bool(
                 (answer.persons_deleted or 0) + (answer.persons_queued_for_deletion or 0))
-        except (RateLimitError, APIStatusError) as error:
+        except (APIStatusError, APIConnectionError) as error:
             removed = _outcome_unknown(error)
             raise
-        except APIConnectionError as error:
-            removed = error.maybe_processed
-            raise
         finally:
-            ledger.in_flight[kind] -= 1
-            none_exact = ledger.not_found_is_exact(kind)
             if removed:
-                ledger.removed_by.add(kind)
-        return answer, none_exact
+                self.ledger.removed(self.kind, seq)
+        return answer
 
     def _with_settled(self, result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
                       persons_gone: set[str], delete_calls: int, lost: int) -> ChunkResult:
@@ -335,11 +331,9 @@ class ChunkStep:
 
     def _settle(self, ids: list[str], found: dict[str, str] | None,
                 answer: BulkDeleteResult | None,
-                after: dict[str, str] | None = None, *, none_exact: bool = True) -> ChunkResult:
+                after: dict[str, str] | None = None) -> ChunkResult:
         """Each id's outcome: from the lookup before the send (exact), else from the counts
-        (with ``after``, a lookup after the send that names the persons PostHog failed on;
-        ``none_exact``: whether a count of nobody proves the ids named nobody, see
-        :meth:`RunLedger.not_found_is_exact`)."""
+        (with ``after``, a lookup after the send that names the persons PostHog failed on)."""
         if answer is None:  # dry run
             assert found is not None
             result = ChunkResult(persons_found=len(set(found.values())))
@@ -384,10 +378,8 @@ class ChunkStep:
         if matched is None:
             result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
             result.exact = False
-        elif matched == 0 and none_exact:
+        elif matched == 0:
             result.add(ids, "not_found")
-        elif matched == 0:  # an earlier call of the run may have deleted one of their persons
-            result.add(ids, "unresolved", MAYBE_DELETED)
         elif matched == len(ids):  # every id named a different person
             result.add(ids, success)
         else:

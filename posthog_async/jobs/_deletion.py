@@ -179,6 +179,7 @@ class DeletionJob:
             rows: list[ChunkRow] = await self._db(
                 lambda: journal.chunks_to_send(retry_failed=self.retry_failed))
             await self._send_all(journal, rows)
+            await self._db(journal.unprove_not_found)
             moved = await self._db(journal.credit_aliases)
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "
@@ -197,6 +198,7 @@ class DeletionJob:
         """The report as the journal stands (after :meth:`run` was cancelled, for instance)."""
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
+            await self._db(journal.unprove_not_found)
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at="", finished_at=utc_now(), interrupted=True,
                 stopped=self.stopped, deletion_status=None, notes=self.notes))
@@ -235,9 +237,9 @@ class DeletionJob:
     async def _send_all(self, journal: Journal, rows: list[ChunkRow]) -> None:
         progress = self._progress = JobProgress(chunks_total=len(rows),
                                                 ids_total=sum(r.size for r in rows))
-        ledger = RunLedger(removed_by=await self._db(journal.removal_kinds))
-        if not self.options.keep_person:
-            ledger.deleted = await self._db(journal.persons)
+        ledger: RunLedger = await self._db(journal.ledger)
+        if self.options.keep_person:
+            ledger.deleted = set()
         steps = {kind: self._step(kind, ledger) for kind in ("distinct_ids", "ids")}
         journaled = self._journaled
 
@@ -248,8 +250,8 @@ class DeletionJob:
             async def looked_up(self, state: ChunkState) -> None:
                 await journaled(journal.record_lookup, self.chunk, state.found or {}, state.aliases)
 
-            async def sending(self, state: ChunkState) -> None:
-                await journaled(journal.mark_sent, self.chunk)
+            async def sending(self, state: ChunkState, seq: int) -> None:
+                await journaled(journal.mark_sent, self.chunk, seq)
 
             async def unanswered(self, state: ChunkState, *, lost: bool) -> None:
                 await journaled(lambda: journal.mark_unanswered(self.chunk, lost=lost))

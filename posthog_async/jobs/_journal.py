@@ -5,8 +5,9 @@ chunk with its state: ``pending`` (not sent; maybe looked up), ``sent`` (sent, a
 recorded: after a crash its outcome is unknown and it is looked up again before any re-send),
 ``done`` and ``failed``. A chunk's ``in_flight`` is set while a ``bulk_delete`` call of it is
 out: a run that dies with a call out leaves it set, and the next run counts that call's answer as
-lost (:meth:`Journal.recover`), so lost answers and re-sends are counted across runs. Loading is
-one transaction: a journal killed while loading holds no ids
+lost (:meth:`Journal.recover`), so lost answers and re-sends are counted across runs. Calls are
+numbered across runs (``first_seq``/``last_seq``; ``bound`` for "not found" without lookups,
+see ``RunLedger``). Loading is one transaction: a journal killed while loading holds no ids
 and loads again. An exclusive lock (a ``.lock`` file beside it, released by the kernel when the
 process dies) keeps a second run off the same journal, however its path is spelled. The files
 hold personal data, so they are created readable by their owner only. All calls are
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._chunk_result import ChunkResult, ChunkState
+from .._chunk_result import MAYBE_DELETED, ChunkResult, ChunkState, RunLedger
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
 from ._lock import JobLock, JournalError, create_private, utc_now
@@ -43,11 +44,19 @@ CREATE TABLE IF NOT EXISTS chunks (
     sends INTEGER NOT NULL DEFAULT 0, persons_found INTEGER, persons_deleted INTEGER,
     persons_queued INTEGER, events_queued INTEGER, recordings_queued INTEGER,
     lost_answers INTEGER NOT NULL DEFAULT 0, exact INTEGER, error TEXT, updated_at TEXT,
-    in_flight INTEGER NOT NULL DEFAULT 0);
+    in_flight INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, last_seq INTEGER, bound INTEGER);
 CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects (
     kind TEXT NOT NULL, line INTEGER, value TEXT NOT NULL, reason TEXT NOT NULL);
 """
+
+
+def _removed(c: str) -> str:
+    """Chunk ``c`` had a call that may have removed a person: answered so (deleted or queued),
+    answered without counts, or unanswered when it may have been processed."""
+    return (f"({c}.sends > 0 AND ({c}.state = 'sent' OR {c}.in_flight OR {c}.lost_answers > 0 "
+            f"OR ({c}.state = 'done' AND {c}.persons_found IS NULL) "
+            f"OR COALESCE({c}.persons_deleted, 0) + COALESCE({c}.persons_queued, 0) > 0))")
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,12 @@ class Journal:
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         elif version == 3:
-            self._migrate_from_3()
+            try:
+                self._migrate_from_3()
+            except sqlite3.Error as exc:
+                self.close()
+                raise JournalError(f"{self.path} (journal format 3) could not be brought to "
+                                   f"format {SCHEMA_VERSION}: {exc}") from None
         elif version != SCHEMA_VERSION:
             self.close()
             raise JournalError(f"{self.path} was written by another version of posthog-async "
@@ -88,13 +102,22 @@ class Journal:
     def _migrate_from_3(self) -> None:
         """Format 3 had no ``in_flight``, and counted a chunk's lost answers only once it was
         settled in the run that lost them: a chunk still ``sent`` had at least one call whose
-        answer never came (a crash, or a stop after a lost answer), counted as one on resume."""
+        answer never came (a crash, or a stop after a lost answer), counted as one on resume.
+        Its calls were not numbered: without lookups, its "not found" ids are proven only if
+        no call of it removed a person (whatever the order, which is unknown)."""
+        options = self.get_meta("options") or {}
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("ALTER TABLE chunks ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0")
+                for column in ("in_flight INTEGER NOT NULL DEFAULT 0", "first_seq INTEGER",
+                               "last_seq INTEGER", "bound INTEGER"):
+                    db.execute(f"ALTER TABLE chunks ADD COLUMN {column}")
                 db.execute("UPDATE chunks SET in_flight = 1 WHERE state = 'sent'")
+                db.execute("UPDATE chunks SET first_seq = 0, last_seq = 0 WHERE sends > 0")
+                if not options.get("resolve", True):
+                    db.execute("UPDATE chunks SET bound = 1 WHERE chunk IN "
+                               "(SELECT chunk FROM ids WHERE outcome = 'not_found')")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                            (json.dumps(SCHEMA_VERSION),))
                 db.execute("COMMIT")
@@ -249,20 +272,34 @@ class Journal:
                 "WHERE in_flight", (utc_now(),))
             return cursor.rowcount
 
-    def removal_kinds(self) -> set[str]:
-        """The kinds of ids (``distinct_ids``, ``ids``) whose calls may have deleted or queued a
-        person: answered so, answered without counts, or answer lost (see ``RunLedger``)."""
-        rows = self._db.execute(
-            "SELECT DISTINCT kind FROM chunks WHERE sends > 0 AND (state = 'sent' OR in_flight "
-            "OR lost_answers > 0 OR (state = 'done' AND persons_found IS NULL) "
-            "OR COALESCE(persons_deleted, 0) + COALESCE(persons_queued, 0) > 0)")
-        return {r[0] for r in rows}
+    def ledger(self) -> RunLedger:
+        """What earlier runs leave the next one (see ``RunLedger``): the persons deleted, the
+        calls' numbering, and per kind the first call that may have removed a person."""
+        ledger = RunLedger(deleted=self.persons())
+        ledger.next_seq = self._db.execute(
+            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM chunks").fetchone()[0]
+        ledger.removals = dict(self._db.execute(
+            f"SELECT kind, MIN(first_seq) FROM chunks AS c WHERE {_removed('c')} GROUP BY kind"))
+        return ledger
 
-    def mark_sent(self, chunk: int) -> None:
+    def unprove_not_found(self) -> int:
+        """Without lookups: ids "not found" after a call that may have removed their person
+        (through another id) was sent become unresolved (``RunLedger.proves_absent``; a job
+        sends each id once). Returns how many; call it once no call is out."""
+        with self._mutex:
+            cursor = self._db.execute(
+                "UPDATE ids SET outcome = 'unresolved', reason = ? WHERE outcome = 'not_found' "
+                "AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN chunks AS a "
+                "ON a.first_seq < b.bound AND (b.kind = 'distinct_ids' OR a.kind = 'distinct_ids') "
+                f"WHERE {_removed('a')})", (MAYBE_DELETED,))
+            return cursor.rowcount
+
+    def mark_sent(self, chunk: int, seq: int) -> None:
         with self._mutex:
             self._db.execute(
                 "UPDATE chunks SET state = 'sent', sends = sends + 1, in_flight = 1, "
-                "updated_at = ? WHERE chunk = ?", (utc_now(), chunk))
+                "first_seq = COALESCE(first_seq, ?), last_seq = ?, updated_at = ? "
+                "WHERE chunk = ?", (seq, seq, utc_now(), chunk))
 
     def mark_unanswered(self, chunk: int, *, lost: bool) -> None:
         """A call ended without an answer: ``lost`` if it may have been processed."""
@@ -287,10 +324,10 @@ class Journal:
             db.execute(
                 "UPDATE chunks SET state = ?, persons_found = ?, persons_deleted = ?, "
                 "persons_queued = ?, events_queued = ?, recordings_queued = ?, in_flight = 0, "
-                "exact = ?, error = ?, updated_at = ? WHERE chunk = ?",
+                "bound = ?, exact = ?, error = ?, updated_at = ? WHERE chunk = ?",
                 ("done" if failed is None else "failed", result.persons_found,
                  result.persons_deleted, result.persons_queued, int(result.events_queued),
-                 int(result.recordings_queued), int(result.exact),
+                 int(result.recordings_queued), result.bound, int(result.exact),
                  None if failed is None else failed[:2000], utc_now(), chunk))
             db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
                            [(outcome, reason, chunk, key)
