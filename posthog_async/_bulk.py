@@ -68,6 +68,8 @@ class BulkDeleteReport:
     stop_reason: str | None = None
     #: The most ids each of ``not_found``, ``unresolved`` and ``rejected`` names.
     named: int = C.REPORT_NAMED_IDS
+    _finding: int = field(default=0, repr=False, compare=False)  # calls that found persons
+    _stayed: int = field(default=0, repr=False, compare=False)  # ... some of whom were not deleted
 
     @property
     def failed_ids(self) -> list[str]:
@@ -92,6 +94,9 @@ class BulkDeleteReport:
         self.recordings_queued_for_deletion |= result.recordings_queued
         self.deletion_errors.extend(result.deletion_errors)
         self.exact = self.exact and result.exact and result.persons_found is not None
+        if result.persons_found:
+            self._finding += 1
+            self._stayed += result.persons_found > result.persons_deleted
         tally = result.counts()  # per group of ids, not per id
         del tally["not_found"]
         self.outcomes.update(tally)
@@ -111,19 +116,16 @@ class BulkDeleteReport:
         self.failed_chunks.append(ChunkFailure(ids, error))
         self.outcomes["failed"] += len(ids)
 
-    def settle_not_found(self, ids: list[str], aliases: dict[str, str], persons: dict[str, str],
-                         *, proven: bool = True) -> None:
+    def settle_not_found(self, ids: list[str], persons: _Persons, *, proven: bool = True) -> None:
         """An id "not found" because this call had already deleted (or queued) its person
-        through another of its ids was deleted (queued), not absent: say so. ``persons`` maps
-        each person settled to its outcome; ``aliases`` each distinct id seen to its person.
-        The rest are counted (and named, up to :attr:`named`) as not found, or, when that is
-        not ``proven`` (no lookup, and an earlier call may have deleted their person), as
-        unresolved."""
+        through another of its ids was deleted (queued), not absent: say so. The rest are
+        counted (and named, up to :attr:`named`) as not found, or, when that is not ``proven``
+        (no lookup, and an earlier call may have deleted their person), as unresolved."""
         still = ids
-        if aliases and persons:
+        if persons.outcome:
             still = []
             for key in ids:
-                outcome = persons.get(aliases.get(key, ""))
+                outcome = persons.of(key)
                 if outcome in ("deleted", "queued"):
                     self.outcomes[outcome] += 1
                 else:
@@ -132,14 +134,55 @@ class BulkDeleteReport:
         self.outcomes[outcome] += len(still)
         self._name(self.not_found if proven else self.unresolved, still)
 
-    def check_wide(self, aliases: dict[str, str], persons: dict[str, str]) -> None:
-        """PostHog's lookups show 10 of a person's distinct ids: beside a deleted person showing
-        that many, a "not found" id may be one of theirs that no lookup showed."""
-        if not (self.outcomes["not_found"] and aliases and persons):
-            return
-        seen = Counter(aliases.values())
-        if any(seen[p] >= C.MAX_LOOKUP_DISTINCT_IDS for p, o in persons.items() if o != "kept"):
+    def finish(self, persons: _Persons, *, resolve: bool, repeats_possible: bool) -> None:
+        """Person totals, and whether they are exact. With lookups each person is counted once
+        (deleted before queued); without, PostHog's per-call counts are summed, and they may
+        count a person twice if one call left them findable (queued, kept, failed) and another
+        call found persons by ids that may name them too."""
+        if resolve and self.exact:
+            self.persons_found = len(persons.outcome.keys() | persons.failed)
+            tally = Counter(persons.outcome.values())
+            self.persons_deleted, self.persons_queued_for_deletion = tally["deleted"], tally["queued"]
+        elif self._stayed and self._finding >= 2 and repeats_possible:
             self.exact = False
+        if self.outcomes["not_found"] and persons.wide():
+            self.exact = False  # a "not found" id may be one no lookup showed of one deleted here
+
+
+@dataclass
+class _Persons:
+    """The persons a run found by lookups (resolve mode, or a recheck after a lost answer).
+
+    ``aliases`` maps every id a lookup saw to its person; ``outcome`` each person to the best of
+    its ids' outcomes (deleted before queued before kept); ``failed`` the persons PostHog could
+    not delete. Grows with the persons found (not with ids that were not).
+    """
+
+    uuids: bool
+    aliases: dict[str, str] = field(default_factory=dict)
+    outcome: dict[str, str] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+    def of(self, key: str) -> str | None:
+        return self.outcome.get(key if self.uuids else self.aliases.get(key, ""))
+
+    def add(self, result: ChunkResult) -> None:
+        self.aliases.update(result.aliases)
+        self.failed.update(e.person_uuid for e in result.deletion_errors if e.person_uuid)
+        rank = {"deleted": 0, "queued": 1, "kept": 2}
+        for ids, outcome, _ in result.groups:
+            if outcome not in rank or not (self.uuids or self.aliases):
+                continue
+            for key in ids:
+                person = key if self.uuids else self.aliases.get(key)
+                if person is not None and rank[outcome] < rank.get(self.outcome.get(person, ""), 3):
+                    self.outcome[person] = outcome
+
+    def wide(self) -> bool:
+        """A person deleted here showed 10 distinct ids (all a lookup shows): they may have more."""
+        seen = Counter(self.aliases.values())
+        return any(seen[p] >= C.MAX_LOOKUP_DISTINCT_IDS for p, o in self.outcome.items()
+                   if o != "kept")
 
 
 async def bulk_delete_all(
@@ -176,8 +219,7 @@ async def bulk_delete_all(
             started += 1
             yield started - 1, chunk
 
-    aliases: dict[str, str] = {}
-    persons: dict[str, str] = {}  # person -> its outcome
+    persons = _Persons(uuids)
     # "Not found" ids wait until every chunk started before theirs settled (one of those may
     # have deleted their person through another id first, and says so only when it settles):
     # (chunks started when they settled, their ids, their RunLedger bound). Only ids settled
@@ -189,7 +231,7 @@ async def bulk_delete_all(
         while waiting and (final or waiting[0][0] <= oldest):
             _, ids, bound = waiting.popleft()
             proven = bound is None or step.ledger.proves_absent(step.kind, bound)
-            report.settle_not_found(ids, aliases, persons, proven=proven)
+            report.settle_not_found(ids, persons, proven=proven)
 
     done = 0
     results = bounded_map(until_stopped(), run, limit=concurrency)
@@ -204,9 +246,8 @@ async def bulk_delete_all(
                 report.fail(chunk, error)
             if result is not None:
                 absent = report.add(result)
-                aliases.update(result.aliases)
-                outcome = step.success_outcome(queued=result.persons_queued > 0)
-                persons.update(dict.fromkeys(result.persons, outcome))
+                if step.resolve or result.persons:  # without lookups, nothing to keep per person
+                    persons.add(result)
                 if absent:
                     waiting.append((started, absent, result.bound))
             settle_waiting()
@@ -218,7 +259,7 @@ async def bulk_delete_all(
     finally:
         await results.aclose()
     settle_waiting(final=True)
-    report.check_wide(aliases, persons)
+    report.finish(persons, resolve=step.resolve, repeats_possible=not uuids or not dedupe)
     return report
 
 

@@ -149,6 +149,8 @@ class ChunkStep:
             if aliases is not None:
                 aliases.update((alias, person.uuid) for person in persons.values()
                                for alias in person.distinct_ids)
+                if self.kind != "ids":  # the id looked up, even if not among the 10 shown
+                    aliases.update((key, person.uuid) for key, person in persons.items())
         return found
 
     async def _look_up(self, state: ChunkState, recorder: ChunkRecorder | None) -> None:

@@ -258,3 +258,19 @@ async def test_bulk_helper_names_a_bounded_sample_of_ids_not_found(rec: FakePost
             distinct_ids=(f"ghost-{i}" for i in range(5000)), dedupe=False)
     assert report.outcomes["not_found"] == 5000 and len(report.not_found) == 1000 == report.named
     assert all(key.startswith("ghost-") for key in report.not_found) and report.ok
+
+
+async def test_bulk_helper_counts_a_queued_person_once_or_says_it_cannot() -> None:
+    """Alice's deletion is queued by the first call; the second call, by her other id, finds
+    her again. With lookups she is one person; without, the sums are PostHog's, said inexact."""
+    async with FakePostHog(api_key=API_KEY, rate_limits=None, queue_person_deletions=True,
+                           queued_deletion_delay=5.0) as server:
+        server.add_person(["alice-web", "alice-app"])
+        async with server.client(rate_limits=None) as ph:
+            resolved = await ph.persons.bulk_delete_all(
+                distinct_ids=["alice-web", "alice-app"], chunk_size=1, concurrency=1, resolve=True)
+            blind = await ph.persons.bulk_delete_all(
+                distinct_ids=["alice-web", "alice-app"], chunk_size=1, concurrency=1)
+    assert (resolved.persons_found, resolved.persons_queued_for_deletion) == (1, 1)
+    assert resolved.exact and resolved.outcomes["queued"] == 2
+    assert blind.persons_queued_for_deletion == 2 and not blind.exact
