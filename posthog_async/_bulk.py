@@ -205,7 +205,17 @@ async def bulk_delete_all(
     step.ledger.repeats = not dedupe
 
     async def run(item: tuple[int, list[str]]) -> ChunkResult:
-        return await step.run(ChunkState(item[1]))
+        chunk = item[1]
+        unique = chunk if dedupe else list(dict.fromkeys(chunk))
+        if len(unique) == len(chunk):
+            return await step.run(ChunkState(chunk))
+        try:  # without de-duplication, a chunk may repeat an id: send it once, count each copy
+            result = await step.run(ChunkState(unique))
+        except ChunkIncomplete as error:
+            error.partial.repeat(chunk)
+            raise
+        result.repeat(chunk)
+        return result
 
     started = 0
     out: set[int] = set()  # the chunks started and not yet settled

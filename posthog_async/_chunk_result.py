@@ -108,6 +108,14 @@ class ChunkResult:
                 found.extend(ids)  # a group at a time, not an id at a time
         return found
 
+    def repeat(self, ids: list[str]) -> None:
+        """``ids`` held some ids more than once and each was settled once: give every copy its
+        id's outcome (``bulk_delete_all(dedupe=False)`` sends an id once a chunk)."""
+        copies = Counter(ids)
+        copies.subtract(dict.fromkeys(copies, 1))
+        for group, outcome, reason in list(self.groups):
+            self.add([key for key in group for _ in range(copies[key])], outcome, reason)
+
     @property
     def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
         """``{id: (outcome, reason)}``, built on demand."""

@@ -274,3 +274,28 @@ async def test_bulk_helper_counts_a_queued_person_once_or_says_it_cannot() -> No
     assert (resolved.persons_found, resolved.persons_queued_for_deletion) == (1, 1)
     assert resolved.exact and resolved.outcomes["queued"] == 2
     assert blind.persons_queued_for_deletion == 2 and not blind.exact
+
+
+# -- found by the state machine ---------------------------------------------------------------------
+
+async def test_a_chunk_that_repeats_an_id_accounts_for_every_copy(rec: FakePostHog) -> None:
+    """dedupe=False with an id twice in one chunk: both copies are accounted for (the lookup's
+    outcomes were keyed by id, so one copy vanished from the counts)."""
+    rec.add_person(["alice"])
+    async with rec.client(rate_limits=None) as ph:
+        report = await ph.persons.bulk_delete_all(distinct_ids=["alice", "alice", "ghost"],
+                                                  dedupe=False, resolve=True)
+    assert report.outcomes == {"deleted": 2, "not_found": 1} and report.not_found == ["ghost"]
+    assert report.persons_deleted == 1 and report.exact
+
+
+async def test_unresolved_ids_of_kept_persons_are_not_called_gone(rec: FakePostHog,
+                                                                   tmp_path: Path) -> None:
+    rec.add_person(["alice"])
+    source = write_ids(tmp_path / "erase.txt", ["alice", "ghost"])
+    async with rec.client(rate_limits=None) as ph:
+        report = await DeletionJob(ph, distinct_ids=source, resolve=False, keep_person=True,
+                                   delete_events=True).run()
+    assert report.totals["unresolved"] == 2 and len(rec.project().persons) == 1
+    why = " ".join(report.exactness["why"])
+    assert "gone from PostHog" not in why and "a person this job kept, or nobody" in why

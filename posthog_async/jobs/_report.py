@@ -237,8 +237,9 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
         why.append(f"{summary['chunks_without_counts']} calls were accepted without counts "
                    "(an old PostHog answers 202 with no body)")
     if totals["unresolved"]:
-        why.append(f"{totals['unresolved']} ids are 'unresolved': each is gone from PostHog "
-                   "(deleted, or never there) but which of the two is not known")
+        done = "kept" if options.get("keep_person") else "deleted or queued for deletion"
+        why.append(f"{totals['unresolved']} ids are 'unresolved': each named a person this job "
+                   f"{done}, or nobody, but which of the two is not known")
     if totals["queued"]:
         why.append(f"{totals['queued']} ids are 'queued': PostHog accepted their deletion and "
                    "runs it in the background")
