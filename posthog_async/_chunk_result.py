@@ -2,9 +2,10 @@
 
 :class:`ChunkState` is what is known of a chunk before it is sent (the deletion job rebuilds it
 from its journal); :class:`ChunkResult` is every id's outcome, kept as groups of ids sharing one
-outcome, with PostHog's person counts. The step that turns one into the other is
-:mod:`posthog_async._chunk_step`. :class:`RunLedger` is what the chunks of one run know of each
-other: the persons they deleted, and whether any of their calls may have removed a person.
+outcome, with PostHog's person counts; :func:`settle_answer` turns PostHog's answer into one.
+:class:`RunLedger` is what the chunks of one job know of each other: the persons they deleted,
+and which of their calls may have removed a person. The step that looks up, sends and retries
+is :mod:`posthog_async._chunk_step`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ._models import DeletionError
+from ._models import BulkDeleteResult, DeletionError
 
-__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger"]
+__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger", "settle_answer"]
 
 #: What happened to one id (``found``: a dry run's lookup matched it).
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
@@ -166,3 +167,56 @@ class RunLedger:
         rivals: tuple[str, ...] = ("distinct_ids", "ids") if kind == "distinct_ids" or \
             self.repeats else ("distinct_ids",)
         return all(self.removals.get(k, bound) >= bound for k in rivals)
+
+
+def settle_answer(ids: list[str], found: dict[str, str] | None, answer: BulkDeleteResult,
+                  after: dict[str, str] | None = None, *, success: Outcome,
+                  deleted: set[str]) -> ChunkResult:
+    """Each id's outcome after ``bulk_delete`` answered: from the lookup before the send (exact),
+    else from PostHog's counts (with ``after``, a lookup after the send that names the persons
+    PostHog failed on). ``success`` is what a person PostHog found and did not fail on became;
+    ``deleted`` the persons other chunks of the job deleted (PostHog no longer counts them)."""
+    errors = {e.person_uuid: e.step for e in answer.deletion_errors}
+    result = ChunkResult(
+        persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
+        persons_queued=answer.persons_queued_for_deletion or 0,
+        events_queued=bool(answer.events_queued_for_deletion),
+        recordings_queued=bool(answer.recordings_queued_for_deletion),
+        deletion_errors=list(answer.deletion_errors))
+
+    def failure(person: str) -> tuple[Outcome, str | None]:
+        step = errors[person] or "unknown"
+        return "failed", f"{POSTHOG_FAILED} {person} (step: {step})"
+
+    if found is not None:
+        looked_up = {found[key] for key in ids if key in found}
+        gone = len(looked_up & deleted)  # deleted meanwhile by another chunk of ours
+        stale = answer.persons_found is not None and answer.persons_found not in (
+            len(looked_up), len(looked_up) - gone)
+        missing: tuple[Outcome, str | None] = (
+            ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
+                           f"before the send found {len(looked_up)}: the data changed between")
+            if stale else ("not_found", None))
+        result.add_each({key: missing if (p := found.get(key)) is None else
+                         failure(p) if p in errors else (success, None) for key in ids})
+        result.persons = looked_up - set(errors)
+        result.exact = not stale
+        return result
+    matched = answer.persons_found
+    if after is not None:
+        failed = {key: after[key] for key in ids if after.get(key) in errors}
+        result.add_each({key: failure(person) for key, person in failed.items()})
+        ids = [key for key in ids if key not in failed]
+        if matched is not None:
+            matched -= len(set(failed.values()))
+    if matched is None:
+        result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
+        result.exact = False
+    elif matched == 0:
+        result.add(ids, "not_found")
+    elif matched == len(ids):  # every id named a different person
+        result.add(ids, success)
+    else:
+        result.add(ids, "unresolved",
+                   f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
+    return result

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import anyio
 
-from ._chunk_result import POSTHOG_FAILED, ChunkResult, ChunkState, Kind, Outcome, RunLedger
+from ._chunk_result import ChunkResult, ChunkState, Kind, Outcome, RunLedger, settle_answer
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
     PermissionDeniedError, PostHogError, RateLimitError,
@@ -165,7 +165,10 @@ class ChunkStep:
             await self._look_up(state, recorder)
         if self.delete is None:  # a dry run: the lookup is the answer
             assert state.found is not None
-            return self._settle(state.ids, state.found, None)
+            result = ChunkResult(persons_found=len(set(state.found.values())))
+            result.add([i for i in state.ids if i in state.found], "found")
+            result.add([i for i in state.ids if i not in state.found], "not_found")
+            return result
         settled: dict[str, tuple[Outcome, str | None]] = {}
         persons_gone: set[str] = set()
         delete_calls = lost = 0
@@ -215,7 +218,9 @@ class ChunkStep:
                 after = None
                 if answer.deletion_errors and found_now is None:
                     after = await self.find(to_send)  # the failed are still there: name them
-                result = self._settle(to_send, found_now, answer, after)
+                queued = (answer.persons_queued_for_deletion or 0) > 0
+                result = settle_answer(to_send, found_now, answer, after, deleted=self.deleted,
+                                       success=self.success_outcome(queued=queued))
                 result.exact = result.exact and exact
                 break
         except ChunkAbandoned:
@@ -330,65 +335,6 @@ class ChunkStep:
             self.on_wait(seconds, error)
         await self._sleep(seconds)
         return seconds
-
-    def _settle(self, ids: list[str], found: dict[str, str] | None,
-                answer: BulkDeleteResult | None,
-                after: dict[str, str] | None = None) -> ChunkResult:
-        """Each id's outcome: from the lookup before the send (exact), else from the counts
-        (with ``after``, a lookup after the send that names the persons PostHog failed on)."""
-        if answer is None:  # dry run
-            assert found is not None
-            result = ChunkResult(persons_found=len(set(found.values())))
-            result.add([i for i in ids if i in found], "found")
-            result.add([i for i in ids if i not in found], "not_found")
-            return result
-        errors = {e.person_uuid: e.step for e in answer.deletion_errors}
-        queued = (answer.persons_queued_for_deletion or 0) > 0
-        success = self.success_outcome(queued=queued)
-        result = ChunkResult(
-            persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
-            persons_queued=answer.persons_queued_for_deletion or 0,
-            events_queued=bool(answer.events_queued_for_deletion),
-            recordings_queued=bool(answer.recordings_queued_for_deletion),
-            deletion_errors=list(answer.deletion_errors))
-
-        def failure(person: str) -> tuple[Outcome, str | None]:
-            step = errors[person] or "unknown"
-            return "failed", f"{POSTHOG_FAILED} {person} (step: {step})"
-
-        if found is not None:
-            looked_up = {found[key] for key in ids if key in found}
-            gone = len(looked_up & self.deleted)  # deleted meanwhile by another chunk of ours
-            stale = answer.persons_found is not None and answer.persons_found not in (
-                len(looked_up), len(looked_up) - gone)
-            missing: tuple[Outcome, str | None] = (
-                ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
-                               f"before the send found {len(looked_up)}: the data changed between")
-                if stale else ("not_found", None))
-            result.add_each({key: missing if (p := found.get(key)) is None else
-                             failure(p) if p in errors else (success, None) for key in ids})
-            result.persons = looked_up - set(errors)
-            result.exact = not stale
-            return result
-        matched = answer.persons_found
-        if after is not None:
-            failed = {key: after[key] for key in ids if after.get(key) in errors}
-            result.add_each({key: failure(person) for key, person in failed.items()})
-            ids = [key for key in ids if key not in failed]
-            if matched is not None:
-                matched -= len(set(failed.values()))
-        if matched is None:
-            result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
-            result.exact = False
-        elif matched == 0:
-            result.add(ids, "not_found")
-        elif matched == len(ids):  # every id named a different person
-            result.add(ids, success)
-        else:
-            result.add(ids, "unresolved",
-                       f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
-        return result
-
 
 def _backoff(attempt: int) -> float:
     return float(min(60.0, 0.5 * 2 ** min(attempt - 1, 8)))

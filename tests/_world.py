@@ -78,6 +78,14 @@ def worlds(draw: st.DrawFn) -> World:
                  version)
 
 
+def populate(server: FakePostHog, world: World) -> None:
+    """The world's persons in the fake (uuid ``uuid_of(i)``), failing where the world says."""
+    for i, ids in enumerate(world.persons):
+        server.add_person(ids, uuid=uuid_of(i))
+        if i in world.failing:
+            server.fail_deletion_of(uuid_of(i))  # never reported on the queued path
+
+
 class Truth:
     """What the fake held when the job began: who each id named, and who is outside the list."""
 

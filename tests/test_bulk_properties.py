@@ -16,7 +16,7 @@ from posthog_async import BulkDeleteReport
 from posthog_async._validation import clean_id
 from posthog_async.testing import FakePostHog
 
-from ._world import BULK, Truth, World, check_untouched, uuid_of, worlds
+from ._world import BULK, Truth, World, check_untouched, populate, worlds
 from .conftest import API_KEY, fast_retries
 
 EXAMPLES = int(os.environ.get("POSTHOG_ASYNC_STATEFUL_EXAMPLES", "12"))
@@ -44,10 +44,7 @@ async def _scenario(world: World, dedupe: bool, lose: int, storm: int | None, st
     truth = Truth(world)
     async with FakePostHog(api_key=API_KEY, rate_limits=None, queue_person_deletions=world.queued,
                            queued_deletion_delay=0.02, bulk_delete_version=world.version) as server:
-        for i, ids in enumerate(world.persons):
-            server.add_person(ids, uuid=uuid_of(i))
-            if i in world.failing:
-                server.fail_deletion_of(uuid_of(i))
+        populate(server, world)
         for kind, lines in (("distinct_ids", world.listed), ("ids", world.listed_uuids)):
             if not lines:
                 continue

@@ -5,12 +5,9 @@ bulk helper's memory when ids are not found. Each test failed on the code before
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
-import pytest
 from aiohttp import web
 
 from posthog_async._chunk_result import MAYBE_DELETED
@@ -20,21 +17,9 @@ from posthog_async.testing import FakePostHog
 from posthog_async.testing._request import respond
 
 from .conftest import API_KEY
+from .test_job_proof import per_id, rec, write_ids
 
-
-def write_ids(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def per_id(report: Any) -> dict[str, tuple[str, str | None]]:
-    return {r["id"]: (r["outcome"], r["reason"]) for r in report.to_dict(per_id=True)["ids"]}
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[FakePostHog]:
-    async with FakePostHog(api_key=API_KEY, rate_limits=None, record_bodies=True) as server:
-        yield server
+__all__ = ["rec"]  # the fixture, shared with test_job_proof
 
 
 def seed_with_anon(server: FakePostHog, n: int) -> None:
@@ -175,15 +160,22 @@ class Killer:
         return None
 
 
+async def killed_at(server: FakePostHog, source: Path, at: int) -> None:
+    """A two-id-a-chunk job on ``source``, killed when the ``at``-th bulk_delete arrives."""
+    killer = Killer(server, at)
+    async with server.client(rate_limits=None) as ph:
+        with killer.scope:
+            await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
+    assert killer.scope.cancelled_caught
+
+
 async def test_a_kill_during_a_call_is_a_lost_answer_on_resume(rec: FakePostHog,
                                                                tmp_path: Path) -> None:
     rec.seed_persons(6)
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 7)])
-    killer = Killer(rec, at=2)
+    await killed_at(rec, source, 2)
+    assert len(rec.project().persons) == 2
     async with rec.client(rate_limits=None) as ph:
-        with killer.scope:
-            await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
-        assert killer.scope.cancelled_caught and len(rec.project().persons) == 2
         report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
     t = report.totals
     assert (t["lost_answers"], t["resent_chunks"], t["delete_calls"]) == (1, 1, 3)
@@ -196,17 +188,15 @@ async def test_a_format_3_journal_is_migrated_and_resumes(rec: FakePostHog, tmp_
     'sent' counts one lost answer, and the job resumes to the end."""
     rec.seed_persons(4)
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 5)])
-    killer = Killer(rec, at=1)
+    await killed_at(rec, source, 1)
+    journal = Path(f"{source}.journal.sqlite")
+    db = sqlite3.connect(journal)
+    for column in ("in_flight", "first_seq", "last_seq", "bound"):  # format 3's chunks
+        db.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
     async with rec.client(rate_limits=None) as ph:
-        with killer.scope:
-            await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
-        journal = Path(f"{source}.journal.sqlite")
-        db = sqlite3.connect(journal)
-        for column in ("in_flight", "first_seq", "last_seq", "bound"):  # format 3's chunks
-            db.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
-        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-        db.commit()
-        db.close()
         report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
     assert report.ok and report.totals["deleted"] == 4 and report.totals["lost_answers"] == 1
     holder = Journal(journal)

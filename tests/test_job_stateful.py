@@ -17,7 +17,7 @@ cannot land between two statements of one journal call. ``test_sigkill_of_the_cl
 kills the real CLI process with SIGKILL at a random request instead, with fewer examples.
 
 ``POSTHOG_ASYNC_STATEFUL_EXAMPLES`` sets the number of examples (default 12; the subprocess variant
-runs a quarter of them).
+runs a quarter of them), ``POSTHOG_ASYNC_STATEFUL_STEPS`` the runs in each (default 4).
 """
 
 from __future__ import annotations
@@ -47,11 +47,13 @@ from ._cli import run as run_cli
 from ._cli import spawn
 from ._world import (
     BULK, Truth, World, check_journal_claims, check_no_key, check_report, check_untouched,
-    journal_bytes, uuid_of, worlds,
+    journal_bytes, populate, worlds,
 )
 from .conftest import fast_retries
 
 EXAMPLES = int(os.environ.get("POSTHOG_ASYNC_STATEFUL_EXAMPLES", "12"))
+#: Runs per example (faulty runs and runs to the end), before the last run to the end.
+STEPS = int(os.environ.get("POSTHOG_ASYNC_STATEFUL_STEPS", "4"))
 #: No "explain" phase: it reruns a failing case dozens of times to annotate it (a minute here).
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
 KEY = "phx_stateful_secret_0123456789abcdef"
@@ -116,12 +118,7 @@ class DeletionJobMachine(RuleBasedStateMachine):
         self.server = FakePostHog(api_key=KEY, rate_limits=None, queue_person_deletions=world.queued,
                                   queued_deletion_delay=0.02, bulk_delete_version=world.version)
         self.loop.run_until_complete(self.server.start())
-        for i, ids in enumerate(world.persons):
-            self.server.add_person(ids, uuid=uuid_of(i))
-            if i in world.failing and not world.queued:
-                self.server.fail_deletion_of(uuid_of(i))
-            elif i in world.failing:
-                self.server.fail_deletion_of(uuid_of(i))  # never reported on the queued path
+        populate(self.server, world)
         self.inputs = {"distinct_ids": self.tmp / "erase.txt"}
         self.inputs["distinct_ids"].write_text("\n".join(world.listed) + "\n", encoding="utf-8")
         if world.listed_uuids:
@@ -223,7 +220,7 @@ class DeletionJobMachine(RuleBasedStateMachine):
 
 
 DeletionJobMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=4, deadline=None, phases=PHASES,
+    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, phases=PHASES,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_deletion_job_state_machine = DeletionJobMachine.TestCase
 
@@ -266,10 +263,7 @@ async def _sigkill_scenario(world: World, kills: list[tuple[int, bool]]) -> None
     journal = tmp / "job.sqlite"
     async with FakePostHog(api_key=KEY, rate_limits=None, queue_person_deletions=world.queued,
                            queued_deletion_delay=0.02, bulk_delete_version=world.version) as server:
-        for i, ids in enumerate(world.persons):
-            server.add_person(ids, uuid=uuid_of(i))
-            if i in world.failing:
-                server.fail_deletion_of(uuid_of(i))
+        populate(server, world)
         args = cli_args(world, inputs, journal)
         for n, (at, processed) in enumerate(kills):
             seen = {"n": 0}

@@ -28,28 +28,9 @@ from .._chunk_result import MAYBE_DELETED, ChunkResult, ChunkState, RunLedger
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
 from ._lock import JobLock, JournalError, create_private, utc_now
+from ._schema import prepare_schema
 
 __all__ = ["Journal", "ChunkRow"]
-
-SCHEMA_VERSION = 4
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ids (
-    kind TEXT NOT NULL, id TEXT NOT NULL, chunk INTEGER NOT NULL,
-    person TEXT, outcome TEXT, reason TEXT, PRIMARY KEY (kind, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ids_by_chunk ON ids (chunk);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk INTEGER PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending', looked_up INTEGER NOT NULL DEFAULT 0,
-    sends INTEGER NOT NULL DEFAULT 0, persons_found INTEGER, persons_deleted INTEGER,
-    persons_queued INTEGER, events_queued INTEGER, recordings_queued INTEGER,
-    lost_answers INTEGER NOT NULL DEFAULT 0, exact INTEGER, error TEXT, updated_at TEXT,
-    in_flight INTEGER NOT NULL DEFAULT 0, first_seq INTEGER, last_seq INTEGER, bound INTEGER);
-CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rejects (
-    kind TEXT NOT NULL, line INTEGER, value TEXT NOT NULL, reason TEXT NOT NULL);
-"""
-
 
 def _removed(c: str) -> str:
     """Chunk ``c`` had a call that may have removed a person: answered so (deleted or queued),
@@ -80,50 +61,14 @@ class Journal:
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             self._lock.release()
             raise JournalError(f"{self.path} is not a usable journal: {exc}") from None
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version == 3:
-            try:
-                self._migrate_from_3()
-            except sqlite3.Error as exc:
-                self.close()
-                raise JournalError(f"{self.path} (journal format 3) could not be brought to "
-                                   f"format {SCHEMA_VERSION}: {exc}") from None
-        elif version != SCHEMA_VERSION:
+        try:
+            prepare_schema(self._db, self.path)
+        except BaseException:
             self.close()
-            raise JournalError(f"{self.path} was written by another version of posthog-async "
-                               f"(journal format {version}); use a new --journal")
-
-    def _migrate_from_3(self) -> None:
-        """Format 3 had no ``in_flight``, and counted a chunk's lost answers only once it was
-        settled in the run that lost them: a chunk still ``sent`` had at least one call whose
-        answer never came (a crash, or a stop after a lost answer), counted as one on resume.
-        Its calls were not numbered: without lookups, its "not found" ids are proven only if
-        no call of it removed a person (whatever the order, which is unknown)."""
-        options = self.get_meta("options") or {}
-        with self._mutex:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for column in ("in_flight INTEGER NOT NULL DEFAULT 0", "first_seq INTEGER",
-                               "last_seq INTEGER", "bound INTEGER"):
-                    db.execute(f"ALTER TABLE chunks ADD COLUMN {column}")
-                db.execute("UPDATE chunks SET in_flight = 1 WHERE state = 'sent'")
-                db.execute("UPDATE chunks SET first_seq = 0, last_seq = 0 WHERE sends > 0")
-                if not options.get("resolve", True):
-                    db.execute("UPDATE chunks SET bound = 1 WHERE chunk IN "
-                               "(SELECT chunk FROM ids WHERE outcome = 'not_found')")
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                           (json.dumps(SCHEMA_VERSION),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            raise
 
     def close(self) -> None:
         with self._mutex:
