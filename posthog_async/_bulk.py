@@ -40,12 +40,14 @@ class ChunkFailure:
 
 @dataclass
 class BulkDeleteReport:
-    """What :func:`bulk_delete_all` did: PostHog's counts summed, and every id accounted for.
+    """What :func:`bulk_delete_all` did: every id accounted for, and the persons counted.
 
     ``outcomes`` counts every id per outcome; ``not_found``, ``unresolved`` and ``rejected``
-    name the first :data:`named` of theirs (1000 by default), so the report stays small however
-    many ids there were (a per-id record of any size is ``DeletionJob``'s journal). Counts are
-    exact when ``exact`` is true; outcomes are exact per id when no id is ``unresolved``.
+    name the first :attr:`named` of theirs (1000 by default), so the report stays small however
+    many ids there were (a per-id record of any size is ``DeletionJob``'s journal). With lookups
+    (``resolve=True``) each person is counted once, by uuid (deleted before queued); without,
+    ``persons_*`` are PostHog's per-call counts, summed. They are exact when ``exact`` is true;
+    outcomes are exact per id when no id is ``unresolved``.
     """
 
     input: InputStats = field(default_factory=InputStats)

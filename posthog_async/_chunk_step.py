@@ -78,10 +78,10 @@ class ChunkRecorder(Protocol):
     """Where a step reports progress that must survive a crash (the job's journal).
 
     ``sending`` comes before every ``bulk_delete`` call (``seq``: its number in the job, see
-    :class:`RunLedger`); the call then ends in a settled result,
-    or in ``unanswered``: ``lost`` when it may have been processed (a dropped connection, a
-    5xx), not when PostHog refused it (a 429, a 4xx, a refused connection). A call that ends in
-    neither (the process died, or the run was cancelled) had its answer lost too.
+    :class:`RunLedger`); the call then ends in a settled result, or in ``unanswered``: ``lost``
+    when it may have been processed (a dropped connection, a 5xx), not when PostHog refused it
+    (a 429, a 4xx, a refused connection). A call that ends in neither (the process died, or the
+    run was cancelled) had its answer lost too.
     """
 
     async def looked_up(self, state: ChunkState) -> None: ...
