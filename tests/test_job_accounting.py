@@ -37,9 +37,11 @@ async def test_no_resolve_does_not_call_an_id_of_a_person_it_deleted_not_found(
     seed_with_anon(rec, 300)
     anon = [f"anon-{i}" for i in range(0, 300, 3)]
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(300)] + anon)
+    notes: list[str] = []
     async with rec.client(rate_limits=None) as ph:
         report = await DeletionJob(ph, distinct_ids=source, resolve=False, chunk_size=300,
-                                   concurrency=1).run()
+                                   concurrency=1, on_notice=notes.append).run()
+    assert any(note.startswith("100 ids were not found after") for note in notes)
     outcomes = per_id(report)
     assert {outcomes[key] for key in anon} == {("unresolved", MAYBE_DELETED)}
     assert report.totals["not_found"] == 0 and report.totals["deleted"] == 300

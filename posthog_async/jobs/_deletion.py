@@ -179,7 +179,11 @@ class DeletionJob:
             rows: list[ChunkRow] = await self._db(
                 lambda: journal.chunks_to_send(retry_failed=self.retry_failed))
             await self._send_all(journal, rows)
-            await self._db(journal.unprove_not_found)
+            unproven = await self._db(journal.unprove_not_found)
+            if unproven:
+                self._notice(f"{unproven:,} ids were not found after this job had deleted persons "
+                             "through other ids: without lookups they may have been theirs, so "
+                             "they are reported unresolved (--resolve makes this exact)")
             moved = await self._db(journal.credit_aliases)
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "

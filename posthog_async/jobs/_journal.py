@@ -232,12 +232,14 @@ class Journal:
         (through another id) was sent become unresolved (``RunLedger.proves_absent``; a job
         sends each id once). Returns how many; call it once no call is out."""
         with self._mutex:
-            cursor = self._db.execute(
+            self._db.execute(
+                "WITH first AS (SELECT kind, MIN(first_seq) AS seq FROM chunks AS c "
+                f"  WHERE {_removed('c')} GROUP BY kind) "
                 "UPDATE ids SET outcome = 'unresolved', reason = ? WHERE outcome = 'not_found' "
-                "AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN chunks AS a "
-                "ON a.first_seq < b.bound AND (b.kind = 'distinct_ids' OR a.kind = 'distinct_ids') "
-                f"WHERE {_removed('a')})", (MAYBE_DELETED,))
-            return cursor.rowcount
+                "AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN first "
+                "ON first.seq < b.bound AND (b.kind = 'distinct_ids' OR first.kind = 'distinct_ids'))",
+                (MAYBE_DELETED,))
+            return int(self._db.execute("SELECT changes()").fetchone()[0])  # rowcount: -1 after WITH
 
     def mark_sent(self, chunk: int, seq: int) -> None:
         with self._mutex:
