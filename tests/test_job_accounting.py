@@ -8,11 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import anyio
+import pytest
 from aiohttp import web
 
 from posthog_async._chunk_result import MAYBE_DELETED
 from posthog_async.jobs import DeletionJob
 from posthog_async.jobs._journal import Journal
+from posthog_async.jobs._lock import JournalError
 from posthog_async.testing import FakePostHog
 from posthog_async.testing._request import respond
 
@@ -206,6 +208,20 @@ async def test_a_format_3_journal_is_migrated_and_resumes(rec: FakePostHog, tmp_
         assert holder.get_meta("schema_version") == 4
     finally:
         holder.close()
+
+
+@pytest.mark.parametrize("version", [2, 99])
+def test_a_journal_of_another_format_is_refused_and_left_alone(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match=f"journal format {version}"):
+        Journal(path)
+    with pytest.raises(JournalError, match=f"journal format {version}"):  # the lock was released
+        Journal(path)
 
 
 # -- 5. a person is deleted or queued, never both -------------------------------------------------

@@ -32,6 +32,7 @@ from ._schema import prepare_schema
 
 __all__ = ["Journal", "ChunkRow"]
 
+
 def _removed(c: str) -> str:
     """Chunk ``c`` had a call that may have removed a person: answered so (deleted or queued),
     answered without counts, or unanswered when it may have been processed."""

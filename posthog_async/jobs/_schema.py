@@ -11,6 +11,9 @@ from ._lock import JournalError
 
 __all__ = ["SCHEMA_VERSION", "prepare_schema"]
 
+#: 4: chunks gained ``in_flight`` (a ``bulk_delete`` call of it is out), ``first_seq``/``last_seq``
+#: (the job-wide numbers of its first and last call) and ``bound`` (the calls sent when its "not
+#: found" ids were settled without lookups; see ``RunLedger``).
 SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
