@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from dataclasses import dataclass
@@ -220,6 +221,7 @@ class DeletionJobMachine(RuleBasedStateMachine):
                 self.loop.run_until_complete(self.server.stop())
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 DeletionJobMachine.TestCase.settings = settings(
@@ -252,11 +254,11 @@ def cli_args(world: World, inputs: dict[str, Path], journal: Path) -> list[str]:
 def test_sigkill_of_the_cli_resumes_to_the_truth(world: World, kills: list[tuple[int, bool]]) -> None:
     """The CLI is killed with SIGKILL when the N-th request arrives (PostHog does the work first,
     or never sees it), resumed, killed again, then resumed to the end."""
-    asyncio.run(_sigkill_scenario(world, kills))
+    with tempfile.TemporaryDirectory(prefix="job-sigkill-") as tmp:
+        asyncio.run(_sigkill_scenario(Path(tmp), world, kills))
 
 
-async def _sigkill_scenario(world: World, kills: list[tuple[int, bool]]) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="job-sigkill-"))
+async def _sigkill_scenario(tmp: Path, world: World, kills: list[tuple[int, bool]]) -> None:
     truth = Truth(world)
     inputs = {"distinct_ids": tmp / "erase.txt"}
     inputs["distinct_ids"].write_text("\n".join(world.listed) + "\n", encoding="utf-8")
