@@ -2,8 +2,10 @@
 
 :class:`ChunkState` is what is known of a chunk before it is sent (the deletion job rebuilds it
 from its journal); :class:`ChunkResult` is every id's outcome, kept as groups of ids sharing one
-outcome, with PostHog's person counts. The step that turns one into the other is
-:mod:`posthog_async._chunk_step`.
+outcome, with PostHog's person counts; :func:`settle_answer` turns PostHog's answer into one.
+:class:`RunLedger` is what the chunks of one job know of each other: the persons they deleted,
+and which of their calls may have removed a person. The step that looks up, sends and retries
+is :mod:`posthog_async._chunk_step`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ._models import DeletionError
+from ._models import BulkDeleteResult, DeletionError
 
-__all__ = ["Outcome", "Group", "ChunkState", "ChunkResult"]
+__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger", "settle_answer"]
 
 #: What happened to one id (``found``: a dry run's lookup matched it).
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
+#: What a chunk's ids are: PostHog distinct ids, or person UUIDs.
+Kind = Literal["distinct_ids", "ids"]
+
+#: How the reason of an id whose person PostHog could not delete begins (its person was found).
+POSTHOG_FAILED = "PostHog could not delete person"
+
+#: The reason of an id a call without lookups found nobody for, when another call of the run
+#: may already have deleted its person (through another of its ids): "not found" would be a guess.
+MAYBE_DELETED = ("not found when sent, but this job had already deleted persons through other "
+                 "ids, and one of them may have been this id's (look ups first, --resolve, "
+                 "make this exact)")
 
 
 @dataclass
@@ -65,6 +78,10 @@ class ChunkResult:
     persons: set[str] = field(default_factory=set)
     #: The lookup's distinct ids of the persons it found (see :attr:`ChunkState.aliases`).
     aliases: dict[str, str] = field(default_factory=dict)
+    #: Without lookups first: the calls sent (:attr:`RunLedger.next_seq`) when its "not found"
+    #: ids were settled; they are proven absent only if none of those calls removed a person
+    #: (:meth:`RunLedger.proves_absent`). ``None``: nothing to prove (lookups credit aliases).
+    bound: int | None = None
 
     def add(self, ids: list[str], outcome: Outcome, reason: str | None = None) -> None:
         if ids:
@@ -92,7 +109,114 @@ class ChunkResult:
                 found.extend(ids)  # a group at a time, not an id at a time
         return found
 
+    def repeat(self, ids: list[str]) -> None:
+        """``ids`` held some ids more than once and each was settled once: give every copy its
+        id's outcome (``bulk_delete_all(dedupe=False)`` sends an id once a chunk)."""
+        copies = Counter(ids)
+        copies.subtract(dict.fromkeys(copies, 1))
+        for group, outcome, reason in list(self.groups):
+            self.add([key for key in group for _ in range(copies[key])], outcome, reason)
+
     @property
     def outcomes(self) -> dict[str, tuple[Outcome, str | None]]:
         """``{id: (outcome, reason)}``, built on demand."""
         return {key: (outcome, reason) for ids, outcome, reason in self.groups for key in ids}
+
+
+@dataclass
+class RunLedger:
+    """What the chunks of a job (both kinds of ids) know of each other; their steps share it.
+
+    ``deleted`` holds the persons the job's chunks deleted or queued, by uuid, when lookups named
+    them (a job seeds it from its journal).
+
+    The rest makes "not found" honest without lookups. A call that found nobody (or a lookup
+    that found an id nowhere) proves the id named nobody *then*; it may still have been an id
+    of a person another call of the job had removed through another id. Every ``bulk_delete``
+    call takes a sequence number as it is sent (:meth:`take`); ``removals`` keeps, per kind of
+    ids, the lowest number of a call that may have removed a person (answered with deletions
+    or queued ones, answered without counts, or lost). A "not found" settled when ``bound``
+    calls had been sent is proven (:meth:`proves_absent`) once every call numbered below
+    ``bound`` is known, if none of them removed a person who could have owned the id.
+    """
+
+    deleted: set[str] = field(default_factory=set)
+    next_seq: int = 0
+    removals: dict[str, int] = field(default_factory=dict)
+    #: The same id may be sent twice (``bulk_delete_all(dedupe=False)``): even a UUID may have
+    #: been deleted by an earlier call.
+    repeats: bool = False
+
+    def take(self) -> int:
+        """The sequence number of a call about to be sent."""
+        self.next_seq += 1
+        return self.next_seq - 1
+
+    def removed(self, kind: Kind, seq: int) -> None:
+        """Call ``seq``, of ``kind``, may have removed a person."""
+        self.removals[kind] = min(self.removals.get(kind, seq), seq)
+
+    def proves_absent(self, kind: Kind, bound: int) -> bool:
+        """Does "found nobody", settled once calls ``0 .. bound - 1`` were sent, prove that an id
+        of ``kind`` named nobody this job deleted? (Ask once all those calls are known.)
+
+        A distinct id can name any person: no call below ``bound`` may have removed one. A UUID
+        names one person, whom only a distinct-id call (or, with repeats, the same UUID sent
+        before) can have removed.
+        """
+        rivals: tuple[str, ...] = ("distinct_ids", "ids") if kind == "distinct_ids" or \
+            self.repeats else ("distinct_ids",)
+        return all(self.removals.get(k, bound) >= bound for k in rivals)
+
+
+def settle_answer(ids: list[str], found: dict[str, str] | None, answer: BulkDeleteResult,
+                  after: dict[str, str] | None = None, *, success: Outcome,
+                  deleted: set[str]) -> ChunkResult:
+    """Each id's outcome after ``bulk_delete`` answered: from the lookup before the send (exact),
+    else from PostHog's counts (with ``after``, a lookup after the send that names the persons
+    PostHog failed on). ``success`` is what a person PostHog found and did not fail on became;
+    ``deleted`` the persons other chunks of the job deleted (PostHog no longer counts them)."""
+    errors = {e.person_uuid: e.step for e in answer.deletion_errors}
+    result = ChunkResult(
+        persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
+        persons_queued=answer.persons_queued_for_deletion or 0,
+        events_queued=bool(answer.events_queued_for_deletion),
+        recordings_queued=bool(answer.recordings_queued_for_deletion),
+        deletion_errors=list(answer.deletion_errors))
+
+    def failure(person: str) -> tuple[Outcome, str | None]:
+        step = errors[person] or "unknown"
+        return "failed", f"{POSTHOG_FAILED} {person} (step: {step})"
+
+    if found is not None:
+        looked_up = {found[key] for key in ids if key in found}
+        gone = len(looked_up & deleted)  # deleted meanwhile by another chunk of ours
+        stale = answer.persons_found is not None and answer.persons_found not in (
+            len(looked_up), len(looked_up) - gone)
+        missing: tuple[Outcome, str | None] = (
+            ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
+                           f"before the send found {len(looked_up)}: the data changed between")
+            if stale else ("not_found", None))
+        result.add_each({key: missing if (p := found.get(key)) is None else
+                         failure(p) if p in errors else (success, None) for key in ids})
+        result.persons = looked_up - set(errors)
+        result.exact = not stale
+        return result
+    matched = answer.persons_found
+    if after is not None:
+        failed = {key: after[key] for key in ids if after.get(key) in errors}
+        result.add_each({key: failure(person) for key, person in failed.items()})
+        ids = [key for key in ids if key not in failed]
+        if matched is not None:
+            matched -= len(set(failed.values()))
+    if matched is None:
+        result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
+        result.exact = False
+    elif matched == 0:
+        result.add(ids, "not_found")
+    elif matched == len(ids):  # every id named a different person
+        result.add(ids, success)
+    else:
+        result.add(ids, "unresolved",
+                   f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
+    return result

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import anyio
 
-from ._chunk_result import ChunkResult, ChunkState, Outcome
+from ._chunk_result import ChunkResult, ChunkState, Kind, Outcome, RunLedger, settle_answer
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
     PermissionDeniedError, PostHogError, RateLimitError, RedirectError,
@@ -75,11 +75,20 @@ class ChunkAbandoned(Exception):
 
 
 class ChunkRecorder(Protocol):
-    """Where a step reports progress that must survive a crash (the job's journal)."""
+    """Where a step reports progress that must survive a crash (the job's journal).
+
+    ``sending`` comes before every ``bulk_delete`` call (``seq``: its number in the job, see
+    :class:`RunLedger`); the call then ends in a settled result, or in ``unanswered``: ``lost``
+    when it may have been processed (a dropped connection, a 5xx), not when PostHog refused it
+    (a 429, a 4xx, a refused connection). A call that ends in neither (the process died, or the
+    run was cancelled) had its answer lost too.
+    """
 
     async def looked_up(self, state: ChunkState) -> None: ...
 
-    async def sending(self, state: ChunkState) -> None: ...
+    async def sending(self, state: ChunkState, seq: int) -> None: ...
+
+    async def unanswered(self, state: ChunkState, *, lost: bool) -> None: ...
 
 
 class ChunkStep:
@@ -91,9 +100,13 @@ class ChunkStep:
     ``should_stop`` is polled while waiting: when it turns true, the chunk is abandoned
     (:class:`ChunkAbandoned`) instead of being sent after the wait.
 
-    :attr:`deleted` holds the persons this step's chunks deleted so far (seed it when resuming):
-    a person a lookup found that PostHog no longer counts because an earlier chunk deleted it
-    through another of its ids does not make the chunk's counts look stale.
+    :attr:`ledger` is what the run's chunks know of each other (share one between the steps of
+    a run, seed it when resuming): the persons they deleted, so a person a lookup found that
+    PostHog no longer counts because an earlier chunk deleted it through another of its ids
+    does not make the chunk's counts look stale; and whether any call may have removed a
+    person, so that without lookups "not found" is claimed only where it is proven.
+    ``delete_events``/``delete_recordings`` are what the calls ask for: a call whose answer was
+    lost queued them for the persons it deleted, whatever the re-send says.
     """
 
     def __init__(
@@ -103,7 +116,10 @@ class ChunkStep:
         lookup: LookupChunk | None,
         lookup_size: int,
         resolve: bool,
+        kind: Kind = "distinct_ids",
         keep_person: bool = False,
+        delete_events: bool = False,
+        delete_recordings: bool = False,
         patience: float = 600.0,
         on_wait: WaitCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -111,9 +127,15 @@ class ChunkStep:
         if resolve and lookup is None:
             raise ValueError("resolve needs a lookup")
         self.delete, self.lookup, self.lookup_size = delete, lookup, lookup_size
-        self.resolve, self.keep_person = resolve, keep_person
+        self.resolve, self.kind, self.keep_person = resolve, kind, keep_person
+        self.delete_events, self.delete_recordings = delete_events, delete_recordings
         self.patience, self.on_wait, self.should_stop = patience, on_wait, should_stop
-        self.deleted: set[str] = set()
+        self.ledger = RunLedger()
+
+    @property
+    def deleted(self) -> set[str]:
+        """The persons the run's chunks deleted (or queued) so far, by uuid."""
+        return self.ledger.deleted
 
     async def find(self, ids: Sequence[str],
                    aliases: dict[str, str] | None = None) -> dict[str, str]:
@@ -127,6 +149,8 @@ class ChunkStep:
             if aliases is not None:
                 aliases.update((alias, person.uuid) for person in persons.values()
                                for alias in person.distinct_ids)
+                if self.kind != "ids":  # the id looked up, even if not among the 10 shown
+                    aliases.update((key, person.uuid) for key, person in persons.items())
         return found
 
     async def _look_up(self, state: ChunkState, recorder: ChunkRecorder | None) -> None:
@@ -141,7 +165,10 @@ class ChunkStep:
             await self._look_up(state, recorder)
         if self.delete is None:  # a dry run: the lookup is the answer
             assert state.found is not None
-            return self._settle(state.ids, state.found, None)
+            result = ChunkResult(persons_found=len(set(state.found.values())))
+            result.add([i for i in state.ids if i in state.found], "found")
+            result.add([i for i in state.ids if i not in state.found], "not_found")
+            return result
         settled: dict[str, tuple[Outcome, str | None]] = {}
         persons_gone: set[str] = set()
         delete_calls = lost = 0
@@ -155,12 +182,15 @@ class ChunkStep:
                     result = ChunkResult(exact=exact)
                     break
                 self._check_stop()
+                seq = self.ledger.take()
                 if recorder is not None:
-                    await recorder.sending(state)
+                    await recorder.sending(state, seq)
                 delete_calls += 1
                 try:
-                    answer = await self.delete(to_send)
+                    answer = await self._send(to_send, seq)
                 except RateLimitError as error:  # not processed: wait as long as PostHog says
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=False)
                     waited = await self._wait(error, attempt=delete_calls)
                     if deadline is not None:
                         deadline += waited
@@ -168,6 +198,8 @@ class ChunkStep:
                         await self._look_up(state, recorder)  # the data may have changed since
                     continue
                 except Exception as error:
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=_outcome_unknown(error))
                     if not _outcome_unknown(error):
                         raise
                     state.answer_lost = True
@@ -186,7 +218,9 @@ class ChunkStep:
                 after = None
                 if answer.deletion_errors and found_now is None:
                     after = await self.find(to_send)  # the failed are still there: name them
-                result = self._settle(to_send, found_now, answer, after)
+                queued = (answer.persons_queued_for_deletion or 0) > 0
+                result = settle_answer(to_send, found_now, answer, after, deleted=self.deleted,
+                                       success=self.success_outcome(queued=queued))
                 result.exact = result.exact and exact
                 break
         except ChunkAbandoned:
@@ -196,23 +230,43 @@ class ChunkStep:
                 partial = self._with_settled(ChunkResult(exact=False, aliases=state.aliases),
                                              settled, persons_gone, delete_calls, lost)
                 if not self.keep_person:
-                    self.deleted |= partial.persons
+                    self.ledger.deleted |= partial.persons
                 raise ChunkIncomplete(error, partial) from error
             raise  # a journal that cannot be written, say: not the chunk's failure
         result.aliases = state.aliases
         self._with_settled(result, settled, persons_gone, delete_calls, lost)
+        if not self.resolve and result.counts()["not_found"]:
+            result.bound = self.ledger.next_seq  # proven later: see RunLedger.proves_absent
         if not self.keep_person:
-            self.deleted |= result.persons
+            self.ledger.deleted |= result.persons
         return result
 
-    @staticmethod
-    def _with_settled(result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
+    async def _send(self, ids: list[str], seq: int) -> BulkDeleteResult:
+        """Call ``seq``: one ``bulk_delete``, told to the ledger if it may have removed a person
+        (its answer says so or says nothing, or it may have been processed unanswered)."""
+        assert self.delete is not None
+        removed = True
+        try:
+            answer = await self.delete(ids)
+            removed = answer.persons_found is None or bool(
+                (answer.persons_deleted or 0) + (answer.persons_queued_for_deletion or 0))
+        except (APIStatusError, APIConnectionError) as error:
+            removed = _outcome_unknown(error)
+            raise
+        finally:
+            if removed:
+                self.ledger.removed(self.kind, seq)
+        return answer
+
+    def _with_settled(self, result: ChunkResult, settled: dict[str, tuple[Outcome, str | None]],
                       persons_gone: set[str], delete_calls: int, lost: int) -> ChunkResult:
         result.add_each(settled)
-        if persons_gone:
+        if persons_gone:  # the lost calls found them, and queued what they asked for
             result.persons_found = (result.persons_found or 0) + len(persons_gone)
             result.persons_deleted += len(persons_gone)
             result.persons |= persons_gone
+            result.events_queued |= self.delete_events
+            result.recordings_queued |= self.delete_recordings
         result.delete_calls, result.lost_answers = delete_calls, lost
         return result
 
@@ -281,65 +335,6 @@ class ChunkStep:
             self.on_wait(seconds, error)
         await self._sleep(seconds)
         return seconds
-
-    def _settle(self, ids: list[str], found: dict[str, str] | None,
-                answer: BulkDeleteResult | None,
-                after: dict[str, str] | None = None) -> ChunkResult:
-        """Each id's outcome: from the lookup before the send (exact), else from the counts
-        (with ``after``, a lookup after the send that names the persons PostHog failed on)."""
-        if answer is None:  # dry run
-            assert found is not None
-            result = ChunkResult(persons_found=len(set(found.values())))
-            result.add([i for i in ids if i in found], "found")
-            result.add([i for i in ids if i not in found], "not_found")
-            return result
-        errors = {e.person_uuid: e.step for e in answer.deletion_errors}
-        queued = (answer.persons_queued_for_deletion or 0) > 0
-        success = self.success_outcome(queued=queued)
-        result = ChunkResult(
-            persons_found=answer.persons_found, persons_deleted=answer.persons_deleted or 0,
-            persons_queued=answer.persons_queued_for_deletion or 0,
-            events_queued=bool(answer.events_queued_for_deletion),
-            recordings_queued=bool(answer.recordings_queued_for_deletion),
-            deletion_errors=list(answer.deletion_errors))
-
-        def failure(person: str) -> tuple[Outcome, str | None]:
-            step = errors[person] or "unknown"
-            return "failed", f"PostHog could not delete person {person} (step: {step})"
-
-        if found is not None:
-            looked_up = {found[key] for key in ids if key in found}
-            gone = len(looked_up & self.deleted)  # deleted meanwhile by another chunk of ours
-            stale = answer.persons_found is not None and answer.persons_found not in (
-                len(looked_up), len(looked_up) - gone)
-            missing: tuple[Outcome, str | None] = (
-                ("unresolved", f"PostHog found {answer.persons_found} persons where the lookup "
-                               f"before the send found {len(looked_up)}: the data changed between")
-                if stale else ("not_found", None))
-            result.add_each({key: missing if (p := found.get(key)) is None else
-                             failure(p) if p in errors else (success, None) for key in ids})
-            result.persons = looked_up - set(errors)
-            result.exact = not stale
-            return result
-        matched = answer.persons_found
-        if after is not None:
-            failed = {key: after[key] for key in ids if after.get(key) in errors}
-            result.add_each({key: failure(person) for key, person in failed.items()})
-            ids = [key for key in ids if key not in failed]
-            if matched is not None:
-                matched -= len(set(failed.values()))
-        if matched is None:
-            result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
-            result.exact = False
-        elif matched == 0:
-            result.add(ids, "not_found")
-        elif matched == len(ids):  # every id named a different person
-            result.add(ids, success)
-        else:
-            result.add(ids, "unresolved",
-                       f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
-        return result
-
 
 def _backoff(attempt: int) -> float:
     return float(min(60.0, 0.5 * 2 ** min(attempt - 1, 8)))

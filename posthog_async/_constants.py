@@ -52,6 +52,9 @@ MAX_DISTINCT_ID_LENGTH = 400
 #: Batch lookups show at most this many of a person's distinct ids (``MinimalPersonSerializer``):
 #: a person showing this many may have more that no lookup names.
 MAX_LOOKUP_DISTINCT_IDS = 10
+#: ``bulk_delete_all``'s report names at most this many ids per list (not found, unresolved,
+#: rejected) and counts the rest, so its memory stays flat whatever the input's size.
+REPORT_NAMED_IDS = 1000
 
 #: PostHog deletes the events of deleted persons in a weekly batch: Sundays at 05:00 UTC
 #: (``CLEAR_CLICKHOUSE_REMOVED_DATA_SCHEDULE_CRON = "0 5 * * SUN"`` in PostHog's settings).

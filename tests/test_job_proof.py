@@ -327,11 +327,11 @@ async def test_a_journal_failure_after_a_lost_answer_still_stops_the_job(
     calls = {"n": 0}
     mark_sent = Journal.mark_sent
 
-    def fails_second(self: Journal, chunk: int) -> None:
+    def fails_second(self: Journal, chunk: int, seq: int) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the re-send after the recheck settled user-1
             raise sqlite3.OperationalError("disk I/O error")
-        mark_sent(self, chunk)
+        mark_sent(self, chunk, seq)
 
     monkeypatch.setattr(Journal, "mark_sent", fails_second)
     async with rec.client(rate_limits=None) as ph:

@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
-from .._chunk_result import ChunkState
+from .._chunk_result import ChunkState, RunLedger
 from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkStep, is_fatal
 from .._client import ScopedPostHog
 from .._concurrency import bounded_map
@@ -172,9 +172,18 @@ class DeletionJob:
             await self._db(lambda: prepare(
                 journal, self.sources, self.options.as_dict(), chunk_size=self.options.chunk_size,
                 notice=self._notice, stop=self._stop))
+            lost = await self._db(journal.recover)
+            if lost:
+                self._notice(f"{lost:,} chunks had a call out when the last run ended: their "
+                             "answers count as lost, and they are looked up before any re-send")
             rows: list[ChunkRow] = await self._db(
                 lambda: journal.chunks_to_send(retry_failed=self.retry_failed))
             await self._send_all(journal, rows)
+            unproven = await self._db(journal.unprove_not_found)
+            if unproven:
+                self._notice(f"{unproven:,} ids were not found after this job had deleted persons "
+                             "through other ids: without lookups they may have been theirs, so "
+                             "they are reported unresolved (--resolve makes this exact)")
             moved = await self._db(journal.credit_aliases)
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "
@@ -193,6 +202,7 @@ class DeletionJob:
         """The report as the journal stands (after :meth:`run` was cancelled, for instance)."""
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
+            await self._db(journal.unprove_not_found)
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at="", finished_at=utc_now(), interrupted=True,
                 stopped=self.stopped, deletion_status=None, notes=self.notes))
@@ -209,14 +219,14 @@ class DeletionJob:
                 return
             yield row
 
-    def _step(self, kind: str, deleted: set[str]) -> ChunkStep:
+    def _step(self, kind: str, ledger: RunLedger) -> ChunkStep:
         o = self.options
         step = self.client.persons.deletion_step(
             "ids" if kind == "ids" else "distinct_ids", delete_events=o.delete_events,
             delete_recordings=o.delete_recordings, keep_person=o.keep_person, resolve=o.resolve,
             dry_run=o.dry_run, patience=self.patience, on_wait=self._on_wait,
             should_stop=self._stop.is_set)
-        step.deleted = deleted  # one set for both kinds, seeded from earlier runs
+        step.ledger = ledger  # one for both kinds, seeded from earlier runs
         return step
 
     def _on_wait(self, seconds: float, error: RateLimitError) -> None:
@@ -231,8 +241,10 @@ class DeletionJob:
     async def _send_all(self, journal: Journal, rows: list[ChunkRow]) -> None:
         progress = self._progress = JobProgress(chunks_total=len(rows),
                                                 ids_total=sum(r.size for r in rows))
-        deleted: set[str] = set() if self.options.keep_person else await self._db(journal.persons)
-        steps = {kind: self._step(kind, deleted) for kind in ("distinct_ids", "ids")}
+        ledger: RunLedger = await self._db(journal.ledger)
+        if self.options.keep_person:
+            ledger.deleted = set()
+        steps = {kind: self._step(kind, ledger) for kind in ("distinct_ids", "ids")}
         journaled = self._journaled
 
         class Recorder:
@@ -242,8 +254,11 @@ class DeletionJob:
             async def looked_up(self, state: ChunkState) -> None:
                 await journaled(journal.record_lookup, self.chunk, state.found or {}, state.aliases)
 
-            async def sending(self, state: ChunkState) -> None:
-                await journaled(journal.mark_sent, self.chunk)
+            async def sending(self, state: ChunkState, seq: int) -> None:
+                await journaled(journal.mark_sent, self.chunk, seq)
+
+            async def unanswered(self, state: ChunkState, *, lost: bool) -> None:
+                await journaled(lambda: journal.mark_unanswered(self.chunk, lost=lost))
 
         async def settle(row: ChunkRow) -> None:
             state: ChunkState = await journaled(journal.chunk_state, row)

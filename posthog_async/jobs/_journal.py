@@ -3,7 +3,11 @@
 It holds every unique id with its chunk, its person (when looked up) and its outcome, and every
 chunk with its state: ``pending`` (not sent; maybe looked up), ``sent`` (sent, answer not yet
 recorded: after a crash its outcome is unknown and it is looked up again before any re-send),
-``done`` and ``failed``. Loading is one transaction: a journal killed while loading holds no ids
+``done`` and ``failed``. A chunk's ``in_flight`` is set while a ``bulk_delete`` call of it is
+out: a run that dies with a call out leaves it set, and the next run counts that call's answer as
+lost (:meth:`Journal.recover`), so lost answers and re-sends are counted across runs. Calls are
+numbered across runs (``first_seq``/``last_seq``; ``bound`` for "not found" without lookups,
+see ``RunLedger``). Loading is one transaction: a journal killed while loading holds no ids
 and loads again. An exclusive lock (a ``.lock`` file beside it, released by the kernel when the
 process dies) keeps a second run off the same journal, however its path is spelled. The files
 hold personal data, so they are created readable by their owner only. All calls are
@@ -20,31 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _constants as C
-from .._chunk_result import ChunkResult, ChunkState
+from .._chunk_result import MAYBE_DELETED, ChunkResult, ChunkState, RunLedger
 from .._ids import IdCleaner, InputStats, RejectedId
 from ._input import InputError, Rejected
 from ._lock import JobLock, JournalError, create_private, utc_now
+from ._schema import prepare_schema
 
 __all__ = ["Journal", "ChunkRow"]
 
-SCHEMA_VERSION = 3
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ids (
-    kind TEXT NOT NULL, id TEXT NOT NULL, chunk INTEGER NOT NULL,
-    person TEXT, outcome TEXT, reason TEXT, PRIMARY KEY (kind, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ids_by_chunk ON ids (chunk);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk INTEGER PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending', looked_up INTEGER NOT NULL DEFAULT 0,
-    sends INTEGER NOT NULL DEFAULT 0, persons_found INTEGER, persons_deleted INTEGER,
-    persons_queued INTEGER, events_queued INTEGER, recordings_queued INTEGER,
-    lost_answers INTEGER NOT NULL DEFAULT 0, exact INTEGER, error TEXT, updated_at TEXT);
-CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rejects (
-    kind TEXT NOT NULL, line INTEGER, value TEXT NOT NULL, reason TEXT NOT NULL);
-"""
+
+def _removed(c: str) -> str:
+    """Chunk ``c`` had a call that may have removed a person: answered so (deleted or queued),
+    answered without counts, or unanswered when it may have been processed."""
+    return (f"({c}.sends > 0 AND ({c}.state = 'sent' OR {c}.in_flight OR {c}.lost_answers > 0 "
+            f"OR ({c}.state = 'done' AND {c}.persons_found IS NULL) "
+            f"OR COALESCE({c}.persons_deleted, 0) + COALESCE({c}.persons_queued, 0) > 0))")
 
 
 @dataclass(frozen=True)
@@ -68,17 +62,14 @@ class Journal:
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             self._lock.release()
             raise JournalError(f"{self.path} is not a usable journal: {exc}") from None
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
+        try:
+            prepare_schema(self._db, self.path)
+        except BaseException:
             self.close()
-            raise JournalError(f"{self.path} was written by another version of posthog-async "
-                               f"(journal format {version}); use a new --journal")
+            raise
 
     def close(self) -> None:
         with self._mutex:
@@ -218,17 +209,59 @@ class Journal:
                        (utc_now(), chunk))
             db.execute("COMMIT")
 
-    def mark_sent(self, chunk: int) -> None:
+    def recover(self) -> int:
+        """Count the calls a run that died left out as lost answers (their chunks are looked up
+        again before any re-send). Returns how many; call it before sending."""
+        with self._mutex:
+            cursor = self._db.execute(
+                "UPDATE chunks SET lost_answers = lost_answers + 1, in_flight = 0, updated_at = ? "
+                "WHERE in_flight", (utc_now(),))
+            return cursor.rowcount
+
+    def ledger(self) -> RunLedger:
+        """What earlier runs leave the next one (see ``RunLedger``): the persons deleted, the
+        calls' numbering, and per kind the first call that may have removed a person."""
+        ledger = RunLedger(deleted=self.persons())
+        ledger.next_seq = self._db.execute(
+            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM chunks").fetchone()[0]
+        ledger.removals = dict(self._db.execute(
+            f"SELECT kind, MIN(first_seq) FROM chunks AS c WHERE {_removed('c')} GROUP BY kind"))
+        return ledger
+
+    def unprove_not_found(self) -> int:
+        """Without lookups: ids "not found" after a call that may have removed their person
+        (through another id) was sent become unresolved (``RunLedger.proves_absent``; a job
+        sends each id once). Returns how many; call it once no call is out."""
         with self._mutex:
             self._db.execute(
-                "UPDATE chunks SET state = 'sent', sends = sends + 1, updated_at = ? "
-                "WHERE chunk = ?", (utc_now(), chunk))
+                "WITH first AS (SELECT kind, MIN(first_seq) AS seq FROM chunks AS c "
+                f"  WHERE {_removed('c')} GROUP BY kind) "
+                "UPDATE ids SET outcome = 'unresolved', reason = ? WHERE outcome = 'not_found' "
+                "AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN first "
+                "ON first.seq < b.bound AND (b.kind = 'distinct_ids' OR first.kind = 'distinct_ids'))",
+                (MAYBE_DELETED,))
+            return int(self._db.execute("SELECT changes()").fetchone()[0])  # rowcount: -1 after WITH
+
+    def mark_sent(self, chunk: int, seq: int) -> None:
+        with self._mutex:
+            self._db.execute(
+                "UPDATE chunks SET state = 'sent', sends = sends + 1, in_flight = 1, "
+                "first_seq = COALESCE(first_seq, ?), last_seq = ?, updated_at = ? "
+                "WHERE chunk = ?", (seq, seq, utc_now(), chunk))
+
+    def mark_unanswered(self, chunk: int, *, lost: bool) -> None:
+        """A call ended without an answer: ``lost`` if it may have been processed."""
+        with self._mutex:
+            self._db.execute(
+                "UPDATE chunks SET in_flight = 0, lost_answers = lost_answers + ?, updated_at = ? "
+                "WHERE chunk = ?", (int(lost), utc_now(), chunk))
 
     def mark_done(self, chunk: int, result: ChunkResult, *, failed: str | None = None) -> None:
         """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction.
 
         With ``failed`` (the reason), the chunk was given up on after ``result``'s ids were
-        settled: it is ``failed`` and its other ids fail with that reason.
+        settled: it is ``failed`` and its other ids fail with that reason. Lost answers are not
+        taken from ``result``: :meth:`mark_unanswered` and :meth:`recover` counted them.
         """
         with self._mutex:
             db = self._db
@@ -238,12 +271,11 @@ class Journal:
                            (failed[:500], chunk))
             db.execute(
                 "UPDATE chunks SET state = ?, persons_found = ?, persons_deleted = ?, "
-                "persons_queued = ?, events_queued = ?, recordings_queued = ?, "
-                "lost_answers = lost_answers + ?, exact = ?, error = ?, updated_at = ? "
-                "WHERE chunk = ?",
+                "persons_queued = ?, events_queued = ?, recordings_queued = ?, in_flight = 0, "
+                "bound = ?, exact = ?, error = ?, updated_at = ? WHERE chunk = ?",
                 ("done" if failed is None else "failed", result.persons_found,
                  result.persons_deleted, result.persons_queued, int(result.events_queued),
-                 int(result.recordings_queued), result.lost_answers, int(result.exact),
+                 int(result.recordings_queued), result.bound, int(result.exact),
                  None if failed is None else failed[:2000], utc_now(), chunk))
             db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
                            [(outcome, reason, chunk, key)
@@ -255,8 +287,8 @@ class Journal:
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE chunks SET state = 'failed', error = ?, updated_at = ? WHERE chunk = ?",
-                       (reason[:2000], utc_now(), chunk))
+            db.execute("UPDATE chunks SET state = 'failed', error = ?, in_flight = 0, updated_at = ? "
+                       "WHERE chunk = ?", (reason[:2000], utc_now(), chunk))
             db.execute("UPDATE ids SET outcome = 'failed', reason = ? WHERE chunk = ?",
                        (reason[:500], chunk))
             db.execute("COMMIT")
@@ -264,7 +296,7 @@ class Journal:
     def mark_unsent(self, chunk: int) -> None:
         """A chunk stopped before its send was processed (a refused key, a stop): pending again."""
         with self._mutex:
-            self._db.execute("UPDATE chunks SET state = 'pending', updated_at = ? "
+            self._db.execute("UPDATE chunks SET state = 'pending', in_flight = 0, updated_at = ? "
                              "WHERE chunk = ? AND state = 'sent'", (utc_now(), chunk))
 
     def credit_aliases(self) -> int:
@@ -299,71 +331,15 @@ class Journal:
             db.execute("COMMIT")
             return cursor.rowcount
 
-    def distinct_persons(self) -> dict[str, int]:
-        """Persons counted once each, however many of their ids were sent: found (deleted,
-        queued, kept, or failed by PostHog), deleted, queued. Exact when chunks were looked up."""
-        person = "COALESCE(person, CASE WHEN kind = 'ids' THEN id END)"
-        row = self._db.execute(
-            f"SELECT COUNT(DISTINCT CASE WHEN outcome IN ('deleted', 'queued', 'kept') "
-            f"  OR (outcome = 'failed' AND reason LIKE 'PostHog could not delete person%') "
-            f"  THEN {person} END), "
-            f"COUNT(DISTINCT CASE WHEN outcome = 'deleted' THEN {person} END), "
-            f"COUNT(DISTINCT CASE WHEN outcome = 'queued' THEN {person} END) FROM ids").fetchone()
-        return dict(zip(("persons_found", "persons_deleted", "persons_queued"), row))
-
-    def wide_persons(self) -> int:
-        """Persons this job deleted whose lookups showed 10 or more distinct ids: PostHog's batch
-        lookup shows at most 10 of a person's ids, so some of their ids may be unknown here."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM (SELECT person FROM aliases GROUP BY person "
-            "HAVING COUNT(*) >= ?) AS wide WHERE person IN (SELECT person FROM ids "
-            "WHERE outcome IN ('deleted', 'queued'))", (C.MAX_LOOKUP_DISTINCT_IDS,)).fetchone()
-        return int(row[0])
-
     # -- reading back ---------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
-        db = self._db
-        states = dict(db.execute("SELECT state, COUNT(*) FROM chunks GROUP BY state").fetchall())
-        outcomes = dict(db.execute(
-            "SELECT COALESCE(outcome, 'pending'), COUNT(*) FROM ids GROUP BY 1").fetchall())
-        sums = db.execute(
-            "SELECT COALESCE(SUM(persons_found), 0), COALESCE(SUM(persons_deleted), 0), "
-            "COALESCE(SUM(persons_queued), 0), "
-            "COALESCE(SUM(CASE WHEN events_queued THEN persons_found END), 0), "
-            "COALESCE(SUM(CASE WHEN recordings_queued THEN persons_found END), 0), "
-            "COALESCE(SUM(sends), 0), COALESCE(SUM(lost_answers), 0), "
-            "COUNT(CASE WHEN lost_answers > 0 THEN 1 END), "
-            "COUNT(CASE WHEN state = 'done' AND persons_found IS NULL THEN 1 END), "
-            "COUNT(CASE WHEN state = 'done' AND NOT exact THEN 1 END) "
-            "FROM chunks").fetchone()
-        keys = ("persons_found", "persons_deleted", "persons_queued", "events_queued_persons",
-                "recordings_queued_persons", "delete_calls", "lost_answers", "resent_chunks",
-                "chunks_without_counts", "inexact_chunks")
-        return {"chunk_states": states, "outcomes": outcomes, **dict(zip(keys, sums))}
-
-    def failed_chunks(self, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT chunk, kind, size, error, sends FROM chunks WHERE state = 'failed' "
-            "ORDER BY chunk LIMIT ?", (limit,))
-        return [dict(zip(("chunk", "kind", "size", "error", "sends"), r)) for r in rows]
-
-    def rejects(self, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT kind, line, value, reason FROM rejects LIMIT ?", (limit,))
-        return [dict(zip(("kind", "line", "value", "reason"), r)) for r in rows]
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For reading only (the report's counts, :mod:`posthog_async.jobs._tally`)."""
+        return self._db
 
     def persons(self) -> set[str]:
         """The uuids of every person the job found (lookups, or the ids themselves for UUIDs)."""
         rows = self._db.execute("SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) "
                                 "FROM ids WHERE outcome IN ('deleted', 'queued', 'kept')")
         return {r[0] for r in rows if r[0] is not None}
-
-    def iter_outcomes(self) -> Iterator[tuple[Any, ...]]:
-        """(kind, id, outcome, reason, person, chunk) for every id, then every rejected value."""
-        yield from self._db.execute(
-            "SELECT kind, id, COALESCE(outcome, 'pending'), reason, person, chunk "
-            "FROM ids ORDER BY chunk, id")
-        for kind, line, value, reason in self._db.execute(
-                "SELECT kind, line, value, reason FROM rejects"):
-            where = f"line {line}: " if line is not None else ""
-            yield kind, value, "invalid", where + reason, None, None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from . import _tally
 from ._journal import Journal
 
 __all__ = ["JobReport", "build_report", "check_report_path", "ReportPathError"]
@@ -152,14 +153,18 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
                  notes: list[str]) -> JobReport:
     options = journal.get_meta("options") or {}
     load = journal.get_meta("load_stats") or {}
-    summary = journal.summary()
+    db = journal.connection
+    summary = _tally.chunk_sums(db)
     if options.get("resolve") and not options.get("dry_run"):
         # Every settled id names its person: count persons once each, however many of their
         # ids (in however many chunks) were sent. PostHog's per-call sums are kept beside.
         summary["posthog_sums"] = {key: summary[key] for key in
                                    ("persons_found", "persons_deleted", "persons_queued")}
-        summary.update(journal.distinct_persons())
-    summary["wide_persons"] = journal.wide_persons()
+        summary.update(_tally.distinct_persons(db))
+    else:
+        summary["may_double_count"] = _tally.may_double_count(db)
+    summary["wide_persons"] = _tally.wide_persons(db)
+    summary["maybe_deleted"] = _tally.maybe_deleted(db)
     outcomes: dict[str, int] = summary["outcomes"]
     unique = sum(outcomes.values())
     totals = {
@@ -180,8 +185,8 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
         totals=totals, exactness=_exactness(options, totals, summary), options=options,
         inputs=journal.get_meta("inputs") or [], started_at=started_at, finished_at=finished_at,
         interrupted=interrupted, stopped=stopped, journal=str(journal.path),
-        chunk_states=summary["chunk_states"], failed_chunks=journal.failed_chunks(),
-        rejected=journal.rejects(), deletion_status=deletion_status, notes=notes,
+        chunk_states=summary["chunk_states"], failed_chunks=_tally.failed_chunks(db),
+        rejected=_tally.rejects(db), deletion_status=deletion_status, notes=notes,
         _journal_path=journal.path,
     )
 
@@ -191,6 +196,12 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
     why: list[str] = []
     per_id = totals["unresolved"] == 0
     counts = summary["chunks_without_counts"] == 0 and summary["inexact_chunks"] == 0
+    if summary.get("may_double_count"):
+        counts = False
+        why.append("without lookups, PostHog's per-call counts are summed: a person whose "
+                   "deletion was queued, kept or failed by one call was found again by another "
+                   "call if the list named them twice (by two of their distinct ids), and is "
+                   "then counted twice")
     sums = summary.get("posthog_sums")
     if sums is not None and (sums["persons_found"], sums["persons_deleted"],
                              sums["persons_queued"]) != (
@@ -209,8 +220,15 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
                    "from PostHog's own answer about that id")
     else:
         why.append("chunks were not looked up first (--no-resolve): found/deleted totals are "
-                   "PostHog's per-call counts; an id's outcome is exact only where a call "
-                   "matched all of its ids or none")
+                   "PostHog's per-call counts. An id is deleted (queued, kept) only where its "
+                   "call found as many persons as it had ids; 'not found' only where its call "
+                   "found nobody and no earlier call of this job can have deleted a person "
+                   "through another of its ids (for a UUID: no distinct-id call); every other "
+                   "id is 'unresolved'")
+    if summary["maybe_deleted"]:
+        why.append(f"{summary['maybe_deleted']} ids were not found when sent, after this job had "
+                   "deleted persons through other ids: without a lookup, one of those persons "
+                   "may have been theirs, so they are 'unresolved', not 'not found'")
     if totals["lost_answers"]:
         why.append(f"{totals['lost_answers']} answers were lost (dropped connections, server "
                    "errors, crashes); those chunks were looked up again before being re-sent, "
@@ -219,8 +237,9 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
         why.append(f"{summary['chunks_without_counts']} calls were accepted without counts "
                    "(an old PostHog answers 202 with no body)")
     if totals["unresolved"]:
-        why.append(f"{totals['unresolved']} ids are 'unresolved': each is gone from PostHog "
-                   "(deleted, or never there) but which of the two is not known")
+        done = "kept" if options.get("keep_person") else "deleted or queued for deletion"
+        why.append(f"{totals['unresolved']} ids are 'unresolved': each named a person this job "
+                   f"{done}, or nobody, but which of the two is not known")
     if totals["queued"]:
         why.append(f"{totals['queued']} ids are 'queued': PostHog accepted their deletion and "
                    "runs it in the background")

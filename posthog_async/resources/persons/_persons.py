@@ -379,8 +379,9 @@ class Persons(Resource):
 
         return ChunkStep(delete=None if dry_run else delete, lookup=lookup,
                          lookup_size=C.MAX_BATCH_UUIDS if kind == "ids" else C.MAX_BATCH_DISTINCT_IDS,
-                         resolve=resolve or dry_run, keep_person=keep_person, patience=patience,
-                         on_wait=on_wait, should_stop=should_stop)
+                         resolve=resolve or dry_run, kind=kind, keep_person=keep_person,
+                         delete_events=delete_events, delete_recordings=delete_recordings,
+                         patience=patience, on_wait=on_wait, should_stop=should_stop)
 
     async def bulk_delete_all(
         self, *, ids: IdSource | None = None, distinct_ids: IdSource | None = None,
