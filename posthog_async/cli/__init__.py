@@ -37,6 +37,7 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``posthog-async`` argument parser (the command-line reference is generated from it)."""
     parser = CliParser(prog="posthog-async", allow_abbrev=False,
                        description="Async PostHog REST client: bulk person jobs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -81,6 +82,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``posthog-async`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
