@@ -1,5 +1,7 @@
 """A Markdown extension: ``<!-- cli-reference -->`` on a line of its own becomes the help of every
 ``posthog-async`` command, generated from ``posthog_async.cli.build_parser()`` at build time.
+``<!-- cli-reference: module:function level=N -->`` does the same for another parser (the offline
+server's, ``posthog_async.testing.__main__:build_parser``), its first heading at level N (2).
 
 The reference is the parser's own ``--help`` of each command and sub-command, walked from the
 top; nothing is copied by hand, so a new option or command shows up at the next build. Works in
@@ -10,14 +12,17 @@ Zensical and MkDocs alike (both render with Python-Markdown), named in mkdocs.ym
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from markdown import Extension, Markdown
 from markdown.preprocessors import Preprocessor
 
-MARKER = "<!-- cli-reference -->"
+MARKER = re.compile(r"^<!-- cli-reference(?::\s*(?P<target>[\w.]+:\w+))?(?:\s+level=(?P<level>[1-6]))?\s*-->$")
+DEFAULT = "posthog_async.cli:build_parser"
 #: Help is wrapped at this width whatever the terminal of the build (argparse reads $COLUMNS).
 WIDTH = 100
 
@@ -32,17 +37,22 @@ def commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParse
 
 
 def anchor(prog: str) -> str:
-    return "cli-" + "-".join(prog.split()[1:]) if " " in prog else "cli"
+    """``posthog-async persons delete`` -> ``cli-persons-delete``; other programs: their words."""
+    words = prog.split()
+    if words[0] == "posthog-async":
+        return "-".join(["cli", *words[1:]])
+    return re.sub(r"[^a-z0-9]+", "-", prog.lower()).strip("-")
 
 
-def render(parser: argparse.ArgumentParser) -> list[str]:
+def render(parser: argparse.ArgumentParser, level: int = 2) -> list[str]:
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)
     try:
         lines: list[str] = []
+        top = len(parser.prog.split())
         for command in commands(parser):
-            depth = min(len(command.prog.split()), 3)  # posthog-async: ##, persons: ###, delete: ###
-            lines += [f"{'#' * (depth + 1)} `{command.prog}` {{#{anchor(command.prog)}}}", ""]
+            depth = min(len(command.prog.split()) - top, 1)  # the program, then its commands
+            lines += [f"{'#' * (level + depth)} `{command.prog}` {{#{anchor(command.prog)}}}", ""]
             lines += ["```text", *command.format_help().rstrip().splitlines(), "```", ""]
         return lines
     finally:
@@ -54,13 +64,15 @@ def render(parser: argparse.ArgumentParser) -> list[str]:
 
 class CliReference(Preprocessor):
     def run(self, lines: list[str]) -> list[str]:
-        if not any(line.strip() == MARKER for line in lines):
-            return lines
-        from posthog_async.cli import build_parser
-
         out: list[str] = []
         for line in lines:
-            out += render(build_parser()) if line.strip() == MARKER else [line]
+            marker = MARKER.match(line.strip())
+            if marker is None:
+                out.append(line)
+                continue
+            module, function = (marker["target"] or DEFAULT).split(":")
+            build_parser = getattr(importlib.import_module(module), function)
+            out += render(build_parser(), int(marker["level"] or 2))
         return out
 
 
