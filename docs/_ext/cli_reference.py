@@ -21,10 +21,11 @@ from typing import Any
 from markdown import Extension, Markdown
 from markdown.preprocessors import Preprocessor
 
-MARKER = re.compile(r"^<!-- cli-reference(?::\s*(?P<target>[\w.]+:\w+))?(?:\s+level=(?P<level>[1-6]))?\s*-->$")
+MARKER = re.compile(
+    r"^<!-- cli-reference(?::\s*(?P<target>[\w.]+:\w+))?(?:\s+level=(?P<level>[1-6]))?\s*-->$")
 DEFAULT = "posthog_async.cli:build_parser"
 #: Help is wrapped at this width whatever the terminal of the build (argparse reads $COLUMNS).
-WIDTH = 100
+WIDTH = 80
 
 
 def commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -51,8 +52,8 @@ def render(parser: argparse.ArgumentParser, level: int = 2) -> list[str]:
         lines: list[str] = []
         top = len(parser.prog.split())
         for command in commands(parser):
-            depth = min(len(command.prog.split()) - top, 1)  # the program, then its commands
-            lines += [f"{'#' * (level + depth)} `{command.prog}` {{#{anchor(command.prog)}}}", ""]
+            depth = len(command.prog.split()) - top  # a command's heading is under its parent's
+            lines += [f"{'#' * min(level + depth, 6)} `{command.prog}` {{#{anchor(command.prog)}}}", ""]
             lines += ["```text", *command.format_help().rstrip().splitlines(), "```", ""]
         return lines
     finally:
@@ -77,9 +78,9 @@ class CliReference(Preprocessor):
 
 
 class CliReferenceExtension(Extension):
-    def extendMarkdown(self, md: Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
+    def extendMarkdown(self, md: Markdown) -> None:  # Python-Markdown's names
         md.preprocessors.register(CliReference(md), "posthog_async_cli_reference", 40)
 
 
-def makeExtension(**kwargs: Any) -> CliReferenceExtension:  # noqa: N802 (Python-Markdown's name)
+def makeExtension(**kwargs: Any) -> CliReferenceExtension:
     return CliReferenceExtension(**kwargs)
