@@ -1,10 +1,16 @@
-"""List, look up and update persons."""
+"""List, look up and update persons.
+
+    python examples/quickstart.py
+
+Against your PostHog (``POSTHOG_PERSONAL_API_KEY`` and ``POSTHOG_PROJECT_ID`` set) it only
+reads: the update is made on the offline PostHog alone, so trying the example changes nobody.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from _target import posthog
+from _target import posthog, real_posthog
 
 from posthog_async import NotFoundError
 
@@ -20,12 +26,15 @@ async def main() -> None:
             count += 1
         print(f"{count} persons match '@example.com'")
 
-        found = await ph.persons.batch_by_distinct_ids(["user-1", "user-2", "nobody"])
-        print("found:", sorted(found))
-        alice = found["user-1"]
-        # PostHog answers 202 and applies the change a moment later (through a $set event).
-        await ph.persons.update(alice.uuid, properties={"plan": "enterprise"})
-        print("update accepted for", alice.uuid)
+        wanted = [*(p.distinct_ids[0] for p in first_page.results[:2] if p.distinct_ids), "nobody-xyz"]
+        found = await ph.persons.batch_by_distinct_ids(wanted)  # one call, up to 200 ids
+        print("found:", sorted(found), "of", wanted)
+
+        if found and not real_posthog():
+            someone = next(iter(found.values()))
+            # PostHog answers 202 and applies the change a moment later (through a $set event).
+            await ph.persons.update(someone.uuid, properties={"plan": "enterprise"})
+            print("update accepted for", someone.uuid)
 
         try:
             await ph.persons.retrieve("00000000-0000-4000-8000-000000000000")

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 ProgressCallback = Callable[[int, "int | None"], object]
+"""``on_progress(done, total)``: ids settled so far, and the total when the input's size is known."""
 
 
 @dataclass

@@ -18,8 +18,9 @@ from ._models import BulkDeleteResult, DeletionError
 
 __all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger", "settle_answer"]
 
-#: What happened to one id (``found``: a dry run's lookup matched it).
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
+"""What happened to one id (``found``: a dry run's lookup matched it)."""
+
 #: What a chunk's ids are: PostHog distinct ids, or person UUIDs.
 Kind = Literal["distinct_ids", "ids"]
 

@@ -20,8 +20,8 @@ from ._validation import InvalidIdError, clean_id
 __all__ = ["IdSource", "InputStats", "RejectedId", "IdCleaner", "cleaned_chunks"]
 
 T = TypeVar("T")
-#: Where ids come from: any iterable or async iterable of strings, read lazily.
 IdSource = Iterable[str] | AsyncIterable[str]
+"""Where ids come from: any iterable or async iterable of strings, read lazily."""
 
 
 @dataclass

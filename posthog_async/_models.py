@@ -27,8 +27,8 @@ __all__ = [
 logger = logging.getLogger("posthog_async")
 
 T = TypeVar("T")
-#: A plain JSON value (what endpoints without a documented schema return).
 JSON = Any
+"""A plain JSON value (what endpoints without a documented schema return)."""
 
 
 class Model(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
@@ -100,6 +100,10 @@ class BulkDeleteResult(Model):
 
 
 class DeletionStatus(Model):
+    """One person's queued event deletion (``deletion_status``): ``pending`` until PostHog's weekly
+    batch job has deleted the events and verified it (``delete_verified_at``), then ``completed``.
+    Only persons deleted with ``delete_events=True`` have one."""
+
     person_uuid: str
     created_at: datetime | None = None
     status: str | None = None
@@ -107,16 +111,23 @@ class DeletionStatus(Model):
 
 
 class PropertyValue(Model):
+    """One value a person property takes, with how many persons have it (``count`` may be absent)."""
+
     name: Any = None
     count: int | None = None
 
 
 class PropertyValues(Model):
+    """``persons.values(key=...)``: the values of one person property; ``refreshing`` is PostHog's
+    flag that its cached answer is being recomputed."""
+
     results: list[PropertyValue] = msgspec.field(default_factory=list)
     refreshing: bool = False
 
 
 class PointInTimeMetadata(Model):
+    """How PostHog answered ``properties_at_time``: the timestamp, the id it used and the query mode."""
+
     queried_timestamp: str | None = None
     include_set_once: bool | None = None
     distinct_id_used: str | None = None
@@ -127,10 +138,14 @@ class PointInTimeMetadata(Model):
 
 
 class PersonAtTime(Person):
+    """A person as they were at a moment (``properties_at_time``), with how PostHog worked it out."""
+
     point_in_time_metadata: PointInTimeMetadata | None = None
 
 
 class UserBasic(Model):
+    """The short form of a user that other objects embed (a subscription's ``created_by``, ...)."""
+
     id: int | None = None
     uuid: str | None = None
     distinct_id: str | None = None
@@ -189,6 +204,8 @@ class Subscription(Model):
 
 
 class User(Model):
+    """The user a personal API key belongs to (``users.retrieve()``; ``users.list()`` shows only them)."""
+
     uuid: str
     id: int | None = None
     date_joined: datetime | None = None

@@ -30,8 +30,9 @@ __all__ = [
     "Bucket", "BUCKETS", "RateWindow", "RateLimits", "RateLimiter", "LocalRateLimiter", "Throttle",
 ]
 
-#: PostHog's throttle buckets for personal API keys (``posthog-api-notes.md``, rate limits).
 Bucket = Literal["persons", "person_deletes", "general", "users", "hogql", "queries"]
+"""PostHog's throttle buckets for personal API keys: which budget a request counts against
+(``posthog-api-notes.md`` and ``posthog-query-notes.md``, rate limits)."""
 BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
 Clock = Callable[[], float]

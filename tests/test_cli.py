@@ -177,12 +177,17 @@ async def test_ctrl_c_twice_aborts_at_once_and_resume_is_exact(srv: FakePostHog,
 async def test_ctrl_c_during_start_up_is_clean(srv: FakePostHog, tmp_path: Path) -> None:
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 400_001)])
     proc = await spawn(srv, "persons", "delete", "--distinct-ids-file", str(source))
-    await asyncio.sleep(0.6)  # loading four hundred thousand ids
+    journal = Path(f"{source}.journal.sqlite")
+    # Interrupt while it loads four hundred thousand ids: once the journal exists, not after a
+    # fixed time (on a busy machine the interpreter may not even have started by then).
+    for _ in range(3000):
+        if journal.exists() or proc.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = await proc.communicate()
     assert proc.returncode == 130 and b"Traceback" not in err
     assert srv.stats.requests == 0
-    journal = Path(f"{source}.journal.sqlite")
     if journal.exists():  # the load is one transaction: nothing half-done is left behind
         db = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
         try:

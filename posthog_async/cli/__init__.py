@@ -72,8 +72,10 @@ def _sub_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line. A new command registers itself below; the global options and
-    the once-only rule (see ``_args``) reach it without more code."""
+    """The ``posthog-async`` argument parser (the command-line reference is generated from it).
+
+    A new command registers itself below; the global options and the once-only rule (see
+    ``_args``) reach it without more code."""
     parser = CliParser(prog="posthog-async", allow_abbrev=False,
                        description="Async PostHog REST client: bulk person jobs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -130,6 +132,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``posthog-async`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -92,6 +92,13 @@ def _outcomes(journal_path: Path) -> Iterator[tuple[Any, ...]]:
 
 @dataclass
 class JobReport:
+    """What a ``DeletionJob`` did, read back from its journal: the proof.
+
+    ``totals`` counts ids per outcome and PostHog's person counts; ``exactness`` says which
+    figures are exact and why; ``ok`` is exit status 0. ``write()`` saves it as JSON or as a
+    per-id CSV.
+    """
+
     totals: dict[str, int]
     exactness: dict[str, Any]
     options: dict[str, Any]

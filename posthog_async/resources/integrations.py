@@ -15,6 +15,8 @@ __all__ = ["Integrations"]
 
 
 class Integrations(Resource):
+    """``ph.integrations``: the Domain Connect check (refused to personal API keys)."""
+
     bucket = "general"
 
     async def domain_connect_check(self, *, domain: str) -> JSON:

@@ -32,6 +32,8 @@ def _json_list(values: str | Sequence[str] | None) -> str | None:
 
 
 class PropertyDefinitions(Resource):
+    """``ph.property_definitions``: list, read, update and delete property definitions."""
+
     bucket = "general"
 
     def _path(self, suffix: str = "") -> str:

@@ -13,6 +13,8 @@ __all__ = ["SessionRecordings"]
 
 
 class SessionRecordings(Resource):
+    """``ph.session_recordings``: read and change a recording's sharing, and its passwords."""
+
     bucket = "general"
 
     def _path(self, recording_id: str, suffix: str = "") -> str:

@@ -29,6 +29,8 @@ def _check_id(id: int | str) -> str:
 
 
 class Subscriptions(Resource):
+    """``ph.subscriptions``: list, create, update, soft-delete and restore subscriptions."""
+
     bucket = "general"
 
     def _path(self, suffix: str = "") -> str:

@@ -17,6 +17,8 @@ __all__ = ["Users"]
 
 
 class Users(Resource):
+    """``ph.users``: the user the personal API key belongs to (not project-scoped, not throttled)."""
+
     bucket = "users"
 
     def list(

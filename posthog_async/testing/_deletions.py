@@ -21,9 +21,11 @@ from ._store import FakePerson, ProjectData
 __all__ = ["Deletions", "BULK_DELETE_VERSIONS", "DELETION_STEPS", "BULK_DELETE_MAX", "CHUNK"]
 
 BULK_DELETE_VERSIONS = ("P-A", "P-B", "P-C", "P-D")
-#: The failure steps of ``posthog/models/person/bulk_delete.py`` (P-D's ``deletion_errors[].step``).
+"""The PostHog versions whose ``bulk_delete`` answers the offline server can give, oldest (P-A)
+to newest (P-D): ``FakePostHog(bulk_delete_version=...)``."""
 DELETION_STEPS = ("resolve_persons", "fetch_distinct_ids", "queue_training_deletion",
                   "queue_recording_deletion", "tombstone_clickhouse", "delete_postgres", "log_activity")
+"""The failure steps of ``posthog/models/person/bulk_delete.py`` (P-D's ``deletion_errors[].step``)."""
 BULK_DELETE_MAX = 1000
 #: ``PERSONS_PER_DELETION_TASK``: the queued path deletes in Celery tasks of this many persons.
 CHUNK = 100

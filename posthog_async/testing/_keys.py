@@ -21,6 +21,9 @@ _CREATED = "2024-01-01T00:00:00Z"
 
 @dataclass
 class FakeKey:
+    """A personal API key the offline PostHog accepts: its scopes, the projects and organisations
+    it is limited to, and the record ``personal_api_keys/@current/`` shows."""
+
     scopes: frozenset[str]
     #: ``scoped_teams``: the only projects the key may call (``None``: no limit).
     projects: frozenset[int] | None = None

@@ -30,6 +30,9 @@ _NO_PROJECT_ACCESS = "You don't have access to the project."
 
 @dataclass
 class FakeOrganization:
+    """An organisation of the offline PostHog: the key's user's membership level there, and whether
+    it lets members use personal API keys."""
+
     id: str
     name: str
     #: The key's user's level here: 1 member, 8 admin, 15 owner.

@@ -55,6 +55,7 @@ ALL_SCOPES = frozenset({
     "subscription:write", "user:read", "user:write", "sharing_configuration:read",
     "sharing_configuration:write", "organization:read", "project:read", "query:read",
 })
+"""The scopes the offline server knows; its default key has all of them (``add_key`` narrows)."""
 _UNAUTHENTICATED = "Authentication credentials were not provided."
 _log = logging.getLogger(__name__)
 

@@ -37,6 +37,8 @@ def _fast_uuid(rng: random.Random) -> str:
 
 
 class FakePerson:
+    """A person held by the offline PostHog (``server.project().by_distinct_id[...]``)."""
+
     __slots__ = ("_properties", "deleted", "distinct_ids", "id", "seed", "uuid")
 
     def __init__(self, id: int, uuid: str, distinct_ids: list[str], seed: int,

@@ -19,10 +19,6 @@ __all__ = ["WindowThrottle", "RateLimiter", "PRODUCTION_LIMITS", "BUCKETS", "par
 
 Windows = tuple[tuple[int, float], ...]
 
-#: PostHog's limits per personal API key (``posthog/rate_limit.py``, ``PersonViewSet.get_throttles``):
-#: ``persons`` = ``clickhouse_burst`` for every persons call but deletes; ``person_deletes`` =
-#: ``persons_delete_burst``/``_sustained``; ``general`` = the default ``burst``/``sustained``
-#: (property definitions, subscriptions, sharing, integrations). ``/api/users/`` is not throttled.
 PRODUCTION_LIMITS: dict[str, Windows] = {
     "persons": ((240, 60.0),),
     "person_deletes": ((480, 60.0), (4800, 3600.0)),
@@ -31,7 +27,12 @@ PRODUCTION_LIMITS: dict[str, Windows] = {
     "hogql": ((120, 3600.0),),
     "queries": ((1200, 3600.0),),
 }
+"""PostHog's limits per personal API key (``posthog/rate_limit.py``, ``PersonViewSet.get_throttles``):
+``persons`` = ``clickhouse_burst`` for every persons call but deletes; ``person_deletes`` =
+``persons_delete_burst``/``_sustained``; ``general`` = the default ``burst``/``sustained``
+(property definitions, subscriptions, sharing, integrations). ``/api/users/`` is not throttled."""
 BUCKETS = frozenset(PRODUCTION_LIMITS)
+"""The bucket names the offline server throttles (the keys of ``rate_limits``)."""
 
 
 class WindowThrottle:

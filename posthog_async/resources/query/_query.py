@@ -27,9 +27,10 @@ R = TypeVar("R", bound=QueryResponse)
 
 Refresh = Literal["blocking", "async", "lazy_async", "force_blocking", "force_async",
                   "force_cache", "async_except_on_cache_miss"]
-#: PostHog's ``refresh`` values (``posthog/hogql_queries/query_runner.py``).
+"""A query's ``refresh``: whether PostHog may answer from its cache and whether it waits."""
 REFRESH_MODES = ("blocking", "async", "lazy_async", "force_blocking", "force_async",
                  "force_cache", "async_except_on_cache_miss")
+"""PostHog's ``refresh`` values (``posthog/hogql_queries/query_runner.py``)."""
 _MAX_NAME = 128
 
 

@@ -1,0 +1,1 @@
+"""Build-time extensions of the documentation site (not pages; excluded in mkdocs.yml)."""
