@@ -14,10 +14,12 @@ from ._client import AsyncPostHog, Scope, ScopedPostHog
 from ._concurrency import FanOutResult
 from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
-    BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
-    NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError, PostHogError,
-    RateLimitError, RateLimiterUnavailableError, UnexpectedResponseError, UnsafeURLError,
+    BadRequestError, ConfigurationError, ConflictError, DeadlineExceededError, InternalServerError,
+    MethodNotAllowedError, NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError,
+    PostHogError, RateLimitError, RateLimiterUnavailableError, RateLimitWaitError,
+    UnexpectedResponseError, UnsafeURLError,
 )
+from ._config import RequestOptions
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
     JSON, BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
@@ -36,13 +38,15 @@ __all__ = [
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AsyncPaginator",
     "AsyncPostHog", "AuthenticationError", "BadRequestError", "Bucket", "BulkDeleteReport",
     "BulkDeleteResult", "ChunkFailure", "ChunkResult", "ChunkState", "ChunkStep",
-    "ConfigurationError", "ConflictError", "DeletionError", "DeletionStatus", "FanOutResult",
+    "ConfigurationError", "ConflictError", "DeadlineExceededError", "DeletionError",
+    "DeletionStatus", "FanOutResult",
     "IdSource", "InputStats", "InternalServerError", "JSON", "LocalRateLimiter", "LookupReport",
     "MethodNotAllowedError", "NotFoundError", "Outcome", "Page", "PermissionDeniedError", "Person",
     "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PointInTimeMetadata", "PostHogError",
     "ProgressCallback", "PropertyDefinition", "PropertyValue", "PropertyValues", "RateLimiter",
-    "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateWindow",
-    "RedisRateLimiter", "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope",
+    "RateLimitError", "RateLimiterUnavailableError", "RateLimits", "RateLimitWaitError",
+    "RateWindow", "RedisRateLimiter", "RejectedId", "RequestOptions", "RetryEvent", "RetryHook",
+    "RetryPolicy", "Scope",
     "ScopedPostHog", "SharePasswordInfo", "SharingConfiguration", "SharingPassword",
     "Subscription", "Throttle", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ]

@@ -1,42 +1,45 @@
-"""The shared transport: one aiohttp session, one concurrency cap, one rate limiter, one retry loop.
+"""The shared transport: one connection pool per event loop, one concurrency cap, one rate
+limiter, one retry loop.
 
 Every resource and every scoped view (``ph.project(2)``) sends through the same
 :class:`Transport`, so limits hold across everything a client does. Each attempt runs the same
-straight path: take a concurrency slot, take a rate-limit slot for the call's bucket, send,
-classify the answer, and retry or raise as the :class:`RetryPolicy` decides. Reading the body
-whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share that loop.
+straight path: admission (a concurrency slot, and room in every bucket the call counts in; see
+:mod:`posthog_async._admission` for why a bucket is never waited for inside a slot), the send,
+then the answer classified and retried or raised as the :class:`RetryPolicy` decides. Reading
+the body whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share it.
 
-After a 429 the bucket is held back, and calls wait that hold out *before* taking a concurrency
-slot: a throttled bucket (deletes held for an hour) must not fill the slots that calls in the
-other buckets (a web app's reads sharing the client) need.
+Each attempt runs as a task of its own, so that its caller can leave (its ``timeout``, its
+``deadline``, a cancellation) while the attempt goes on: the attempt keeps its connection and
+its slot until the server answers, so the server never works on more of our requests than the
+cap, even while timed-out attempts are retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 import msgspec
 
 from . import _constants as C
-from ._config import ClientConfig
+from ._admission import CLOSED_MESSAGE, Admission, Call
+from ._attempt import Response, attempt, connection_error, path_of
+from ._config import ClientConfig, RequestOptions
 from ._exceptions import (
-    APIConnectionError,
     APIError,
     APIStatusError,
-    APITimeoutError,
     PostHogError,
     RateLimitError,
     make_status_error,
 )
-from ._ratelimit import BUCKETS, Bucket, RateLimiter
+from ._pool import Forks, LoopPool
+from ._ratelimit import Buckets, RateLimiter, as_buckets
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -46,24 +49,7 @@ logger = logging.getLogger("posthog_async")
 Params = Mapping[str, Any]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-class Response:
-    """An answer: status, headers and body, or with ``stream=True`` a body still to be read
-    (``stream``) whose connection and concurrency slot are held until :meth:`release`."""
-
-    __slots__ = ("_release", "content", "headers", "status", "stream")
-
-    def __init__(self, status: int, headers: Mapping[str, str], content: bytes,
-                 stream: aiohttp.StreamReader | None = None,
-                 release: Callable[[], None] | None = None) -> None:
-        self.status, self.headers, self.content = status, headers, content
-        self.stream, self._release = stream, release
-
-    def release(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release()
+_NO_OPTIONS = RequestOptions()
 
 
 class Repeated(tuple[str, ...]):
@@ -89,7 +75,7 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
 
 
 class Transport:
-    """Owns the connection pool and applies the concurrency cap, the rate limiter and retries."""
+    """Owns the connection pools and applies the concurrency cap, the rate limiter and retries."""
 
     def __init__(
         self,
@@ -105,17 +91,12 @@ class Transport:
             max_retries=config.max_retries, max_retry_after=config.max_retry_after
         )
         self.on_retry = on_retry
-        self._session: aiohttp.ClientSession | None = None
-        # An asyncio.Semaphore, not anyio's CapacityLimiter: aiohttp already ties us to asyncio,
-        # and the anyio limiter adds two scheduler round trips per request (measured in
-        # benchmarks/bench_overhead.py: about a third of our overhead over raw aiohttp).
-        self._slots: asyncio.Semaphore | None = None
-        self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
+        self._admission = Admission(rate_limiter)
+        self._pool: LoopPool | None = None
+        self._lock = threading.Lock()  # two threads opening pools at once
         self._closed = False
-        # After a 429: when each bucket may send again; and the calls waiting for a bucket's
-        # rate-limit slot, which a new hold of it calls back out of their concurrency slots.
-        self._holds: dict[Bucket, float] = {}
-        self._recalls: dict[Bucket, set[anyio.CancelScope]] = {b: set() for b in BUCKETS}
+        limits = getattr(rate_limiter, "limits", None)
+        self._periods = limits.longest_period if limits is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -123,31 +104,54 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    def _ensure_open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        if self._closed:
-            raise PostHogError("this AsyncPostHog client is closed; create a new one")
-        if self._session is None or self._slots is None:
-            connector = aiohttp.TCPConnector(limit=self.config.max_connections)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={
-                    "Authorization": f"Bearer {self.config.api_key.reveal()}",
-                    "User-Agent": C.USER_AGENT,
-                    "Accept": "application/json",
-                },
-                timeout=self._default_timeout,
-                raise_for_status=False,
-            )
-            self._slots = asyncio.Semaphore(self.config.max_concurrency)
-        return self._session, self._slots
+    async def _open(self) -> LoopPool:
+        """The running loop's pool, opened on first use (and again on each new loop)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise PostHogError(CLOSED_MESSAGE)
+            old = self._pool
+            if old is not None and not old.closed and old.loop is loop and old.forks == Forks.count:
+                return old
+            if old is not None and old.in_use_elsewhere():
+                raise RuntimeError(
+                    "this AsyncPostHog client is in use by another event loop, running in another "
+                    "thread: a client's connections and limits belong to one loop at a time. Create "
+                    "one client per thread (or send the calls to that loop with "
+                    "asyncio.run_coroutine_threadsafe)")
+            if old is not None:
+                old.discard()
+            release = getattr(self.rate_limiter, "release_loop", None)
+            pool = self._pool = LoopPool(loop, self._session(), self.config.max_concurrency, release)
+        await pool.start()
+        return pool
+
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.config.max_connections),
+            headers={
+                "Authorization": f"Bearer {self.config.api_key.reveal()}",
+                "User-Agent": C.USER_AGENT,
+                "Accept": "application/json",
+            },
+            # No timeout of aiohttp's: each attempt is timed by the transport, which lets the
+            # attempt go on (holding its slot) after its caller left; see LoopPool.abandon.
+            timeout=aiohttp.ClientTimeout(total=None),
+            raise_for_status=False,
+        )
 
     async def aclose(self) -> None:
-        self._closed = True
-        session, self._session = self._session, None
+        """Close the pool (cancelling every waiting call at once) and the rate limiter."""
+        pool = self._pool
+        if pool is not None and not pool.closed and pool.loop is not _running_loop():
+            if pool.in_use_elsewhere():
+                raise RuntimeError("close this AsyncPostHog client on the event loop that uses it")
+            pool.discard()
+        self._closed = self._admission.closed = True
         # Shielded so a cancelled shutdown still closes the pool (no "Unclosed" warning).
         with anyio.CancelScope(shield=True):
-            if session is not None:
-                await session.close()
+            if pool is not None:
+                await pool.aclose()
             if self.rate_limiter is not None:
                 await self.rate_limiter.aclose()
 
@@ -164,109 +168,102 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
-        bucket: Bucket,
+        bucket: Buckets,
         params: Params | None = None,
         json: Any = None,
         idempotent: bool | None = None,
         timeout: float | None = None,
         stream: bool = False,
+        options: RequestOptions | None = None,
     ) -> Response:
         """Send one API call under the shared limits, retrying as the policy allows.
 
-        This is the one attempt loop: a concurrency slot, a rate-limit slot for ``bucket``
-        (taken last, so the send follows at once), the send, then the answer classified and
-        retried or raised. ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a
-        500 or a dropped connection. With ``stream`` the body is not read: the response keeps
-        its connection and slot until ``release()``, and the timeout bounds connecting and each
-        read instead of the whole call (an export may take longer than any one call should).
+        ``bucket`` is the rate-limit bucket the call counts in, or a tuple of them (all paced
+        before the send, all held back after a 429). ``idempotent`` (default: true for
+        GET/PUT/DELETE) allows retrying a 500 or a dropped connection. ``options`` are the
+        view's overrides (timeout per attempt, deadline for the whole call, retries,
+        max_wait); ``timeout`` overrides both the view's and the client's for this call. With
+        ``stream`` the body is not read: the response keeps its connection and slot until
+        ``release()``, and the timeout bounds connecting and each read instead of the whole
+        attempt (an export may take longer than any one call should).
         Raises the :mod:`posthog_async._exceptions` class matching the final failure.
         """
-        session, slots = self._ensure_open()
+        pool = self._pool
+        if (pool is None or pool.closed or pool.loop is not asyncio.get_running_loop()
+                or pool.forks != Forks.count):
+            pool = await self._open()
         url = self.url_for(path_or_url)
         if idempotent is None:
             idempotent = method in _IDEMPOTENT_METHODS
         query = encode_params(params) or None
         data = None if json is None else msgspec.json.encode(json)
         headers = _JSON_HEADERS if data is not None else None
-        seconds = self.config.timeout if timeout is None else timeout
-        if stream:
-            client_timeout = aiohttp.ClientTimeout(total=None, connect=seconds,
-                                                   sock_connect=seconds, sock_read=seconds)
-        elif timeout is None:
-            client_timeout = self._default_timeout
-        else:
-            client_timeout = aiohttp.ClientTimeout(total=timeout)
-        attempt = 0
+        config, opts = self.config, options or _NO_OPTIONS
+        seconds = timeout if timeout is not None else (
+            opts.timeout if opts.timeout is not None else config.timeout)
+        deadline = opts.deadline if opts.deadline is not None else config.deadline
+        max_wait = opts.max_wait if opts.max_wait is not None else config.max_wait
+        buckets = (bucket,) if isinstance(bucket, str) else as_buckets(bucket)
+        call = Call(method, url, buckets, started=pool.loop.time(),
+                    deadline=None if deadline is None or deadline == float("inf") else deadline,
+                    max_wait=None if max_wait is None or max_wait == float("inf") else max_wait,
+                    max_retries=opts.max_retries, max_retry_after=self.retry_policy.max_retry_after)
+        limiter, slots = self.rate_limiter, pool.slots
         while True:
-            attempt += 1
-            error: APIError
-            handed_over = False
-            await self._take_slots(slots, bucket)
-            try:
-                resp = await session.request(
-                    method, url, params=query, data=data, headers=headers,
-                    timeout=client_timeout, allow_redirects=False,
-                )
-                try:
-                    if resp.status < 300 and stream:
-                        handed_over = True
-                        return Response(resp.status, resp.headers, b"", resp.content,
-                                        _releaser(resp, slots))
-                    body = await resp.read()
-                    if resp.status < 300:
-                        return Response(resp.status, resp.headers, body)
-                    error = _status_error(method, _path(url), resp, body)
-                finally:
-                    if not handed_over:
-                        resp.release()
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                error = _connection_error(method, _path(url), exc, seconds)
-            finally:
-                if not handed_over:
+            call.attempts += 1
+            if slots.locked():
+                await self._admission.admit(pool, call)
+            else:  # the common case: a free slot, room in the buckets, nobody queued
+                await slots.acquire()
+                if limiter is not None and not (pool.idle(buckets) and limiter.try_acquire(buckets)):
                     slots.release()
-            await self._retry_or_raise(error, attempt, idempotent, bucket)
+                    await self._admission.admit(pool, call)
+            outcome = await attempt(pool, call, query, data, headers, seconds, stream,
+                                    _status_error)
+            if isinstance(outcome, Response):
+                return outcome
+            await self._retry_or_raise(pool, call, outcome, idempotent)
 
-    async def _take_slots(self, slots: asyncio.Semaphore, bucket: Bucket) -> None:
-        """A concurrency slot, then a rate-limit slot for ``bucket``; a known 429 hold of the
-        bucket is waited out first, without the concurrency slot, also one that begins while
-        we wait for the rate-limit slot."""
-        limiter = self.rate_limiter
-        while True:
-            while (wait := self._holds.get(bucket, 0.0) - time.monotonic()) > 0:
-                await anyio.sleep(wait)
-            await slots.acquire()
-            if limiter is None:
-                return
-            try:
-                if await self._rate_slot(limiter, bucket):
-                    return
-            except BaseException:
-                slots.release()
-                raise
-            slots.release()
+    async def _retry_or_raise(self, pool: LoopPool, call: Call, error: APIError,
+                              idempotent: bool) -> None:
+        if self._closed:
+            raise PostHogError(CLOSED_MESSAGE) from error
+        policy = self.retry_policy
+        delay = policy.decide(error, attempt=call.attempts, idempotent=idempotent,
+                              max_retries=call.max_retries)
+        held = False
+        if isinstance(error, RateLimitError) and self.rate_limiter is not None:
+            held = policy.holds_bucket(error)
+            hold = delay if delay is not None else error.retry_after
+            if held and hold:
+                # Slow every call sharing the buckets, not only this one; also when the wait
+                # is too long for us and the error goes to the caller. Admission waits it out.
+                await self._hold(call, hold)
+        if delay is None:
+            raise error
+        now = pool.loop.time()
+        if call.end is not None and now + delay > call.end:
+            if isinstance(error, RateLimitError):
+                raise error  # the server said when to come back: the caller may, then
+            call.last_error = error
+            raise call.deadline_error(now, f"a retry in {delay:.2f}s")
+        max_attempts = (policy.max_retries if call.max_retries is None else call.max_retries) + 1
+        self._report_retry(RetryEvent(error.method, error.path, call.attempts, max_attempts,
+                                      delay, error))
+        call.last_error = error
+        if not held:
+            await self._admission.sleep(pool, call, delay, f"the retry after {type(error).__name__}")
 
-    async def _rate_slot(self, limiter: RateLimiter, bucket: Bucket) -> bool:
-        """``limiter.acquire(bucket)``, or false (no slot taken) if the bucket is held back
-        already or :meth:`_hold` recalls us meanwhile."""
-        if self._holds.get(bucket, 0.0) > time.monotonic():
-            return False
-        if limiter.try_acquire(bucket):  # the common case: no wait, so nothing to recall
-            return True
-        recalls = self._recalls[bucket]
-        with anyio.CancelScope() as recall:
-            recalls.add(recall)
-            try:
-                await limiter.acquire(bucket)
-            finally:
-                recalls.discard(recall)
-        return not recall.cancelled_caught
-
-    def _hold(self, bucket: Bucket, seconds: float) -> None:
-        """Hold ``bucket`` back ``seconds`` from now, recalling the calls that wait for its
-        rate-limit slot (they would sit out the hold inside their concurrency slots)."""
-        self._holds[bucket] = max(self._holds.get(bucket, 0.0), time.monotonic() + seconds)
-        for recall in self._recalls[bucket]:
-            recall.cancel()
+    async def _hold(self, call: Call, seconds: float) -> None:
+        """Hold back every bucket of the call (PostHog's Retry-After is the longest wait among
+        the refusing throttles). A bucket none of whose windows can ask for so long is held
+        only for its longest window: a 1-minute window never needs an hour."""
+        assert self.rate_limiter is not None
+        for bucket in call.buckets:
+            hold = seconds
+            if len(call.buckets) > 1 and self._periods is not None:
+                hold = min(seconds, self._periods(bucket))
+            await self.rate_limiter.penalize(bucket, hold)
 
     @asynccontextmanager
     async def stream(
@@ -274,10 +271,11 @@ class Transport:
         method: str,
         path_or_url: str,
         *,
-        bucket: Bucket,
+        bucket: Buckets,
         params: Params | None = None,
         timeout: float | None = None,
         chunk_size: int = 65536,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """:meth:`request` with ``stream=True``, as a context manager that releases at the end.
 
@@ -286,10 +284,12 @@ class Transport:
         as a failed send would; it is not retried (the caller has part of the body already).
         """
         resp = await self.request(method, path_or_url, bucket=bucket, params=params,
-                                  idempotent=True, timeout=timeout, stream=True)
+                                  idempotent=True, timeout=timeout, stream=True, options=options)
         assert resp.stream is not None
-        seconds = self.config.timeout if timeout is None else timeout
-        chunks = _chunks(resp.stream, chunk_size, method, _path(self.url_for(path_or_url)), seconds)
+        opts = options or _NO_OPTIONS
+        seconds = timeout if timeout is not None else (
+            opts.timeout if opts.timeout is not None else self.config.timeout)
+        chunks = _chunks(resp.stream, chunk_size, method, path_of(self.url_for(path_or_url)), seconds)
         try:
             yield chunks
         finally:
@@ -297,24 +297,6 @@ class Transport:
                 await chunks.aclose()
             finally:
                 resp.release()
-
-    async def _retry_or_raise(
-        self, error: APIError, attempt: int, idempotent: bool, bucket: Bucket
-    ) -> None:
-        policy = self.retry_policy
-        delay = policy.decide(error, attempt=attempt, idempotent=idempotent)
-        if isinstance(error, RateLimitError) and self.rate_limiter is not None:
-            # Slow every task sharing this bucket, not only the one that was told; also when
-            # the wait is too long for us and the error goes to the caller.
-            hold = delay if delay is not None else error.retry_after
-            if hold:
-                self._hold(bucket, hold)
-                await self.rate_limiter.penalize(bucket, hold)
-        if delay is None:
-            raise error
-        self._report_retry(RetryEvent(error.method, error.path, attempt, policy.max_retries + 1,
-                                      delay, error))
-        await anyio.sleep(delay)
 
     def _report_retry(self, event: RetryEvent) -> None:
         status = (
@@ -330,12 +312,11 @@ class Transport:
             self.on_retry(event)
 
 
-def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callable[[], None]:
-    def release() -> None:
-        resp.release()
-        slots.release()
-
-    return release
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _chunks(body: aiohttp.StreamReader, size: int, method: str, path: str,
@@ -345,12 +326,7 @@ async def _chunks(body: aiohttp.StreamReader, size: int, method: str, path: str,
         async for chunk in body.iter_chunked(size):
             yield chunk
     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-        raise _connection_error(method, path, exc, seconds) from None
-
-
-def _path(url: str) -> str:
-    """The URL's path: what errors and logs show (never the query string)."""
-    return urlsplit(url).path
+        raise connection_error(method, path, exc, seconds) from None
 
 
 def _status_error(
@@ -362,14 +338,3 @@ def _status_error(
     )
 
 
-def _connection_error(
-    method: str, path: str, exc: BaseException, seconds: float
-) -> APIConnectionError:
-    if isinstance(exc, asyncio.TimeoutError):
-        return APITimeoutError(
-            f"{method} {path} timed out after {seconds}s", method=method, path=path
-        )
-    return APIConnectionError(
-        f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path,
-        maybe_processed=not isinstance(exc, aiohttp.ClientConnectorError),
-    )
