@@ -47,13 +47,14 @@ class Call:
     __slots__ = ("attempts", "bucket_waited", "buckets", "deadline", "end", "last_error",
                  "max_retries", "max_retry_after", "max_wait", "method", "started", "url")
 
-    def __init__(self, method: str, url: str, buckets: tuple[Bucket, ...], *, started: float,
+    def __init__(self, method: str, url: str, buckets: tuple[Bucket, ...], started: float,
                  deadline: float | None, max_wait: float | None, max_retries: int | None,
                  max_retry_after: float) -> None:
-        self.method, self.url, self.buckets = method, url, buckets
-        self.started, self.deadline = started, deadline
+        # Positional, and nothing computed: one of these is made per call, on the hot path.
+        self.method, self.url, self.buckets, self.started = method, url, buckets, started
+        self.deadline, self.max_wait, self.max_retries = deadline, max_wait, max_retries
+        self.max_retry_after = max_retry_after
         self.end = None if deadline is None else started + deadline
-        self.max_wait, self.max_retries, self.max_retry_after = max_wait, max_retries, max_retry_after
         self.attempts = 0
         self.bucket_waited = 0.0
         self.last_error: APIError | None = None

@@ -1,12 +1,19 @@
-"""One attempt: a send in a task of its own, which its caller may leave while it goes on.
+"""One attempt: a send, and what becomes of it when its caller leaves before the answer.
 
 A caller leaves an attempt when its ``timeout`` or its ``deadline`` is up, or when it is
-cancelled (``asyncio.timeout``, a web client that went away). The server, though, goes on
-working on a request whose client gave up. If the slot were freed then, a retry (or the next
-call) would add a request to the server's load while it still works on the old one: with a cap
-of 8, a slow server saw 16 to 40 of our requests at once. So the attempt keeps its connection
-and its concurrency slot until the server answers (or ``ABANDONED_ATTEMPT_LIMIT``), and only
-then gives them back.
+cancelled (``asyncio.timeout``, a web client that went away). The server goes on working on a
+request whose client gave up; if the slot were freed then, a retry (or the next call) would add
+to the server's load while it still works on the old one (with a cap of 8 a slow server saw 16
+to 40 of our requests at once). A *guarded* attempt runs in a task of its own, which its
+caller can leave while it goes on: it keeps its connection and its concurrency slot until the
+server answers (or ``ABANDONED_ATTEMPT_LIMIT``).
+
+A task per attempt costs two extra turns of the event loop, about 5% of a request's CPU. So
+attempts run inline, like plain aiohttp, until one is abandoned: from then on, for
+``ABANDONED_ATTEMPT_LIMIT`` seconds, every attempt of the loop's pool is guarded (see
+:meth:`LoopPool.guard`). What is left unguarded is the attempts in flight when trouble begins:
+at most ``max_concurrency`` of them may still be at work on the server after their connection
+closed (measured in ``tests/test_in_flight.py`` and the README).
 """
 
 from __future__ import annotations
@@ -23,14 +30,15 @@ from ._admission import Call
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from ._pool import LoopPool
 
-__all__ = ["Response", "StatusError", "attempt", "connection_error", "path_of"]
+__all__ = ["EXPIRED", "Response", "StatusError", "connection_error", "expired", "guarded",
+           "path_of", "send", "unguarded_timeout", "window"]
 
 logger = logging.getLogger("posthog_async")
 
 #: ``status_error(method, path, response, body)``: the exception for a non-2xx answer.
 StatusError = Callable[[str, str, aiohttp.ClientResponse, bytes], APIStatusError]
-#: What an attempt's waiter is given when its caller's time is up.
-_EXPIRED: Any = object()
+#: An attempt whose caller's time was up before the answer came.
+EXPIRED: Any = object()
 #: aiohttp times nothing: the caller's wait is the attempt's timeout (see ``attempt``).
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
@@ -53,21 +61,41 @@ class Response:
             release()
 
 
-async def attempt(pool: LoopPool, call: Call, query: list[tuple[str, str]] | None,
-                  data: bytes | None, headers: Mapping[str, str] | None, seconds: float,
-                  stream: bool, status_error: StatusError) -> Response | APIError:
-    """One send, in a task of its own that owns the slot taken for it. Its caller waits at
-    most ``seconds`` (or until the deadline): then, or when it is cancelled, it leaves and
-    the attempt goes on, keeping its slot until the server answers."""
+def window(pool: LoopPool, call: Call, seconds: float) -> tuple[float, bool]:
+    """How long the caller waits for this attempt's answer: its ``timeout``, or less if the
+    call's deadline comes first (then true). Gives the slot back and raises if it has come."""
+    left = call.end - pool.loop.time()  # type: ignore[operator]
+    if left >= seconds:
+        return seconds, False
+    if left <= 0:
+        pool.slots.release()
+        raise call.deadline_error(pool.loop.time(), f"attempt {call.attempts} to begin")
+    return left, True
+
+
+def unguarded_timeout(pool: LoopPool, seconds: float, wait: float, clipped: bool,
+                      stream: bool) -> aiohttp.ClientTimeout:
+    """aiohttp times an unguarded attempt (a guarded one is timed by its caller)."""
+    if stream:
+        return _stream_timeout(seconds)
+    return aiohttp.ClientTimeout(total=wait) if clipped else pool.timeout(seconds)
+
+
+def expired(pool: LoopPool, call: Call, seconds: float, clipped: bool) -> APIError:
+    """The error for an attempt whose answer did not come in time (the deadline's, if it was
+    the deadline that cut the wait short)."""
+    if clipped:
+        raise call.deadline_error(pool.loop.time(), f"the answer to attempt {call.attempts}",
+                                  in_attempt=True)
+    return APITimeoutError(f"{call.method} {call.path} timed out after {seconds:g}s "
+                           "(timeout, one attempt)", method=call.method, path=call.path)
+
+
+async def guarded(pool: LoopPool, call: Call, query: list[tuple[str, str]] | None,
+                   data: bytes | None, headers: Mapping[str, str] | None, seconds: float,
+                   wait: float, stream: bool, status_error: StatusError) -> Response | APIError:
+    """The attempt in a task that outlives its caller (see the module's docstring)."""
     loop = pool.loop
-    wait, clipped = seconds, False
-    if call.end is not None:
-        left = call.end - loop.time()
-        if left < seconds:
-            wait, clipped = left, True
-            if left <= 0:
-                pool.slots.release()
-                raise call.deadline_error(loop.time(), f"attempt {call.attempts} to begin")
     waiter = loop.create_future()
     task = loop.create_task(_exchange(pool, waiter, call, query, data, headers, seconds,
                                       stream, status_error))
@@ -80,62 +108,70 @@ async def attempt(pool: LoopPool, call: Call, query: list[tuple[str, str]] | Non
         pool.abandon(task)
         raise
     timer.cancel()
-    if outcome is not _EXPIRED:
-        return outcome  # type: ignore[no-any-return]
-    pool.abandon(task)
-    if clipped:
-        raise call.deadline_error(loop.time(), f"the answer to attempt {call.attempts}",
-                                  in_attempt=True)
-    return APITimeoutError(f"{call.method} {call.path} timed out after {seconds:g}s "
-                           "(timeout, one attempt)", method=call.method, path=call.path)
+    if outcome is EXPIRED:
+        pool.abandon(task)
+    return outcome  # type: ignore[no-any-return]
+
+
+async def send(pool: LoopPool, call: Call, query: list[tuple[str, str]] | None,
+                data: bytes | None, headers: Mapping[str, str] | None,
+                timeout: aiohttp.ClientTimeout, seconds: float, stream: bool,
+                status_error: StatusError) -> Response | APIError:
+    """Send and read the answer, then give the slot back (a streamed 2xx keeps it until it is
+    released). A timeout of aiohttp's comes back as ``EXPIRED``."""
+    method, url, slots = call.method, call.url, pool.slots
+    handed_over = False
+    try:
+        resp = await pool.session.request(method, url, params=query, data=data, headers=headers,
+                                          allow_redirects=False, timeout=timeout)
+        try:
+            if resp.status < 300 and stream:
+                handed_over = True
+                return Response(resp.status, resp.headers, b"", resp.content,
+                                _releaser(resp, slots))
+            body = await resp.read()
+            if resp.status < 300:
+                return Response(resp.status, resp.headers, body)
+            return status_error(method, path_of(url), resp, body)
+        finally:
+            if not handed_over:
+                resp.release()
+    except asyncio.TimeoutError:
+        return EXPIRED if not stream else connection_error(
+            method, path_of(url), asyncio.TimeoutError(), seconds)
+    except aiohttp.ClientError as exc:
+        return connection_error(method, path_of(url), exc, seconds)
+    finally:
+        if not handed_over:
+            slots.release()
 
 
 async def _exchange(pool: LoopPool, waiter: asyncio.Future[Any], call: Call,
                     query: list[tuple[str, str]] | None, data: bytes | None,
                     headers: Mapping[str, str] | None, seconds: float, stream: bool,
                     status_error: StatusError) -> None:
-    """Send, read the answer, give the slot back; hand the outcome to the caller if it still
-    waits (a streamed response keeps the slot until it is released)."""
-    method, url, slots = call.method, call.url, pool.slots
-    handed_over = False
-    outcome: Response | APIError
+    """A guarded attempt's task: send, give the slot back when the answer is in, and hand the
+    outcome to the caller if it still waits."""
+    timeout = _stream_timeout(seconds) if stream else _NO_TIMEOUT
     try:
-        try:
-            resp = await pool.session.request(
-                method, url, params=query, data=data, headers=headers, allow_redirects=False,
-                timeout=_stream_timeout(seconds) if stream else _NO_TIMEOUT)
-            try:
-                if resp.status < 300 and stream:
-                    handed_over = True
-                    outcome = Response(resp.status, resp.headers, b"", resp.content,
-                                       _releaser(resp, slots))
-                else:
-                    body = await resp.read()
-                    outcome = (Response(resp.status, resp.headers, body) if resp.status < 300
-                               else status_error(method, path_of(url), resp, body))
-            finally:
-                if not handed_over:
-                    resp.release()
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            outcome = connection_error(method, path_of(url), exc, seconds)
+        outcome = await send(pool, call, query, data, headers, timeout, seconds, stream,
+                              status_error)
     except asyncio.CancelledError:  # aclose, or ABANDONED_ATTEMPT_LIMIT: the connection is closed
         if not waiter.done():
             waiter.set_result(APIConnectionError(
-                f"{method} {path_of(url)} was cut off: the client is closing",
-                method=method, path=path_of(url)))
+                f"{call.method} {call.path} was cut off: the client is closing",
+                method=call.method, path=call.path))
         raise
     except BaseException as exc:
         if not waiter.done():
             waiter.set_exception(exc)
         raise
     finally:
-        if not handed_over:
-            slots.release()
         pool.exchanges.discard(asyncio.current_task())
     if waiter.done():  # the caller left: nobody will read this answer
-        if handed_over:
-            outcome.release()  # type: ignore[union-attr]
-        logger.debug("%s %s: an abandoned attempt ended: %s", method, path_of(url),
+        if isinstance(outcome, Response):
+            outcome.release()
+        logger.debug("%s %s: an abandoned attempt ended: %s", call.method, call.path,
                      getattr(outcome, "status", None) or outcome)
         return
     waiter.set_result(outcome)
@@ -143,7 +179,7 @@ async def _exchange(pool: LoopPool, waiter: asyncio.Future[Any], call: Call,
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
-        waiter.set_result(_EXPIRED)
+        waiter.set_result(EXPIRED)
 
 
 def _stream_timeout(seconds: float) -> aiohttp.ClientTimeout:

@@ -74,6 +74,9 @@ class LoopPool:
         #: The cancel scopes of calls waiting (for a slot, a bucket, a backoff): ``aclose``
         #: cancels them all at once.
         self.waiters: set[anyio.CancelScope] = set()
+        #: Until when (loop time) attempts run guarded, in tasks that outlive their callers.
+        self.guarded_until = 0.0
+        self.timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self.closed = False
         self._on_end = on_end
         self._closer: AsyncGenerator[None, None] | None = None
@@ -99,11 +102,24 @@ class LoopPool:
         return (self.forks == Forks.count and self.loop.is_running()
                 and self.thread != threading.get_ident())
 
+    def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for an unguarded attempt of ``seconds`` (made once per value)."""
+        timeout = self.timeouts.get(seconds)
+        if timeout is None:
+            timeout = self.timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
+
+    def guard(self) -> None:
+        """An attempt was abandoned: the server is slow, or callers give up. For the next
+        ``ABANDONED_ATTEMPT_LIMIT`` seconds every attempt runs guarded (see ``_attempt``)."""
+        self.guarded_until = self.loop.time() + C.ABANDONED_ATTEMPT_LIMIT
+
     def abandon(self, task: asyncio.Task[None]) -> None:
         """The caller of this attempt left (its timeout, its deadline, a cancellation). The
         attempt goes on and keeps its slot until the server answers, so a retry never lifts
         the server's concurrent work above the cap; after ``ABANDONED_ATTEMPT_LIMIT`` seconds
         its connection is closed and the slot freed (what the server does then is unknown)."""
+        self.guard()
         if task.done():
             return
         limit = self.loop.call_later(C.ABANDONED_ATTEMPT_LIMIT, task.cancel)

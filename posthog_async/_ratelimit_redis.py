@@ -73,7 +73,9 @@ class RedisRateLimiter:
     :meth:`acquire` raises :class:`ConfigurationError`.
 
     ``safety_margin`` (default: 0.25 s, or ``limits.safety_margin`` if larger) is added to
-    every window and spacing. A send is recorded in Redis only when it is about to leave, so a
+    every window and spacing; half of it lets a caller late for its turn (a busy event loop) be
+    recorded at its turn, so lateness does not add up from send to send, and half covers the
+    way to PostHog. A send is recorded in Redis only when it is about to leave, so a
     caller that is cancelled or gives up never holds a slot (``max_reserve`` is gone: nothing
     is reserved ahead). A call counting in several buckets is recorded in all of them by one
     script run (their keys share one hash slot). Each Redis call is given ``timeout`` seconds
@@ -122,6 +124,9 @@ class RedisRateLimiter:
                               if safety_margin is None else float(safety_margin))
         if self.safety_margin < 0:
             raise ConfigurationError("safety_margin must be >= 0")
+        # A send recorded up to half the margin before it leaves (a caller late for its turn)
+        # still leaves the other half for the network: see the acquire script.
+        self._slack_ms = f"{self.safety_margin * 500:.3f}"
         self.key_prefix = key_prefix
         self.namespace = namespace
         self.timeout, self.cooldown = timeout, cooldown
@@ -299,7 +304,7 @@ class RedisRateLimiter:
         """One run of the acquire script: (1 recorded / 0 not, seconds to wait). Never sleeps."""
         plans = [self._plans[b] for b in buckets]
         keys = [key for plan in plans for key in plan.keys]
-        args = ["reserve" if reserve else "peek", str(max(0, ahead))]
+        args = ["reserve" if reserve else "peek", str(max(0, ahead)), self._slack_ms]
         args += [arg for plan in plans for arg in plan.args]
         with anyio.fail_after(self.timeout):
             reply = await self._acquire_script(keys=keys, args=args)

@@ -18,21 +18,23 @@ ACQUIRE_LUA = """
 --   sharer of the bucket must agree on)
 -- ARGV[1] 'reserve' records the send if every bucket has room now; 'peek' records nothing
 -- ARGV[2] requests assumed to go first (an estimate for a caller at the back of a queue)
--- ARGV[3..] per bucket: config text, spacing (ms), margin (ms), number of windows, then
+-- ARGV[3] slack (ms): a caller late for its turn by up to this much is recorded at its turn,
+--   so lateness does not add up send after send (the margin covers the difference)
+-- ARGV[4..] per bucket: config text, spacing (ms), margin (ms), number of windows, then
 --   limit, period (ms) pairs
 -- Reply: {1, 0} recorded now; {0, wait}: every bucket has room in `wait` ms (nothing
 --   recorded); {-1, stored config, bucket number} when another sharer uses other windows.
 local t = redis.call('TIME')                     -- one clock for every caller: the server's
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local ahead = tonumber(ARGV[2])
-local at, i, k, b, plans = now, 3, 1, 0, {}
+local ahead, slack = tonumber(ARGV[2]), tonumber(ARGV[3])
+local at, i, k, b, plans = now - slack, 4, 1, 0, {}
 while i <= #ARGV do
   b = b + 1
   local config, spacing, margin = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local windows = tonumber(ARGV[i + 3])
   local stored = redis.call('GET', KEYS[k + 2])
   if stored and stored ~= config then return {-1, stored, b} end
-  local mine = math.max(now, tonumber(redis.call('GET', KEYS[k + 1]) or '0'))
+  local mine = math.max(now - slack, tonumber(redis.call('GET', KEYS[k + 1]) or '0'))
   local n = redis.call('LLEN', KEYS[k])
   if n > 0 then                                  -- no burst: space after the last send
     mine = math.max(mine, tonumber(redis.call('LINDEX', KEYS[k], -1)) + spacing)
@@ -50,9 +52,9 @@ while i <= #ARGV do
   i, k = i + 4 + 2 * windows, k + 3
 end
 local wait = at - now
-if ARGV[1] ~= 'reserve' or wait > 0 then return {0, tostring(wait)} end
+if ARGV[1] ~= 'reserve' or wait > 0 then return {0, tostring(math.max(0, wait))} end
 for _, p in ipairs(plans) do                     -- every key goes away when idle
-  redis.call('RPUSH', p[1], string.format('%.3f', now))
+  redis.call('RPUSH', p[1], string.format('%.3f', at))
   redis.call('LTRIM', p[1], -p[4], -1)           -- only the longest window's worth
   redis.call('PEXPIRE', p[1], p[5])
   redis.call('SET', p[2], p[3], 'PX', p[5])

@@ -29,8 +29,18 @@ import msgspec
 
 from . import _constants as C
 from ._admission import CLOSED_MESSAGE, Admission, Call
-from ._attempt import Response, attempt, connection_error, path_of
-from ._config import ClientConfig, RequestOptions
+from ._attempt import (
+    EXPIRED,
+    Response,
+    connection_error,
+    expired,
+    guarded,
+    path_of,
+    send,
+    unguarded_timeout,
+    window,
+)
+from ._config import NO_LIMIT, ClientConfig, RequestOptions
 from ._exceptions import (
     APIError,
     APIStatusError,
@@ -203,11 +213,13 @@ class Transport:
             opts.timeout if opts.timeout is not None else config.timeout)
         deadline = opts.deadline if opts.deadline is not None else config.deadline
         max_wait = opts.max_wait if opts.max_wait is not None else config.max_wait
-        buckets = (bucket,) if isinstance(bucket, str) else as_buckets(bucket)
-        call = Call(method, url, buckets, started=pool.loop.time(),
-                    deadline=None if deadline is None or deadline == float("inf") else deadline,
-                    max_wait=None if max_wait is None or max_wait == float("inf") else max_wait,
-                    max_retries=opts.max_retries, max_retry_after=self.retry_policy.max_retry_after)
+        if deadline == NO_LIMIT:
+            deadline = None
+        call = Call(method, url, (bucket,) if isinstance(bucket, str) else as_buckets(bucket),
+                    0.0 if deadline is None else pool.loop.time(), deadline,
+                    None if max_wait == NO_LIMIT else max_wait, opts.max_retries,
+                    self.retry_policy.max_retry_after)
+        buckets = call.buckets
         limiter, slots = self.rate_limiter, pool.slots
         while True:
             call.attempts += 1
@@ -218,10 +230,26 @@ class Transport:
                 if limiter is not None and not (pool.idle(buckets) and limiter.try_acquire(buckets)):
                     slots.release()
                     await self._admission.admit(pool, call)
-            outcome = await attempt(pool, call, query, data, headers, seconds, stream,
-                                    _status_error)
+            wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
+            if pool.guarded_until and pool.guarded_until > pool.loop.time():
+                outcome = await guarded(pool, call, query, data, headers, seconds, wait, stream,
+                                        _status_error)
+            else:  # plain aiohttp until an attempt is abandoned: see _attempt
+                try:
+                    outcome = await send(
+                        pool, call, query, data, headers,
+                        unguarded_timeout(pool, seconds, wait, clipped, stream)
+                        if clipped or stream else pool.timeouts.get(seconds) or pool.timeout(seconds),
+                        seconds, stream, _status_error)
+                except BaseException:  # cancelled: its connection closed, the server may go on
+                    pool.guard()
+                    raise
+                if outcome is EXPIRED:
+                    pool.guard()
             if isinstance(outcome, Response):
                 return outcome
+            if outcome is EXPIRED:
+                outcome = expired(pool, call, seconds, clipped)
             await self._retry_or_raise(pool, call, outcome, idempotent)
 
     async def _retry_or_raise(self, pool: LoopPool, call: Call, error: APIError,
