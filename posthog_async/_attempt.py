@@ -9,11 +9,12 @@ caller can leave while it goes on: it keeps its connection and its concurrency s
 server answers (or ``ABANDONED_ATTEMPT_LIMIT``).
 
 A task per attempt costs two extra turns of the event loop, about 5% of a request's CPU. So
-attempts run inline, like plain aiohttp, until one is abandoned: from then on, for
+the attempts of a call with a ``deadline`` (which expects to leave attempts) are always guarded;
+other attempts run inline, like plain aiohttp, until one is abandoned: from then on, for
 ``ABANDONED_ATTEMPT_LIMIT`` seconds, every attempt of the loop's pool is guarded (see
-:meth:`LoopPool.guard`). What is left unguarded is the attempts in flight when trouble begins:
-at most ``max_concurrency`` of them may still be at work on the server after their connection
-closed (measured in ``tests/test_in_flight.py`` and the README).
+:meth:`LoopPool.guard`). What is left unguarded is the first wave: attempts without a deadline
+in flight when trouble begins, at most ``max_concurrency`` of them, may still be at work on the
+server after their connection closed (measured in ``tests/test_in_flight.py``).
 """
 
 from __future__ import annotations

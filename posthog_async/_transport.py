@@ -231,7 +231,8 @@ class Transport:
                     slots.release()
                     await self._admission.admit(pool, call)
             wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
-            if pool.guarded_until and pool.guarded_until > pool.loop.time():
+            if call.end is not None or (  # see _attempt: who is guarded, and why
+                    pool.guarded_until and pool.guarded_until > pool.loop.time()):
                 outcome = await guarded(pool, call, query, data, headers, seconds, wait, stream,
                                         _status_error)
             else:  # plain aiohttp until an attempt is abandoned: see _attempt
