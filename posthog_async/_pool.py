@@ -26,7 +26,7 @@ import anyio
 
 from . import _constants as C
 
-__all__ = ["LoopPool", "Turn", "Forks"]
+__all__ = ["LoopPool", "Turn", "Forks", "close_socket"]
 
 logger = logging.getLogger("posthog_async")
 
@@ -181,7 +181,7 @@ class LoopPool:
         with contextlib.suppress(Exception):
             connector._close()  # marks the session closed; on a closed loop it touches nothing
         for proto in protocols:
-            _close_socket(getattr(proto, "transport", None))
+            close_socket(getattr(proto, "transport", None))
         logger.debug("closed the connection pool of an event loop that ended")
 
 
@@ -195,7 +195,7 @@ async def _until_loop_ends(pool: LoopPool) -> AsyncGenerator[None, None]:
             await pool._shut_down()
 
 
-def _close_socket(transport: asyncio.BaseTransport | None) -> None:
+def close_socket(transport: asyncio.BaseTransport | None) -> None:
     """Close an asyncio transport's socket without its loop (which may be closed)."""
     if transport is None:
         return
@@ -209,3 +209,4 @@ def _close_socket(transport: asyncio.BaseTransport | None) -> None:
         sock.close()
         with contextlib.suppress(AttributeError):
             transport._sock = None  # type: ignore[union-attr]
+            transport._closing = True  # type: ignore[union-attr]  # so no stream warns of it

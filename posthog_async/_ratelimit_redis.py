@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._exceptions import ConfigurationError, PostHogError, RateLimiterUnavailableError
+from ._pool import close_socket
 from ._ratelimit_scripts import ACQUIRE_LUA, PENALIZE_LUA
 from ._ratelimit import BUCKETS, Bucket, Buckets, LocalRateLimiter, RateLimits, RateWindow, as_buckets
 
@@ -162,6 +163,8 @@ class RedisRateLimiter:
         self._retry_at = 0.0
         self._probing = False
         self._closed = False
+        #: The event loop the Redis connections belong to.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- RateLimiter -----------------------------------------------------------------------
 
@@ -200,12 +203,31 @@ class RedisRateLimiter:
             await anyio.sleep(wait)
 
     async def release_loop(self) -> None:
-        """Drop the connections of the event loop that is ending (the client calls this as a
+        """Close the connections of the event loop that is ending (the client calls this as a
         loop it used shuts down): Redis connections belong to one loop, and the next loop
         opens its own."""
         if not self._closed:
             with anyio.CancelScope(shield=True), contextlib.suppress(*self._errors):
                 await self._redis.connection_pool.disconnect()
+            self._loop = None
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Use this limiter from ``loop`` on: the connections of a loop that ended without
+        :meth:`release_loop` (closed by hand, or left behind by a fork) are closed here, without
+        that loop, and the pool opens new ones."""
+        old, self._loop = self._loop, loop
+        if old is None:
+            return
+        pool = self._redis.connection_pool
+        connections = [*getattr(pool, "_available_connections", ()),
+                       *getattr(pool, "_in_use_connections", ())]
+        for connection in connections:
+            writer = getattr(connection, "_writer", None)
+            if writer is not None:
+                close_socket(writer.transport)
+                connection._writer = connection._reader = None
+        with contextlib.suppress(Exception):
+            pool.reset()  # type: ignore[no-untyped-call]
 
     async def penalize(self, bucket: Bucket, seconds: float) -> None:
         """Hold ``bucket`` back ``seconds`` for every sharer (after a 429). Never raises for
@@ -275,6 +297,9 @@ class RedisRateLimiter:
         if self.identity is None:
             raise ConfigurationError("RedisRateLimiter is not bound to a key: pass it to "
                                      "AsyncPostHog(rate_limiter=...) or give namespace=")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
         probe = self._may_use_redis()
         if probe is None:
             return await self._locally(buckets, reserve, ahead)
