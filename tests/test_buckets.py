@@ -8,6 +8,7 @@ matters, so a window broken by the client would show up as a 429.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from typing import Any
 
@@ -267,3 +268,32 @@ async def test_fast_retries_still_work_with_holds(server: FakePostHog) -> None:
         started = time.monotonic()
         await ph.users.retrieve()
     assert 2 <= time.monotonic() - started < 3.5 and server.stats.errors_injected == 2
+
+
+async def test_the_cli_stops_at_once_during_a_long_retry_after(server: FakePostHog,
+                                                               tmp_path: Any) -> None:
+    """Issue 17.8: SIGTERM (one Ctrl-C) stops a job at default concurrency whose chunks wait out
+    a 429 with Retry-After: 3600, and the job resumes from its journal."""
+    from ._cli import spawn, wait_for, write_ids
+
+    server.seed_persons(3000)
+    server.faults = Faults(latency=0.05)
+    server.fail_next(429, retry_after=3600, path_contains="bulk_delete")
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 3001)])
+    proc = await spawn(server, "persons", "delete", "--distinct-ids-file", str(source),
+                       "--chunk-size", "100")
+    try:
+        await wait_for(lambda: server.stats.errors_injected >= 1)
+        await asyncio.sleep(0.5)  # every chunk in flight meets the hold
+        sent = server.stats.requests
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 130 and "--resume" in err.decode(), err.decode()[-2000:]
+    assert stopped_in < 3, f"the stop took {stopped_in:.1f}s"
+    assert server.stats.requests - sent <= 8  # nothing new was sent after the stop
