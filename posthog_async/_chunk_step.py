@@ -21,7 +21,7 @@ import anyio
 from ._chunk_result import ChunkResult, ChunkState, Outcome
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
-    PermissionDeniedError, PostHogError, RateLimitError,
+    PermissionDeniedError, PostHogError, RateLimitError, RateLimitWaitError,
 )
 from ._models import BulkDeleteResult, Person
 
@@ -161,7 +161,9 @@ class ChunkStep:
                 try:
                     answer = await self.delete(to_send)
                 except RateLimitError as error:  # not processed: wait as long as PostHog says
-                    waited = await self._wait(error, attempt=delete_calls)
+                    if isinstance(error, RateLimitWaitError):  # refused by the client: not sent
+                        delete_calls -= 1
+                    waited = await self._wait(error, attempt=max(1, delete_calls))
                     if deadline is not None:
                         deadline += waited
                     if self.resolve and not state.answer_lost and waited > STALE_LOOKUP:

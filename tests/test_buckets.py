@@ -297,3 +297,16 @@ async def test_the_cli_stops_at_once_during_a_long_retry_after(server: FakePostH
     assert proc.returncode == 130 and "--resume" in err.decode(), err.decode()[-2000:]
     assert stopped_in < 3, f"the stop took {stopped_in:.1f}s"
     assert server.stats.requests - sent <= 8  # nothing new was sent after the stop
+
+
+async def test_a_refusal_by_the_client_is_not_counted_as_a_delete_call(server: FakePostHog) -> None:
+    """A chunk refused before sending (the bucket held by another chunk's 429) waits and is sent
+    later; the report's delete_calls counts what reached the server, nothing more."""
+    server.seed_persons(800)
+    arrivals = arrivals_of(server, "bulk_delete")
+    server.fail_next(429, retry_after=1, path_contains="bulk_delete")
+    async with server.client(max_retry_after=0.5) as ph:
+        report = await ph.persons.bulk_delete_all(
+            distinct_ids=[f"user-{i}" for i in range(1, 801)], chunk_size=100)
+    assert report.ok and server.ids_deleted == 800
+    assert report.delete_calls == len(arrivals) == 9  # eight chunks and the refused first send
