@@ -19,10 +19,11 @@ import bench_overhead
 import bench_pagination
 import bench_ratelimit
 import bench_redis_limiter
+import bench_web_app
 from _common import machine_line
 
 MODULES = (bench_overhead, bench_bulk, bench_decode, bench_pagination, bench_ratelimit,
-           bench_bulk_memory, bench_redis_limiter)
+           bench_bulk_memory, bench_redis_limiter, bench_web_app)
 
 
 def main(argv: list[str] | None = None) -> None:
