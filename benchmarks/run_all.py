@@ -15,6 +15,7 @@ import time
 import bench_bulk
 import bench_bulk_memory
 import bench_decode
+import bench_in_flight
 import bench_overhead
 import bench_pagination
 import bench_ratelimit
@@ -23,7 +24,7 @@ import bench_web_app
 from _common import machine_line
 
 MODULES = (bench_overhead, bench_bulk, bench_decode, bench_pagination, bench_ratelimit,
-           bench_bulk_memory, bench_redis_limiter, bench_web_app)
+           bench_bulk_memory, bench_redis_limiter, bench_web_app, bench_in_flight)
 
 
 def main(argv: list[str] | None = None) -> None:

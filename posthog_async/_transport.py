@@ -123,7 +123,7 @@ class Transport:
             old = self._pool
             if old is not None and not old.closed and old.loop is loop and old.forks == Forks.count:
                 return old
-            if old is not None and old.in_use_elsewhere():
+            if old is not None and not old.closed and old.in_use_elsewhere():
                 raise RuntimeError(
                     "this AsyncPostHog client is in use by another event loop, running in another "
                     "thread: a client's connections and limits belong to one loop at a time. Create "

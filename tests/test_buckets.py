@@ -51,8 +51,8 @@ async def test_a_paced_bucket_holds_no_slot(server: FakePostHog) -> None:
     """Twelve deletes paced at 10/s with four slots: the reads do not queue behind them."""
     server.seed_persons(12)
     server.set_rate_limits({"person_deletes": [(10, 1.0)]})
-    async with server.client(rate_limits=RateLimits(person_deletes=[(10, 1.0)]),
-                             max_concurrency=4) as ph:
+    limits = RateLimits(person_deletes=[(10, 1.0)], safety_margin=0.1)  # a busy CI machine
+    async with server.client(rate_limits=limits, max_concurrency=4) as ph:
         deletes = [asyncio.create_task(ph.persons.bulk_delete(distinct_ids=[f"user-{i}"]))
                    for i in range(1, 13)]
         await asyncio.sleep(0.05)  # the deletes are queued for their bucket
@@ -108,12 +108,13 @@ async def test_scarce_slots_never_burst_a_window(server: FakePostHog, limiter: s
                                                  request: pytest.FixtureRequest) -> None:
     """A slow server and two slots: calls queue for slots after their bucket let them go, and
     still no window is broken (a send is recorded when it leaves, never ahead)."""
-    limits = RateLimits(persons=[(4, 1.0)], person_deletes=(), general=(), users=())
+    limits = RateLimits(persons=[(4, 1.0)], person_deletes=(), general=(), users=(),
+                        safety_margin=0.1)  # room for a busy CI machine's jitter
     kwargs: dict[str, Any] = {"rate_limits": limits}
     if limiter == "redis":
         url = request.getfixturevalue("redis_url")
         from posthog_async import RedisRateLimiter
-        kwargs = {"rate_limiter": RedisRateLimiter(url, limits=limits, safety_margin=0.05,
+        kwargs = {"rate_limiter": RedisRateLimiter(url, limits=limits, safety_margin=0.2,
                                                    namespace=f"burst-{time.monotonic_ns()}")}
     server.seed_persons(1)
     server.set_rate_limits({"persons": [(4, 1.0)]})
