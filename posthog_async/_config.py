@@ -15,8 +15,8 @@ from . import _constants as C
 from ._exceptions import ConfigurationError, UnsafeURLError
 from ._validation import require_project_id
 
-__all__ = ["Secret", "ClientConfig", "RequestOptions", "resolve_config", "resolve_project_id",
-           "check_options"]
+__all__ = ["Secret", "ClientConfig", "RequestOptions", "NO_OPTIONS", "resolve_config",
+           "resolve_project_id", "check_options"]
 
 
 class Secret:
@@ -104,6 +104,8 @@ class RequestOptions:
 
 #: ``with_options(deadline=NO_LIMIT)``: no deadline for this view, whatever the client's.
 NO_LIMIT = float("inf")
+#: A view without overrides (one shared instance: the transport recognises it at a glance).
+NO_OPTIONS = RequestOptions()
 
 
 def check_options(*, timeout: float | None = None, deadline: float | None = None,

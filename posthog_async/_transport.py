@@ -40,7 +40,7 @@ from ._attempt import (
     unguarded_timeout,
     window,
 )
-from ._config import NO_LIMIT, ClientConfig, RequestOptions
+from ._config import NO_LIMIT, NO_OPTIONS, ClientConfig, RequestOptions
 from ._exceptions import (
     APIError,
     APIStatusError,
@@ -59,7 +59,6 @@ logger = logging.getLogger("posthog_async")
 Params = Mapping[str, Any]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _JSON_HEADERS = {"Content-Type": "application/json"}
-_NO_OPTIONS = RequestOptions()
 
 
 class Repeated(tuple[str, ...]):
@@ -102,11 +101,22 @@ class Transport:
         )
         self.on_retry = on_retry
         self._admission = Admission(rate_limiter)
+        self._settings = self._resolve(NO_OPTIONS)
         self._pool: LoopPool | None = None
         self._lock = threading.Lock()  # two threads opening pools at once
         self._closed = False
         limits = getattr(rate_limiter, "limits", None)
         self._periods = limits.longest_period if limits is not None else None
+
+    def _resolve(self, options: RequestOptions) -> tuple[float, float | None, float | None,
+                                                        int | None]:
+        """(timeout, deadline, max_wait, max_retries) for a view's options over the client's."""
+        config = self.config
+        deadline = options.deadline if options.deadline is not None else config.deadline
+        max_wait = options.max_wait if options.max_wait is not None else config.max_wait
+        return (options.timeout if options.timeout is not None else config.timeout,
+                None if deadline == NO_LIMIT else deadline,
+                None if max_wait == NO_LIMIT else max_wait, options.max_retries)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -208,17 +218,15 @@ class Transport:
         query = encode_params(params) or None
         data = None if json is None else msgspec.json.encode(json)
         headers = _JSON_HEADERS if data is not None else None
-        config, opts = self.config, options or _NO_OPTIONS
-        seconds = timeout if timeout is not None else (
-            opts.timeout if opts.timeout is not None else config.timeout)
-        deadline = opts.deadline if opts.deadline is not None else config.deadline
-        max_wait = opts.max_wait if opts.max_wait is not None else config.max_wait
-        if deadline == NO_LIMIT:
-            deadline = None
+        if options is None or options is NO_OPTIONS:  # most calls: the client's own settings
+            seconds, deadline, max_wait, max_retries = self._settings
+        else:
+            seconds, deadline, max_wait, max_retries = self._resolve(options)
+        if timeout is not None:
+            seconds = timeout
         call = Call(method, url, (bucket,) if isinstance(bucket, str) else as_buckets(bucket),
-                    0.0 if deadline is None else pool.loop.time(), deadline,
-                    None if max_wait == NO_LIMIT else max_wait, opts.max_retries,
-                    self.retry_policy.max_retry_after)
+                    0.0 if deadline is None else pool.loop.time(), deadline, max_wait,
+                    max_retries, self.retry_policy.max_retry_after)
         buckets = call.buckets
         limiter, slots = self.rate_limiter, pool.slots
         while True:
@@ -227,7 +235,8 @@ class Transport:
                 await self._admission.admit(pool, call)
             else:  # the common case: a free slot, room in the buckets, nobody queued
                 await slots.acquire()
-                if limiter is not None and not (pool.idle(buckets) and limiter.try_acquire(buckets)):
+                if limiter is not None and not (
+                        (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
                     slots.release()
                     await self._admission.admit(pool, call)
             wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
@@ -315,9 +324,7 @@ class Transport:
         resp = await self.request(method, path_or_url, bucket=bucket, params=params,
                                   idempotent=True, timeout=timeout, stream=True, options=options)
         assert resp.stream is not None
-        opts = options or _NO_OPTIONS
-        seconds = timeout if timeout is not None else (
-            opts.timeout if opts.timeout is not None else self.config.timeout)
+        seconds = timeout if timeout is not None else self._resolve(options or NO_OPTIONS)[0]
         chunks = _chunks(resp.stream, chunk_size, method, path_of(self.url_for(path_or_url)), seconds)
         try:
             yield chunks

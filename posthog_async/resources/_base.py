@@ -7,7 +7,7 @@ Every call names its rate-limit bucket and what its answer decodes to (``cast_to
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote
 
@@ -15,7 +15,7 @@ import msgspec
 
 from .. import _constants as C
 from .._exceptions import ConfigurationError, UnexpectedResponseError
-from .._config import RequestOptions
+from .._config import NO_OPTIONS, RequestOptions
 from .._models import JSON, decode, decode_accepted
 from .._pagination import AsyncPaginator
 from .._ratelimit import Bucket
@@ -38,7 +38,7 @@ class Scope:
     family: Literal["projects", "environments"] = "projects"
     id: str | None = None
     #: This view's overrides of the client's timeout, deadline, retries and max_wait.
-    options: RequestOptions = field(default_factory=RequestOptions)
+    options: RequestOptions = NO_OPTIONS
 
     @property
     def timeout(self) -> float | None:
