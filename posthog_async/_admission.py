@@ -133,7 +133,8 @@ class Admission:
             for i, turn in enumerate(turns):  # narrowest first: see RateLimits.turn_order
                 await self._queue(pool, call, turn, order)
                 held.append(turn)
-                await self._until_room(pool, call, order[:i + 1])
+                if i < len(turns) - 1 or pool.slots.locked():  # else reserve() says (one trip)
+                    await self._until_room(pool, call, order[:i + 1])
             while True:
                 await self.slot(pool, call)
                 try:
