@@ -265,10 +265,11 @@ async def test_fast_retries_still_work_with_holds(server: FakePostHog) -> None:
     assert 2 <= time.monotonic() - started < 3.5 and server.stats.errors_injected == 2
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 async def test_the_cli_stops_at_once_during_a_long_retry_after(server: FakePostHog,
-                                                               tmp_path: Any) -> None:
-    """Issue 17.8: SIGTERM (one Ctrl-C) stops a job at default concurrency whose chunks wait out
-    a 429 with Retry-After: 3600, and the job resumes from its journal."""
+                                                               tmp_path: Any, stop: int) -> None:
+    """Issue 17.8: SIGTERM or one Ctrl-C stops a job at default concurrency whose chunks wait
+    out a 429 with Retry-After: 3600, and says how to resume."""
     from ._cli import spawn, wait_for, write_ids
 
     server.seed_persons(3000)
@@ -281,7 +282,7 @@ async def test_the_cli_stops_at_once_during_a_long_retry_after(server: FakePostH
         await wait_for(lambda: server.stats.errors_injected >= 1)
         await asyncio.sleep(0.5)  # every chunk in flight meets the hold
         sent = server.stats.requests
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         started = time.monotonic()
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         stopped_in = time.monotonic() - started
