@@ -153,6 +153,10 @@ async def _exchange(pool: LoopPool, waiter: asyncio.Future[Any], call: Call,
                     status_error: StatusError) -> None:
     """A guarded attempt's task: send, give the slot back when the answer is in, and hand the
     outcome to the caller if it still waits."""
+    if waiter.done():  # the caller left before the send began: nothing was sent, send nothing
+        pool.slots.release()
+        pool.exchanges.discard(asyncio.current_task())
+        return
     timeout = _stream_timeout(seconds) if stream else _NO_TIMEOUT
     try:
         outcome = await send(pool, call, query, data, headers, timeout, seconds, stream,

@@ -102,3 +102,17 @@ async def test_aclose_with_attempts_in_flight_is_at_once_and_clean(server: FakeP
     assert closed_in < 0.3
     assert all(isinstance(r, PostHogError) and "closed" in str(r) for r in results), results
     assert not [w for w in caught if "Unclosed" in str(w.message) or "never retrieved" in str(w.message)]
+
+
+async def test_a_call_cancelled_before_its_send_began_sends_nothing(server: FakePostHog) -> None:
+    async with server.client(rate_limits=None) as ph:
+        web = ph.with_options(deadline=5)  # guarded: the attempt runs in a task of its own
+        task = asyncio.create_task(web.users.retrieve())
+        await asyncio.sleep(0)  # into the attempt: its task is made, its send not yet begun
+        assert len(ph._transport._pool.exchanges) == 1  # type: ignore[union-attr]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.1)
+        assert server.stats.requests == 0
+        assert (await web.users.retrieve()).email  # and the slot came back
