@@ -246,7 +246,9 @@ class RateLimiter(Protocol):
     later. :meth:`try_acquire` is the lock-free common case. After a 429 the transport calls
     :meth:`penalize` so that every sharer of the bucket slows down. The client calls
     :meth:`bind` once with a fingerprint of its host and key (never the key itself), so a
-    shared limiter can keep different keys apart.
+    shared limiter can keep different keys apart. A limiter holding resources that belong to
+    one event loop (connections) may also define ``async def release_loop()``: the client calls
+    it as each loop it used shuts down.
     """
 
     def bind(self, identity: str) -> None: ...
