@@ -155,11 +155,10 @@ class Admission:
     async def slot(self, pool: LoopPool, call: Call) -> None:
         """A concurrency slot, waiting at most until the call's deadline."""
         slots = pool.slots
-        if not slots.locked():
-            await slots.acquire()
+        if slots.try_take():
             return
         with self._bounded(pool, call.end) as scope:
-            await slots.acquire()
+            await slots.take()
         if scope.cancelled_caught:
             raise self._ended(pool, call, "a concurrency slot")
 

@@ -29,7 +29,7 @@ import aiohttp
 
 from ._admission import Call
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
-from ._pool import LoopPool
+from ._pool import LoopPool, Slots
 
 __all__ = ["EXPIRED", "Response", "StatusError", "connection_error", "expired", "guarded",
            "path_of", "send", "unguarded_timeout", "window"]
@@ -114,13 +114,14 @@ async def guarded(pool: LoopPool, call: Call, query: list[tuple[str, str]] | Non
     return outcome  # type: ignore[no-any-return]
 
 
-async def send(pool: LoopPool, call: Call, query: list[tuple[str, str]] | None,
-                data: bytes | None, headers: Mapping[str, str] | None,
-                timeout: aiohttp.ClientTimeout, seconds: float, stream: bool,
-                status_error: StatusError) -> Response | APIError:
+async def send(pool: LoopPool, method: str, url: str, query: list[tuple[str, str]] | None,
+               data: bytes | None, headers: Mapping[str, str] | None,
+               timeout: aiohttp.ClientTimeout, seconds: float, stream: bool,
+               status_error: StatusError) -> Response | APIError:
     """Send and read the answer, then give the slot back (a streamed 2xx keeps it until it is
-    released). A timeout of aiohttp's comes back as ``EXPIRED``."""
-    method, url, slots = call.method, call.url, pool.slots
+    released). A timeout of aiohttp's comes back as ``EXPIRED``. Unguarded, a timeout or a
+    cancellation leaves the server at work on a closed connection: the pool turns guarded."""
+    slots = pool.slots
     handed_over = False
     try:
         resp = await pool.session.request(method, url, params=query, data=data, headers=headers,
@@ -138,10 +139,15 @@ async def send(pool: LoopPool, call: Call, query: list[tuple[str, str]] | None,
             if not handed_over:
                 resp.release()
     except asyncio.TimeoutError:
-        return EXPIRED if not stream else connection_error(
-            method, path_of(url), asyncio.TimeoutError(), seconds)
+        if stream:
+            return connection_error(method, path_of(url), asyncio.TimeoutError(), seconds)
+        pool.guard()
+        return EXPIRED  # type: ignore[no-any-return]
     except aiohttp.ClientError as exc:
         return connection_error(method, path_of(url), exc, seconds)
+    except BaseException:  # cancelled
+        pool.guard()
+        raise
     finally:
         if not handed_over:
             slots.release()
@@ -159,8 +165,8 @@ async def _exchange(pool: LoopPool, waiter: asyncio.Future[Any], call: Call,
         return
     timeout = _stream_timeout(seconds) if stream else _NO_TIMEOUT
     try:
-        outcome = await send(pool, call, query, data, headers, timeout, seconds, stream,
-                              status_error)
+        outcome = await send(pool, call.method, call.url, query, data, headers, timeout,
+                             seconds, stream, status_error)
     except asyncio.CancelledError:  # aclose, or ABANDONED_ATTEMPT_LIMIT: the connection is closed
         if not waiter.done():
             waiter.set_result(APIConnectionError(
@@ -192,7 +198,7 @@ def _stream_timeout(seconds: float) -> aiohttp.ClientTimeout:
                                  sock_read=seconds)
 
 
-def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callable[[], None]:
+def _releaser(resp: aiohttp.ClientResponse, slots: Slots) -> Callable[[], None]:
     def release() -> None:
         resp.release()
         slots.release()

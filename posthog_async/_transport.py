@@ -224,38 +224,44 @@ class Transport:
             seconds, deadline, max_wait, max_retries = self._resolve(options)
         if timeout is not None:
             seconds = timeout
-        call = Call(method, url, (bucket,) if isinstance(bucket, str) else as_buckets(bucket),
-                    0.0 if deadline is None else pool.loop.time(), deadline, max_wait,
-                    max_retries, self.retry_policy.max_retry_after)
-        buckets = call.buckets
+        buckets = (bucket,) if isinstance(bucket, str) else as_buckets(bucket)
         limiter, slots = self.rate_limiter, pool.slots
+        first: APIError | None = None
+        if (deadline is None and not stream  # the common case: unguarded, nobody queued, a
+                and not (pool.guarded_until and pool.guarded())  # free slot, and room in the
+                and (limiter is None or not pool.turns or pool.idle(buckets))  # buckets
+                and slots.try_take()):
+            if limiter is None or limiter.try_acquire(buckets):
+                answer = await send(pool, method, url, query, data, headers,
+                                    pool.timeouts.get(seconds) or pool.timeout(seconds),
+                                    seconds, False, _status_error)
+                if isinstance(answer, Response):
+                    return answer
+                first = answer
+            else:
+                slots.release()
+        call = Call(method, url, buckets, 0.0 if deadline is None else pool.loop.time(),
+                    deadline, max_wait, max_retries, self.retry_policy.max_retry_after)
+        if first is not None:  # the first attempt, sent above, failed
+            call.attempts = 1
+            await self._retry_or_raise(pool, call, expired(pool, call, seconds, False)
+                                       if first is EXPIRED else first, idempotent)
         while True:
             call.attempts += 1
-            if slots.locked():
+            if not slots.try_take():
                 await self._admission.admit(pool, call)
-            else:  # the common case: a free slot, room in the buckets, nobody queued
-                await slots.acquire()
-                if limiter is not None and not (
-                        (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
-                    slots.release()
-                    await self._admission.admit(pool, call)
+            elif limiter is not None and not (
+                    (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
+                slots.release()
+                await self._admission.admit(pool, call)
             wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
-            if call.end is not None or (  # see _attempt: who is guarded, and why
-                    pool.guarded_until and pool.guarded_until > pool.loop.time()):
+            if call.end is not None or (pool.guarded_until and pool.guarded()):  # see _attempt
                 outcome = await guarded(pool, call, query, data, headers, seconds, wait, stream,
                                         _status_error)
             else:  # plain aiohttp until an attempt is abandoned: see _attempt
-                try:
-                    outcome = await send(
-                        pool, call, query, data, headers,
-                        unguarded_timeout(pool, seconds, wait, clipped, stream)
-                        if clipped or stream else pool.timeouts.get(seconds) or pool.timeout(seconds),
-                        seconds, stream, _status_error)
-                except BaseException:  # cancelled: its connection closed, the server may go on
-                    pool.guard()
-                    raise
-                if outcome is EXPIRED:
-                    pool.guard()
+                outcome = await send(pool, method, url, query, data, headers,
+                                     unguarded_timeout(pool, seconds, wait, clipped, stream),
+                                     seconds, stream, _status_error)
             if isinstance(outcome, Response):
                 return outcome
             if outcome is EXPIRED:
