@@ -32,13 +32,11 @@ from ._exceptions import (
     PostHogError,
     RateLimitWaitError,
 )
-from ._pool import LoopPool, Turn
+from ._pool import CLOSED_MESSAGE, LoopPool, Turn
 from ._ratelimit import BUCKETS, Bucket, RateLimiter, RateLimits
 
-__all__ = ["Call", "Admission", "CLOSED_MESSAGE"]
+__all__ = ["Call", "Admission"]
 
-CLOSED_MESSAGE = ("this AsyncPostHog client is closed; create a new one (a client created at "
-                  "module level needs no aclose(): each event loop's pool closes with the loop)")
 
 
 class Call:
@@ -154,12 +152,9 @@ class Admission:
 
     async def slot(self, pool: LoopPool, call: Call) -> None:
         """A concurrency slot, waiting at most until the call's deadline."""
-        slots = pool.slots
-        if slots.try_take():
-            return
-        with self._bounded(pool, call.end) as scope:
-            await slots.take()
-        if scope.cancelled_caught:
+        if self.closed or pool.closed:
+            raise PostHogError(CLOSED_MESSAGE)
+        if not await pool.slots.take(call.end):  # aclose ends the wait too
             raise self._ended(pool, call, "a concurrency slot")
 
     async def sleep(self, pool: LoopPool, call: Call, seconds: float, what: str) -> None:

@@ -26,10 +26,14 @@ import aiohttp
 import anyio
 
 from . import _constants as C
+from ._exceptions import PostHogError
 
-__all__ = ["LoopPool", "Slots", "Turn", "Forks", "close_socket"]
+__all__ = ["CLOSED_MESSAGE", "LoopPool", "Slots", "Turn", "Forks", "close_socket"]
 
 logger = logging.getLogger("posthog_async")
+
+CLOSED_MESSAGE = ("this AsyncPostHog client is closed; create a new one (a client created at "
+                  "module level needs no aclose(): each event loop's pool closes with the loop)")
 
 
 class Forks:
@@ -61,7 +65,7 @@ class Slots:
     def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
         self.free = count
         self._loop = loop
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
 
     def try_take(self) -> bool:
         """Take a slot if one is free and nobody waits for one."""
@@ -73,29 +77,50 @@ class Slots:
     def locked(self) -> bool:
         return self.free <= 0 or bool(self._waiters)
 
-    async def take(self) -> None:
-        """Wait for a slot, in turn."""
+    async def take(self, until: float | None = None) -> bool:
+        """Wait for a slot, in turn; false if ``until`` (loop time) comes first. Raises
+        :class:`PostHogError` at once when the pool closes meanwhile."""
         if self.try_take():
-            return
+            return True
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
+        timer = None if until is None else self._loop.call_at(until, _give_up, waiter)
         try:
-            await waiter
+            got: bool = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # handed a slot, and cancelled before it could use it
             else:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not got:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+        return got
 
     def release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)  # the slot goes to it
+                waiter.set_result(True)  # the slot goes to it
                 return
         self.free += 1
+
+    def close(self) -> None:
+        """End every wait at once: the pool is closing."""
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(PostHogError(CLOSED_MESSAGE))
+
+
+def _give_up(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class Turn:
@@ -206,6 +231,7 @@ class LoopPool:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down_now(self) -> None:
+        self.slots.close()
         for scope in list(self.waiters):
             scope.cancel()
         tasks = list(self.exchanges)

@@ -28,7 +28,7 @@ import anyio
 import msgspec
 
 from . import _constants as C
-from ._admission import CLOSED_MESSAGE, Admission, Call
+from ._admission import Admission, Call
 from ._attempt import (
     EXPIRED,
     Response,
@@ -48,7 +48,7 @@ from ._exceptions import (
     RateLimitError,
     make_status_error,
 )
-from ._pool import Forks, LoopPool
+from ._pool import CLOSED_MESSAGE, Forks, LoopPool
 from ._ratelimit import Buckets, RateLimiter, as_buckets
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
@@ -248,11 +248,14 @@ class Transport:
                                        if first is EXPIRED else first, idempotent)
         while True:
             call.attempts += 1
-            if not slots.try_take():
-                await self._admission.admit(pool, call)
-            elif limiter is not None and not (
-                    (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
-                slots.release()
+            if slots.try_take():
+                if limiter is not None and not (
+                        (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
+                    slots.release()
+                    await self._admission.admit(pool, call)
+            elif limiter is None:  # only the cap to wait for
+                await self._admission.slot(pool, call)
+            else:
                 await self._admission.admit(pool, call)
             wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
             if call.end is not None or (pool.guarded_until and pool.guarded()):  # see _attempt
