@@ -15,11 +15,12 @@ from ._concurrency import FanOutResult
 from ._event_deletions import DeletionStatusLookup, next_event_deletion_batch
 from ._exceptions import (
     APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError,
-    BadRequestError, ConfigurationError, ConflictError, InternalServerError, MethodNotAllowedError,
-    NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError, PostHogError,
-    RateLimitError, RateLimiterUnavailableError, RedirectError, UnexpectedResponseError,
-    UnsafeURLError,
+    BadRequestError, ConfigurationError, ConflictError, DeadlineExceededError, InternalServerError,
+    MethodNotAllowedError, NotFoundError, PermissionDeniedError, PersonalAPIKeyNotAllowedError,
+    PostHogError, RateLimitError, RateLimiterUnavailableError, RateLimitWaitError, RedirectError,
+    UnexpectedResponseError, UnsafeURLError,
 )
+from ._config import RequestOptions
 from ._ids import IdSource, InputStats, RejectedId
 from ._models import (
     JSON, BulkDeleteResult, DeletionError, DeletionStatus, Page, Person, PersonAtTime,
@@ -48,16 +49,17 @@ __all__ = [
     "APIStatusError", "APITimeoutError", "AsyncPaginator", "AsyncPostHog", "AuthenticationError",
     "BadRequestError", "Bucket", "BulkDeleteReport", "BulkDeleteResult", "ChunkFailure",
     "ChunkResult", "ChunkState", "ChunkStep", "ConfigurationError", "ConflictError",
-    "DeletionError", "DeletionStatus", "DeletionStatusLookup", "ExportedPerson", "FanOutResult",
-    "GoneCheck", "HogQLResponse", "IdSource", "InputStats", "InternalServerError", "JSON",
-    "KeysetReader", "LocalRateLimiter", "LookupReport", "MethodNotAllowedError",
-    "next_event_deletion_batch", "NotCoveredProject", "NotFoundError", "Organization", "Outcome",
-    "Page", "PermissionDeniedError", "Person", "PersonalAPIKey", "PersonalAPIKeyNotAllowedError",
-    "PersonAtTime", "PersonsExport", "PointInTimeMetadata", "PostHogError", "ProgressCallback",
-    "Project", "ProjectBasic", "ProjectReach", "PropertyDefinition", "PropertyValue",
-    "PropertyValues", "QueryResponse", "QueryStatus", "RateLimiter", "RateLimitError",
-    "RateLimiterUnavailableError", "RateLimits", "RateWindow", "RedirectError", "RedisRateLimiter",
-    "RejectedId", "RetryEvent", "RetryHook", "RetryPolicy", "Scope", "ScopedPostHog",
+    "DeadlineExceededError", "DeletionError", "DeletionStatus", "DeletionStatusLookup",
+    "ExportedPerson", "FanOutResult", "GoneCheck", "HogQLResponse", "IdSource", "InputStats",
+    "InternalServerError", "JSON", "KeysetReader", "LocalRateLimiter", "LookupReport",
+    "MethodNotAllowedError", "next_event_deletion_batch", "NotCoveredProject", "NotFoundError",
+    "Organization", "Outcome", "Page", "PermissionDeniedError", "Person", "PersonalAPIKey",
+    "PersonalAPIKeyNotAllowedError", "PersonAtTime", "PersonsExport", "PointInTimeMetadata",
+    "PostHogError", "ProgressCallback", "Project", "ProjectBasic", "ProjectReach",
+    "PropertyDefinition", "PropertyValue", "PropertyValues", "QueryResponse", "QueryStatus",
+    "RateLimiter", "RateLimitError", "RateLimiterUnavailableError", "RateLimits",
+    "RateLimitWaitError", "RateWindow", "RedirectError", "RedisRateLimiter", "RejectedId",
+    "RequestOptions", "RetryEvent", "RetryHook", "RetryPolicy", "Scope", "ScopedPostHog",
     "SharePasswordInfo", "SharingConfiguration", "SharingPassword", "Subscription", "Throttle",
     "TruncatedResultWarning", "UnexpectedResponseError", "UnsafeURLError", "User", "UserBasic",
 ]

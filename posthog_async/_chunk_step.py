@@ -21,7 +21,7 @@ import anyio
 from ._chunk_result import ChunkResult, ChunkState, Kind, Outcome, RunLedger, settle_answer
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
-    PermissionDeniedError, PostHogError, RateLimitError, RedirectError,
+    PermissionDeniedError, PostHogError, RateLimitError, RateLimitWaitError, RedirectError,
 )
 from ._models import BulkDeleteResult, Person
 
@@ -191,7 +191,9 @@ class ChunkStep:
                 except RateLimitError as error:  # not processed: wait as long as PostHog says
                     if recorder is not None:
                         await recorder.unanswered(state, lost=False)
-                    waited = await self._wait(error, attempt=delete_calls)
+                    if isinstance(error, RateLimitWaitError):  # refused by the client: not sent
+                        delete_calls -= 1
+                    waited = await self._wait(error, attempt=max(1, delete_calls))
                     if deadline is not None:
                         deadline += waited
                     if self.resolve and not state.answer_lost and waited > STALE_LOOKUP:

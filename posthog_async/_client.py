@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from functools import cached_property
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import _constants as C
 from ._concurrency import FanOutResult, fan_out
-from ._config import resolve_config, resolve_project_id
+from ._config import NO_LIMIT, RequestOptions, check_options, resolve_config, resolve_project_id
 from ._validation import require_project_id
 from ._exceptions import ConfigurationError
 from ._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
@@ -40,6 +40,14 @@ __all__ = ["AsyncPostHog", "ScopedPostHog", "Scope"]
 
 R = TypeVar("R")
 _DEFAULT_LIMITS = RateLimits()
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "(unchanged)"
+
+
+_UNSET: Any = _Unset()
 
 
 class ScopedPostHog:
@@ -136,14 +144,37 @@ class ScopedPostHog:
             self._transport, replace(self.scope, family="environments", id=_pid(environment_id))
         )
 
-    def with_options(self, *, timeout: float) -> ScopedPostHog:
-        """A view with another per-request timeout (same pool, limits and project).
+    def with_options(
+        self,
+        *,
+        timeout: float = _UNSET,
+        deadline: float | None = _UNSET,
+        max_retries: int = _UNSET,
+        max_wait: float | None = _UNSET,
+    ) -> ScopedPostHog:
+        """A view with other limits for its calls (same pool, rate limits and project).
 
-        Example: ``person = await ph.with_options(timeout=2).persons.retrieve(uuid)``
+        ``timeout`` bounds one attempt (connect, send, read); ``deadline`` the whole call:
+        waiting for a concurrency slot and for its rate-limit bucket, every attempt, the
+        backoff between them and any ``Retry-After``; ``max_retries`` the retries after the
+        first attempt; ``max_wait`` the wait for the call's bucket, beyond which the call is
+        refused at once with a :class:`RateLimitWaitError` carrying ``retry_after`` (load
+        shedding). ``deadline=None`` / ``max_wait=None`` lift a limit the client sets.
+
+        Example: ``person = await ph.with_options(deadline=2, max_retries=1).persons.retrieve(uuid)``
         """
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0")
-        return ScopedPostHog(self._transport, replace(self.scope, timeout=float(timeout)))
+        check_options(timeout=None if timeout is _UNSET else timeout,
+                      deadline=None if deadline is _UNSET else deadline,
+                      max_retries=None if max_retries is _UNSET else max_retries,
+                      max_wait=None if max_wait is _UNSET else max_wait)
+        current = self.scope.options
+        options = RequestOptions(
+            timeout=current.timeout if timeout is _UNSET else float(timeout),
+            deadline=current.deadline if deadline is _UNSET else _limit(deadline),
+            max_retries=current.max_retries if max_retries is _UNSET else int(max_retries),
+            max_wait=current.max_wait if max_wait is _UNSET else _limit(max_wait),
+        )
+        return ScopedPostHog(self._transport, replace(self.scope, options=options))
 
     async def fan_out(
         self,
@@ -176,6 +207,11 @@ def _pid(project_id: str | int) -> str:
     return require_project_id(project_id)
 
 
+def _limit(value: float | None) -> float:
+    """A view's deadline or max_wait: ``None`` lifts the client's (no limit)."""
+    return NO_LIMIT if value is None else float(value)
+
+
 class AsyncPostHog(ScopedPostHog):
     """An asyncio client for PostHog's REST API.
 
@@ -191,7 +227,14 @@ class AsyncPostHog(ScopedPostHog):
     (``max_concurrency``), and a rate limiter that paces PostHog's per-key buckets
     (``rate_limits``; ``None`` disables pacing). Several processes sharing one key can share one
     budget with ``rate_limiter=RedisRateLimiter(...)``. Failed requests are retried as the
-    :class:`RetryPolicy` decides; ``on_retry`` is told of each retry.
+    :class:`RetryPolicy` decides; ``on_retry`` is told of each retry. ``timeout`` bounds one
+    attempt, ``deadline`` a whole call, ``max_wait`` the wait for a rate-limit bucket (see
+    :meth:`with_options`, which sets them per view).
+
+    One client serves one event loop at a time, and successive loops one after the other: a
+    client made at module level opens a fresh pool on each new loop (``asyncio.run`` twice, a
+    test client per test) and the pool of a loop that ended is closed with it. Two threads
+    using it at the same time get a ``RuntimeError``: give each thread its own client.
     """
 
     def __init__(
@@ -207,13 +250,15 @@ class AsyncPostHog(ScopedPostHog):
         max_retries: int = C.DEFAULT_MAX_RETRIES,
         max_retry_after: float = C.DEFAULT_MAX_RETRY_AFTER,
         timeout: float = C.DEFAULT_TIMEOUT,
+        deadline: float | None = C.DEFAULT_DEADLINE,
+        max_wait: float | None = C.DEFAULT_MAX_WAIT,
         retry_policy: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
     ) -> None:
         config = resolve_config(
             api_key=api_key, host=host, timeout=timeout, max_connections=max_connections,
             max_concurrency=max_concurrency, max_retries=max_retries,
-            max_retry_after=max_retry_after,
+            max_retry_after=max_retry_after, deadline=deadline, max_wait=max_wait,
         )
         if rate_limiter is not None and rate_limits is not _DEFAULT_LIMITS:
             raise ConfigurationError(

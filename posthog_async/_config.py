@@ -15,7 +15,8 @@ from . import _constants as C
 from ._exceptions import ConfigurationError, UnsafeURLError
 from ._validation import require_project_id
 
-__all__ = ["Secret", "ClientConfig", "resolve_config", "resolve_project_id"]
+__all__ = ["Secret", "ClientConfig", "RequestOptions", "NO_OPTIONS", "resolve_config",
+           "resolve_project_id", "check_options"]
 
 
 class Secret:
@@ -49,6 +50,10 @@ class ClientConfig:
     max_concurrency: int
     max_retries: int
     max_retry_after: float
+    #: The whole call's bound (slot, pacing, attempts, backoff), ``None`` for none.
+    deadline: float | None = None
+    #: The longest wait for a rate-limit bucket before the call is refused, ``None`` for none.
+    max_wait: float | None = None
 
     @property
     def key_fingerprint(self) -> str:
@@ -81,6 +86,39 @@ class ClientConfig:
                 f"refusing to follow {shown!r}: it is not on the configured host {self.host!r}, "
                 "and following it would send the API key there"
             )
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Per-view overrides of the client's settings (``ph.with_options(...)``); ``None`` keeps
+    the client's own. ``timeout`` bounds one attempt, ``deadline`` the whole call, ``max_wait``
+    the wait for the call's rate-limit bucket (beyond it the call is refused at once with a
+    ``RateLimitWaitError``), ``max_retries`` the retries after the first attempt. For
+    ``deadline`` and ``max_wait``, :data:`NO_LIMIT` lifts a limit the client sets."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    max_retries: int | None = None
+    max_wait: float | None = None
+
+
+#: ``with_options(deadline=NO_LIMIT)``: no deadline for this view, whatever the client's.
+NO_LIMIT = float("inf")
+#: A view without overrides (one shared instance: the transport recognises it at a glance).
+NO_OPTIONS = RequestOptions()
+
+
+def check_options(*, timeout: float | None = None, deadline: float | None = None,
+                  max_retries: int | None = None, max_wait: float | None = None) -> None:
+    """Raise :class:`ConfigurationError` for a value no call could use."""
+    if timeout is not None:
+        _positive("timeout", timeout)
+    if deadline is not None:
+        _positive("deadline", deadline)
+    if max_retries is not None:
+        _positive("max_retries", max_retries, allow_zero=True)
+    if max_wait is not None:
+        _positive("max_wait", max_wait, allow_zero=True)
 
 
 def _normalise_host(host: str) -> str:
@@ -135,6 +173,8 @@ def resolve_config(
     max_concurrency: int,
     max_retries: int,
     max_retry_after: float,
+    deadline: float | None = None,
+    max_wait: float | None = None,
 ) -> ClientConfig:
     """Merge arguments with ``POSTHOG_*`` environment variables and validate the result."""
     key = api_key if api_key is not None else os.environ.get(C.ENV_API_KEY)
@@ -150,6 +190,7 @@ def resolve_config(
     _positive("max_concurrency", max_concurrency)
     _positive("max_retries", max_retries, allow_zero=True)
     _positive("max_retry_after", max_retry_after, allow_zero=True)
+    check_options(deadline=deadline, max_wait=max_wait)
     return ClientConfig(
         api_key=Secret(checked_key),
         host=resolved_host,
@@ -158,6 +199,8 @@ def resolve_config(
         max_concurrency=int(max_concurrency),
         max_retries=int(max_retries),
         max_retry_after=float(max_retry_after),
+        deadline=None if deadline is None else float(deadline),
+        max_wait=None if max_wait is None else float(max_wait),
     )
 
 

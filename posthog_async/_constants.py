@@ -11,6 +11,15 @@ DEFAULT_HOST = "https://us.posthog.com"
 
 #: Total time for one HTTP attempt (connect + send + read), in seconds.
 DEFAULT_TIMEOUT = 30.0
+#: Bound on a whole call (slot, pacing, attempts, backoff), in seconds; ``None``: unbounded.
+DEFAULT_DEADLINE: float | None = None
+#: The longest wait for a rate-limit bucket before a call is refused at once
+#: (``RateLimitWaitError``, for load shedding); ``None``: wait as long as pacing needs.
+DEFAULT_MAX_WAIT: float | None = None
+#: An attempt abandoned by its timeout, its deadline or a cancellation keeps its connection
+#: and its concurrency slot until the server answers, so that the server never works on more
+#: than ``max_concurrency`` of our requests; after this many seconds it is closed anyway.
+ABANDONED_ATTEMPT_LIMIT = 60.0
 #: Open TCP connections kept in the pool.
 DEFAULT_MAX_CONNECTIONS = 32
 #: Requests in flight at once, across the client and all its scoped views.

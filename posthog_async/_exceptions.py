@@ -19,6 +19,7 @@ The tree::
     └── APIError
         ├── APIConnectionError
         │   └── APITimeoutError
+        │       └── DeadlineExceededError
         ├── UnexpectedResponseError
         └── APIStatusError
             ├── RedirectError                   3xx
@@ -30,6 +31,7 @@ The tree::
             ├── MethodNotAllowedError           405
             ├── ConflictError                   409
             ├── RateLimitError                  429
+            │   └── RateLimitWaitError          (raised before sending)
             └── InternalServerError             5xx
 """
 
@@ -44,11 +46,11 @@ import msgspec
 
 __all__ = [
     "PostHogError", "ConfigurationError", "UnsafeURLError", "RateLimiterUnavailableError",
-    "APIError", "APIConnectionError",
-    "APITimeoutError", "UnexpectedResponseError", "APIStatusError", "RedirectError",
-    "BadRequestError",
+    "APIError", "APIConnectionError", "APITimeoutError", "DeadlineExceededError",
+    "UnexpectedResponseError", "APIStatusError", "RedirectError", "BadRequestError",
     "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
     "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
+    "RateLimitWaitError",
     "InternalServerError", "make_status_error",
 ]
 
@@ -100,7 +102,25 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request did not complete within its timeout."""
+    """An attempt did not complete within its ``timeout`` (one attempt, not the whole call)."""
+
+
+class DeadlineExceededError(APITimeoutError):
+    """The whole call did not complete within its ``deadline``.
+
+    The deadline bounds everything a call does: waiting for a concurrency slot, attempts,
+    backoff between them. ``waited`` is how long the call had run, ``attempts`` how many were
+    sent, ``waiting_for`` what it was doing when the deadline came, and ``last_error`` the
+    error of the attempt before, if any. ``maybe_processed`` is true when an attempt whose
+    answer never came may have reached the server.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, deadline: float, waited: float,
+                 attempts: int, waiting_for: str, last_error: APIError | None = None,
+                 maybe_processed: bool = True) -> None:
+        super().__init__(message, method=method, path=path, maybe_processed=maybe_processed)
+        self.deadline, self.waited, self.attempts = deadline, waited, attempts
+        self.waiting_for, self.last_error = waiting_for, last_error
 
 
 class UnexpectedResponseError(APIError):
@@ -214,6 +234,26 @@ class RateLimitError(APIStatusError):
             match = _THROTTLE_DETAIL.search(self.detail)
             retry_after = float(match.group(1)) if match else None
         self.retry_after = retry_after
+
+
+class RateLimitWaitError(RateLimitError):
+    """429 raised by the client itself: the call was **not sent**, because waiting for its
+    rate-limit bucket would take longer than the call may wait.
+
+    ``retry_after`` is that wait in seconds (when to try again), ``bucket`` the bucket, and
+    ``bound`` what the wait would have exceeded: ``"max_wait"`` (load shedding: a web app
+    turns this into a 503 with ``Retry-After``), ``"deadline"`` (what is left of the call's
+    deadline) or ``"max_retry_after"`` (the longest wait the client sleeps through: a
+    ``Retry-After`` hold or a spent window; the deletion job waits those out itself, and
+    stops when asked to while it waits). It is a :class:`RateLimitError`, so one ``except``
+    handles the server's 429 and the client's alike.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, retry_after: float, bucket: str,
+                 bound: str, limit: float) -> None:
+        super().__init__(message, method=method, path=path, status_code=429,
+                         retry_after=retry_after)
+        self.bucket, self.bound, self.limit = bucket, bound, limit
 
 
 class InternalServerError(APIStatusError):

@@ -3,9 +3,11 @@
 PostHog counts a personal API key's requests per key, whichever process sends them, so four
 workers that each pace themselves overrun the key four times over. This limiter keeps each
 bucket's sliding log in Redis instead of in memory. One Lua script per request checks every
-window of the bucket at once on the Redis server's clock and answers "the slot is yours in
-``wait`` seconds", so callers in all processes are served in order without polling; a 429 seen
-by one process holds the bucket back for all. It needs the ``redis`` extra
+window of the call's buckets at once on the Redis server's clock and either records the send
+(it leaves at once) or answers "room in ``wait`` seconds"; the caller sleeps that long without
+a concurrency slot and asks again. In each process one caller per bucket asks at a time (the
+client queues the others), so there is no stampede; a 429 seen by one process holds the bucket
+back for all. It needs the ``redis`` extra
 (``pip install "posthog-async-client[redis]"``); ``redis`` is imported only when a limiter is
 built, so ``import posthog_async`` works without it.
 
@@ -16,8 +18,10 @@ after ``cooldown`` seconds; ``on_error="raise"`` raises :class:`RateLimiterUnava
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +30,9 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._exceptions import ConfigurationError, PostHogError, RateLimiterUnavailableError
-from ._ratelimit import BUCKETS, Bucket, LocalRateLimiter, RateLimits, RateWindow
+from ._pool import close_socket
+from ._ratelimit_scripts import ACQUIRE_LUA, PENALIZE_LUA
+from ._ratelimit import BUCKETS, Bucket, Buckets, LocalRateLimiter, RateLimits, RateWindow, as_buckets
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -41,57 +47,6 @@ logger = logging.getLogger("posthog_async")
 #: still enough in the prototype (``scale-out-notes.md`` §5.4); 0.25 s costs 0.4 % of a minute.
 DEFAULT_SAFETY_MARGIN = 0.25
 _INSTALL_HINT = 'RedisRateLimiter needs redis-py: pip install "posthog-async-client[redis]"'
-
-# Reserve the next send time of one bucket: a sliding log checked over every window at once.
-# The same rules as Throttle._wait_needed in _ratelimit.py, on the Redis server's clock.
-_ACQUIRE_LUA = """
--- KEYS[1] log: LIST of reserved send times (ms, server clock), ascending
--- KEYS[2] blocked-until (ms) after a 429, written by the penalize script
--- KEYS[3] config: the windows every sharer of the bucket must agree on
--- ARGV[1] config text   ARGV[2] spacing (ms)   ARGV[3] margin (ms)
--- ARGV[4] the longest wait we reserve (ms)    ARGV[5..] limit, period (ms) pairs
--- Reply: {1, wait} the slot is yours in `wait` ms; {0, wait} too far ahead, ask again later;
---        {-1, stored config} when another sharer uses other windows.
-local config = redis.call('GET', KEYS[3])
-if config and config ~= ARGV[1] then return {-1, config} end
-local t = redis.call('TIME')                     -- one clock for every caller: the server's
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local spacing, margin, max_wait = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local at = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
-local n = redis.call('LLEN', KEYS[1])
-if n > 0 then                                    -- no burst: space after the last reservation
-  at = math.max(at, tonumber(redis.call('LINDEX', KEYS[1], -1)) + spacing)
-end
-local keep, longest = 1, 0
-for i = 5, #ARGV, 2 do
-  local limit, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  keep, longest = math.max(keep, limit), math.max(longest, period)
-  if n >= limit then                             -- this entry must leave the window first
-    at = math.max(at, tonumber(redis.call('LINDEX', KEYS[1], -limit)) + period + margin)
-  end
-end
-local wait = at - now
-if wait > max_wait then return {0, tostring(wait)} end   -- hold no far-future slot
-local ttl = math.ceil(wait + longest + margin) + 1000    -- every key goes away when idle
-redis.call('RPUSH', KEYS[1], string.format('%.3f', at))  -- appends stay sorted: at >= last
-redis.call('LTRIM', KEYS[1], -keep, -1)                  -- only the longest window's worth
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[3], ARGV[1], 'PX', ttl)
-return {1, tostring(wait)}
-"""
-
-# After a 429: blocked-until = max(current, now + hold), seen by every process of the key.
-_PENALIZE_LUA = """
--- KEYS[1] blocked-until (ms, server clock)   ARGV[1] hold (ms)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local hold = tonumber(ARGV[1])
-if now + hold > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], string.format('%.3f', now + hold), 'PX', math.ceil(hold) + 1000)
-end
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class _Plan:
@@ -119,14 +74,17 @@ class RedisRateLimiter:
     :meth:`acquire` raises :class:`ConfigurationError`.
 
     ``safety_margin`` (default: 0.25 s, or ``limits.safety_margin`` if larger) is added to
-    every window and spacing. A wait longer than ``max_reserve`` seconds is not reserved; the
-    caller sleeps and asks again, so an abandoned caller never holds a far-future slot.
-    A caller cancelled while it sleeps leaves its slot unused, which only costs budget.
-    Each Redis call is given ``timeout`` seconds and is not retried (a client you pass keeps
-    its own settings, but is still cut off after ``timeout``); on failure the limiter paces
-    this process alone with the same windows times ``fallback_share`` (e.g. ``0.25`` for four
-    processes), warns once, and tries Redis again after ``cooldown`` seconds. Buckets without
-    windows are paced locally only: PostHog does not throttle them.
+    every window and spacing; half of it lets a caller late for its turn (a busy event loop) be
+    recorded at its turn, so lateness does not add up from send to send, and half covers the
+    way to PostHog. A send is recorded in Redis only when it is about to leave, so a
+    caller that is cancelled or gives up never holds a slot (``max_reserve`` is gone: nothing
+    is reserved ahead). A call counting in several buckets is recorded in all of them by one
+    script run (their keys share one hash slot). Each Redis call is given ``timeout`` seconds
+    and is not retried (a client you pass keeps its own settings, but is still cut off after
+    ``timeout``); on failure the limiter paces this process alone with the same windows times
+    ``fallback_share`` (e.g. ``0.25`` for four processes), warns once, and tries Redis again
+    after ``cooldown`` seconds. Buckets without windows are paced locally only: PostHog does
+    not throttle them.
     """
 
     def __init__(
@@ -137,7 +95,7 @@ class RedisRateLimiter:
         namespace: str | None = None,
         key_prefix: str = "posthog_async",
         safety_margin: float | None = None,
-        max_reserve: float = 30.0,
+        max_reserve: float | None = None,
         timeout: float = 1.0,
         on_error: Literal["local", "raise"] = "local",
         fallback_share: float = 1.0,
@@ -152,8 +110,11 @@ class RedisRateLimiter:
             raise ConfigurationError(_INSTALL_HINT) from exc
         if on_error not in ("local", "raise"):
             raise ConfigurationError(f'on_error must be "local" or "raise", not {on_error!r}')
-        if timeout <= 0 or cooldown < 0 or max_reserve <= 0:
-            raise ConfigurationError("timeout and max_reserve must be > 0, cooldown >= 0")
+        if timeout <= 0 or cooldown < 0:
+            raise ConfigurationError("timeout must be > 0, cooldown >= 0")
+        if max_reserve is not None:
+            warnings.warn("RedisRateLimiter(max_reserve=...) has no effect: sends are recorded "
+                          "when they leave, never reserved ahead", DeprecationWarning, stacklevel=2)
         if not 0 < fallback_share <= 1:
             raise ConfigurationError("fallback_share must be in (0, 1]")
         for name, text in (("key_prefix", key_prefix), ("namespace", namespace or "x")):
@@ -164,9 +125,12 @@ class RedisRateLimiter:
                               if safety_margin is None else float(safety_margin))
         if self.safety_margin < 0:
             raise ConfigurationError("safety_margin must be >= 0")
+        # A send recorded up to half the margin before it leaves (a caller late for its turn)
+        # still leaves the other half for the network: see the acquire script.
+        self._slack_ms = f"{self.safety_margin * 500:.3f}"
         self.key_prefix = key_prefix
         self.namespace = namespace
-        self.max_reserve, self.timeout, self.cooldown = max_reserve, timeout, cooldown
+        self.timeout, self.cooldown = timeout, cooldown
         self.on_error = on_error
         self.fallback_share = fallback_share
         if isinstance(redis, str):
@@ -185,20 +149,22 @@ class RedisRateLimiter:
             self._redis, self._owns_redis = redis, False
         self._errors: tuple[type[BaseException], ...] = (
             RedisError, OSError, asyncio.TimeoutError, TimeoutError)
-        self._acquire_script: AsyncScript = self._redis.register_script(_ACQUIRE_LUA)
-        self._penalize_script: AsyncScript = self._redis.register_script(_PENALIZE_LUA)
+        self._acquire_script: AsyncScript = self._redis.register_script(ACQUIRE_LUA)
+        self._penalize_script: AsyncScript = self._redis.register_script(PENALIZE_LUA)
         #: In-process pacing while Redis is away (and for buckets without windows).
         self.fallback = LocalRateLimiter(_scaled(self.limits, fallback_share))
         self.identity: str | None = None
         self._plans: dict[Bucket, _Plan] = {}
         if namespace is not None:
             self._bind(namespace)
-        #: Acquires paced locally because Redis failed or the circuit was open.
+        #: Sends paced locally because Redis failed or the circuit was open.
         self.fallbacks = 0
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._probing = False
         self._closed = False
+        #: The event loop the Redis connections belong to.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- RateLimiter -----------------------------------------------------------------------
 
@@ -216,41 +182,52 @@ class RedisRateLimiter:
             raise ConfigurationError("a limiter identity must be non-empty and free of braces")
         self._bind(identity)
 
-    def try_acquire(self, bucket: Bucket) -> bool:
-        """Only an unpaced bucket is free without asking Redis."""
-        return not self.limits.windows(bucket) and self.fallback.try_acquire(bucket)
+    def try_acquire(self, buckets: Buckets) -> bool:
+        """Only unpaced buckets are free without asking Redis."""
+        chosen = as_buckets(buckets)
+        return not any(self.limits.windows(b) for b in chosen) and self.fallback.try_acquire(chosen)
 
-    async def acquire(self, bucket: Bucket) -> None:
-        """Wait for this process's turn in ``bucket``'s shared log, then take the slot."""
-        if self._closed:
-            raise PostHogError("this RedisRateLimiter is closed")
-        if not self.limits.windows(bucket):  # unpaced: nothing to share
-            await self.fallback.acquire(bucket)
+    async def wait_time(self, buckets: Buckets, *, ahead: int = 0) -> float:
+        """Seconds until every bucket has room in the shared logs (``ahead``: requests of this
+        process going first, counted at the bucket's spacing). Records nothing."""
+        return await self._ask(as_buckets(buckets), reserve=False, ahead=ahead)
+
+    async def reserve(self, buckets: Buckets) -> float:
+        """Record a send now in every bucket's shared log, or say how long until there is room."""
+        return await self._ask(as_buckets(buckets), reserve=True, ahead=0)
+
+    async def acquire(self, buckets: Buckets) -> None:
+        """Wait for room in every bucket's shared log, then record a send."""
+        chosen = as_buckets(buckets)
+        while (wait := await self.reserve(chosen)) > 0:
+            await anyio.sleep(wait)
+
+    async def release_loop(self) -> None:
+        """Close the connections of the event loop that is ending (the client calls this as a
+        loop it used shuts down): Redis connections belong to one loop, and the next loop
+        opens its own."""
+        if not self._closed:
+            with anyio.CancelScope(shield=True), contextlib.suppress(*self._errors):
+                await self._redis.connection_pool.disconnect()
+            self._loop = None
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Use this limiter from ``loop`` on: the connections of a loop that ended without
+        :meth:`release_loop` (closed by hand, or left behind by a fork) are closed here, without
+        that loop, and the pool opens new ones."""
+        old, self._loop = self._loop, loop
+        if old is None:
             return
-        while True:
-            probe = self._may_use_redis()
-            if probe is None:
-                self.fallbacks += 1
-                await self.fallback.acquire(bucket)
-                return
-            try:
-                granted, wait = await self._reserve(bucket)
-            except ConfigurationError:
-                raise
-            except self._errors as exc:
-                self._failed(exc)
-                self.fallbacks += 1
-                await self.fallback.acquire(bucket)
-                return
-            finally:
-                if probe:
-                    self._probing = False
-            self._recovered()
-            if granted:
-                if wait > 0:
-                    await anyio.sleep(wait)
-                return
-            await anyio.sleep(wait - self.max_reserve / 2)  # then the slot is within reach
+        pool = self._redis.connection_pool
+        connections = [*getattr(pool, "_available_connections", ()),
+                       *getattr(pool, "_in_use_connections", ())]
+        for connection in connections:
+            writer = getattr(connection, "_writer", None)
+            if writer is not None:
+                close_socket(writer.transport)
+                connection._writer = connection._reader = None
+        with contextlib.suppress(Exception):
+            pool.reset()  # type: ignore[no-untyped-call]
 
     async def penalize(self, bucket: Bucket, seconds: float) -> None:
         """Hold ``bucket`` back ``seconds`` for every sharer (after a 429). Never raises for
@@ -302,28 +279,69 @@ class RedisRateLimiter:
             base = f"{self.key_prefix}:{{{identity}}}:{bucket}"
             self._plans[bucket] = _Plan(
                 keys=(f"{base}:log", f"{base}:blocked", f"{base}:config"),
-                args=(config, f"{spacing_ms:.3f}", f"{margin_ms:.3f}",
-                      f"{self.max_reserve * 1000:.3f}", *pairs),
+                args=(config, f"{spacing_ms:.3f}", f"{margin_ms:.3f}", str(len(windows)), *pairs),
                 config=config,
             )
 
-    async def _reserve(self, bucket: Bucket) -> tuple[bool, float]:
-        """One run of the acquire script: (granted, seconds to wait). Does not sleep."""
-        plan = self._plans.get(bucket)
-        if plan is None:
-            if self.identity is None:
-                raise ConfigurationError("RedisRateLimiter is not bound to a key: pass it to "
-                                         "AsyncPostHog(rate_limiter=...) or give namespace=")
-            raise ConfigurationError(f"bucket {bucket!r} has no rate windows to share")
+    async def _ask(self, buckets: tuple[Bucket, ...], *, reserve: bool, ahead: int) -> float:
+        """One run of the acquire script over the paced buckets (local pacing while Redis is
+        away; buckets without windows only honour a 429 hold, kept locally). Returns 0 (room
+        now; recorded if ``reserve``) or the seconds to wait."""
+        if self._closed:
+            raise PostHogError("this RedisRateLimiter is closed")
+        shared = tuple(b for b in buckets if self.limits.windows(b))
+        if len(shared) < len(buckets):
+            held = await self.fallback.wait_time(tuple(b for b in buckets if b not in shared))
+            if held > 0 or not shared:
+                return held
+        if self.identity is None:
+            raise ConfigurationError("RedisRateLimiter is not bound to a key: pass it to "
+                                     "AsyncPostHog(rate_limiter=...) or give namespace=")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
+        probe = self._may_use_redis()
+        if probe is None:
+            return await self._locally(buckets, reserve, ahead)
+        try:
+            status, wait = await self._run(shared, reserve, ahead)
+        except ConfigurationError:
+            raise
+        except self._errors as exc:
+            self._failed(exc)
+            return await self._locally(buckets, reserve, ahead)
+        finally:
+            if probe:
+                self._probing = False
+        self._recovered()
+        return 0.0 if status == 1 else max(0.0, wait)
+
+    async def _locally(self, buckets: tuple[Bucket, ...], reserve: bool, ahead: int) -> float:
+        if not reserve:
+            return await self.fallback.wait_time(buckets, ahead=ahead)
+        wait = await self.fallback.reserve(buckets)
+        if wait <= 0:
+            self.fallbacks += 1
+        return wait
+
+    async def _run(self, buckets: tuple[Bucket, ...], reserve: bool,
+                   ahead: int) -> tuple[int, float]:
+        """One run of the acquire script: (1 recorded / 0 not, seconds to wait). Never sleeps."""
+        plans = [self._plans[b] for b in buckets]
+        keys = [key for plan in plans for key in plan.keys]
+        args = ["reserve" if reserve else "peek", str(max(0, ahead)), self._slack_ms]
+        args += [arg for plan in plans for arg in plan.args]
         with anyio.fail_after(self.timeout):
-            status, value = await self._acquire_script(keys=list(plan.keys), args=list(plan.args))
+            reply = await self._acquire_script(keys=keys, args=args)
+        status, value = int(reply[0]), reply[1]
         text = value.decode() if isinstance(value, bytes) else str(value)
-        if int(status) < 0:
+        if status < 0:
+            plan = plans[int(reply[2]) - 1]
             raise ConfigurationError(
-                f"another process shares this key's {bucket!r} budget with windows {text} but "
-                f"this one has {plan.config}: every process sharing a key must use the same "
-                "RateLimits (or another namespace=)")
-        return int(status) == 1, float(text) / 1000
+                f"another process shares this key's {buckets[int(reply[2]) - 1]!r} budget with "
+                f"windows {text} but this one has {plan.config}: every process sharing a key must "
+                "use the same RateLimits (or another namespace=)")
+        return status, float(text) / 1000
 
     def _may_use_redis(self) -> bool | None:
         """``None``: pace locally (circuit open); ``True``: this call probes; ``False``: normal."""

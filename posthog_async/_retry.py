@@ -6,6 +6,7 @@ Kept apart from the transport so it can be tested (and replaced) as a plain obje
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ RETRY_ALWAYS = frozenset({429, 503})
 #: Retried only for idempotent requests: the server, or the app behind a gateway that gave up
 #: waiting (502, 504), may have done the work.
 RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
+#: PostHog's 429 for too many queries running at once, sent without ``Retry-After``: no rate
+#: window is full, so the bucket is not held back. Older servers show the limiter's own text
+#: ("Exceeded maximum concurrency limit: N for key: api:query:per-team:..."), newer ones a
+#: friendly one (``CONCURRENCY_LIMIT_USER_MESSAGE`` in ``posthog/api/query.py``).
+_CONCURRENCY_LIMIT = re.compile(
+    "|".join(map(re.escape, C.QUERY_CONCURRENCY_429_MARKERS)), re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -91,13 +98,23 @@ class RetryPolicy:
             return idempotent and error.status_code in RETRY_IF_IDEMPOTENT
         return False
 
-    def decide(self, error: APIError, *, attempt: int, idempotent: bool) -> float | None:
+    def holds_bucket(self, error: RateLimitError) -> bool:
+        """Whether this 429 means a rate window of the call's buckets is full, so that every
+        call sharing them must wait it out (the transport holds them back), or is a refusal of
+        another kind (PostHog's query concurrency limit): then only this call backs off and
+        retries. Override to classify other 429s."""
+        return not (error.detail and _CONCURRENCY_LIMIT.search(error.detail))
+
+    def decide(self, error: APIError, *, attempt: int, idempotent: bool,
+               max_retries: int | None = None) -> float | None:
         """Seconds to wait before trying again, or ``None`` to raise ``error`` now.
 
+        ``max_retries`` overrides the policy's for one call (``ph.with_options(max_retries=1)``).
         A ``Retry-After`` longer than ``max_retry_after`` is not slept through: the
         :class:`RateLimitError` goes to the caller, who can decide to wait that long.
         """
-        if attempt > self.max_retries or not self.is_retryable(error, idempotent=idempotent):
+        budget = self.max_retries if max_retries is None else max_retries
+        if attempt > budget or not self.is_retryable(error, idempotent=idempotent):
             return None
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             if error.retry_after > self.max_retry_after:

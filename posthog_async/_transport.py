@@ -1,42 +1,55 @@
-"""The shared transport: one aiohttp session, one concurrency cap, one rate limiter, one retry loop.
+"""The shared transport: one connection pool per event loop, one concurrency cap, one rate
+limiter, one retry loop.
 
 Every resource and every scoped view (``ph.project(2)``) sends through the same
 :class:`Transport`, so limits hold across everything a client does. Each attempt runs the same
-straight path: take a concurrency slot, take a rate-limit slot for the call's bucket, send,
-classify the answer, and retry or raise as the :class:`RetryPolicy` decides. Reading the body
-whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share that loop.
+straight path: admission (a concurrency slot, and room in every bucket the call counts in; see
+:mod:`posthog_async._admission` for why a bucket is never waited for inside a slot), the send,
+then the answer classified and retried or raised as the :class:`RetryPolicy` decides. Reading
+the body whole (:meth:`Transport.request`) and streaming it (:meth:`Transport.stream`) share it.
 
-After a 429 the bucket is held back, and calls wait that hold out *before* taking a concurrency
-slot: a throttled bucket (deletes held for an hour) must not fill the slots that calls in the
-other buckets (a web app's reads sharing the client) need.
+Each attempt runs as a task of its own, so that its caller can leave (its ``timeout``, its
+``deadline``, a cancellation) while the attempt goes on: the attempt keeps its connection and
+its slot until the server answers, so the server never works on more of our requests than the
+cap, even while timed-out attempts are retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Union
-from urllib.parse import urlsplit
+from typing import Any
 
 import aiohttp
 import anyio
 import msgspec
 
 from . import _constants as C
-from ._config import ClientConfig
+from ._admission import Admission, Call
+from ._attempt import (
+    EXPIRED,
+    Response,
+    connection_error,
+    expired,
+    guarded,
+    path_of,
+    send,
+    unguarded_timeout,
+    window,
+)
+from ._config import NO_LIMIT, NO_OPTIONS, ClientConfig, RequestOptions
 from ._exceptions import (
-    APIConnectionError,
     APIError,
     APIStatusError,
-    APITimeoutError,
     PostHogError,
     RateLimitError,
     make_status_error,
 )
-from ._ratelimit import BUCKETS, Bucket, RateLimiter, RateLimits
+from ._pool import CLOSED_MESSAGE, Forks, LoopPool
+from ._ratelimit import Buckets, RateLimiter, as_buckets
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -44,29 +57,8 @@ __all__ = ["Transport", "Response", "Repeated", "encode_params"]
 logger = logging.getLogger("posthog_async")
 
 Params = Mapping[str, Any]
-#: One bucket, or several that all pace the call before it is sent (a query counts in the
-#: persons bucket's minute *and* its own hourly window).
-Buckets = Union[Bucket, "tuple[Bucket, ...]"]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-class Response:
-    """An answer: status, headers and body, or with ``stream=True`` a body still to be read
-    (``stream``) whose connection and concurrency slot are held until :meth:`release`."""
-
-    __slots__ = ("_release", "content", "headers", "status", "stream")
-
-    def __init__(self, status: int, headers: Mapping[str, str], content: bytes,
-                 stream: aiohttp.StreamReader | None = None,
-                 release: Callable[[], None] | None = None) -> None:
-        self.status, self.headers, self.content = status, headers, content
-        self.stream, self._release = stream, release
-
-    def release(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release()
 
 
 class Repeated(tuple[str, ...]):
@@ -92,7 +84,7 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
 
 
 class Transport:
-    """Owns the connection pool and applies the concurrency cap, the rate limiter and retries."""
+    """Owns the connection pools and applies the concurrency cap, the rate limiter and retries."""
 
     def __init__(
         self,
@@ -108,17 +100,23 @@ class Transport:
             max_retries=config.max_retries, max_retry_after=config.max_retry_after
         )
         self.on_retry = on_retry
-        self._session: aiohttp.ClientSession | None = None
-        # An asyncio.Semaphore, not anyio's CapacityLimiter: aiohttp already ties us to asyncio,
-        # and the anyio limiter adds two scheduler round trips per request (measured in
-        # benchmarks/bench_overhead.py: about a third of our overhead over raw aiohttp).
-        self._slots: asyncio.Semaphore | None = None
-        self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
+        self._admission = Admission(rate_limiter)
+        self._settings = self._resolve(NO_OPTIONS)
+        self._pool: LoopPool | None = None
+        self._lock = threading.Lock()  # two threads opening pools at once
         self._closed = False
-        # After a 429: when each bucket may send again; and the calls waiting for a bucket's
-        # rate-limit slot, which a new hold of it calls back out of their concurrency slots.
-        self._holds: dict[Bucket, float] = {}
-        self._recalls: dict[Bucket, set[anyio.CancelScope]] = {b: set() for b in BUCKETS}
+        limits = getattr(rate_limiter, "limits", None)
+        self._periods = limits.longest_period if limits is not None else None
+
+    def _resolve(self, options: RequestOptions) -> tuple[float, float | None, float | None,
+                                                        int | None]:
+        """(timeout, deadline, max_wait, max_retries) for a view's options over the client's."""
+        config = self.config
+        deadline = options.deadline if options.deadline is not None else config.deadline
+        max_wait = options.max_wait if options.max_wait is not None else config.max_wait
+        return (options.timeout if options.timeout is not None else config.timeout,
+                None if deadline == NO_LIMIT else deadline,
+                None if max_wait == NO_LIMIT else max_wait, options.max_retries)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -126,31 +124,54 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    def _ensure_open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        if self._closed:
-            raise PostHogError("this AsyncPostHog client is closed; create a new one")
-        if self._session is None or self._slots is None:
-            connector = aiohttp.TCPConnector(limit=self.config.max_connections)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={
-                    "Authorization": f"Bearer {self.config.api_key.reveal()}",
-                    "User-Agent": C.USER_AGENT,
-                    "Accept": "application/json",
-                },
-                timeout=self._default_timeout,
-                raise_for_status=False,
-            )
-            self._slots = asyncio.Semaphore(self.config.max_concurrency)
-        return self._session, self._slots
+    async def _open(self) -> LoopPool:
+        """The running loop's pool, opened on first use (and again on each new loop)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise PostHogError(CLOSED_MESSAGE)
+            old = self._pool
+            if old is not None and not old.closed and old.loop is loop and old.forks == Forks.count:
+                return old
+            if old is not None and not old.closed and old.in_use_elsewhere():
+                raise RuntimeError(
+                    "this AsyncPostHog client is in use by another event loop, running in another "
+                    "thread: a client's connections and limits belong to one loop at a time. Create "
+                    "one client per thread (or send the calls to that loop with "
+                    "asyncio.run_coroutine_threadsafe)")
+            if old is not None:
+                old.discard()
+            release = getattr(self.rate_limiter, "release_loop", None)
+            pool = self._pool = LoopPool(loop, self._session(), self.config.max_concurrency, release)
+        await pool.start()
+        return pool
+
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.config.max_connections),
+            headers={
+                "Authorization": f"Bearer {self.config.api_key.reveal()}",
+                "User-Agent": C.USER_AGENT,
+                "Accept": "application/json",
+            },
+            # No timeout of aiohttp's: each attempt is timed by the transport, which lets the
+            # attempt go on (holding its slot) after its caller left; see LoopPool.abandon.
+            timeout=aiohttp.ClientTimeout(total=None),
+            raise_for_status=False,
+        )
 
     async def aclose(self) -> None:
-        self._closed = True
-        session, self._session = self._session, None
+        """Close the pool (cancelling every waiting call at once) and the rate limiter."""
+        pool = self._pool
+        if pool is not None and not pool.closed and pool.loop is not _running_loop():
+            if pool.in_use_elsewhere():
+                raise RuntimeError("close this AsyncPostHog client on the event loop that uses it")
+            pool.discard()
+        self._closed = self._admission.closed = True
         # Shielded so a cancelled shutdown still closes the pool (no "Unclosed" warning).
         with anyio.CancelScope(shield=True):
-            if session is not None:
-                await session.close()
+            if pool is not None:
+                await pool.aclose()
             if self.rate_limiter is not None:
                 await self.rate_limiter.aclose()
 
@@ -173,107 +194,123 @@ class Transport:
         idempotent: bool | None = None,
         timeout: float | None = None,
         stream: bool = False,
+        options: RequestOptions | None = None,
     ) -> Response:
         """Send one API call under the shared limits, retrying as the policy allows.
 
-        This is the one attempt loop: a concurrency slot, a rate-limit slot for ``bucket``
-        (taken last, so the send follows at once), the send, then the answer classified and
-        retried or raised. ``idempotent`` (default: true for GET/PUT/DELETE) allows retrying a
-        500 or a dropped connection. With ``stream`` the body is not read: the response keeps
-        its connection and slot until ``release()``, and the timeout bounds connecting and each
-        read instead of the whole call (an export may take longer than any one call should).
+        ``bucket`` is the rate-limit bucket the call counts in, or a tuple of them (all paced
+        before the send, all held back after a 429). ``idempotent`` (default: true for
+        GET/PUT/DELETE) allows retrying a 500 or a dropped connection. ``options`` are the
+        view's overrides (timeout per attempt, deadline for the whole call, retries,
+        max_wait); ``timeout`` overrides both the view's and the client's for this call. With
+        ``stream`` the body is not read: the response keeps its connection and slot until
+        ``release()``, and the timeout bounds connecting and each read instead of the whole
+        attempt (an export may take longer than any one call should).
         Raises the :mod:`posthog_async._exceptions` class matching the final failure.
         """
-        session, slots = self._ensure_open()
+        pool = self._pool
+        if (pool is None or pool.closed or pool.loop is not asyncio.get_running_loop()
+                or pool.forks != Forks.count):
+            pool = await self._open()
         url = self.url_for(path_or_url)
         if idempotent is None:
             idempotent = method in _IDEMPOTENT_METHODS
         query = encode_params(params) or None
         data = None if json is None else msgspec.json.encode(json)
         headers = _JSON_HEADERS if data is not None else None
-        seconds = self.config.timeout if timeout is None else timeout
-        if stream:
-            client_timeout = aiohttp.ClientTimeout(total=None, connect=seconds,
-                                                   sock_connect=seconds, sock_read=seconds)
-        elif timeout is None:
-            client_timeout = self._default_timeout
+        if options is None or options is NO_OPTIONS:  # most calls: the client's own settings
+            seconds, deadline, max_wait, max_retries = self._settings
         else:
-            client_timeout = aiohttp.ClientTimeout(total=timeout)
-        attempt = 0
-        while True:
-            attempt += 1
-            error: APIError
-            handed_over = False
-            await self._take_slots(slots, bucket)
-            try:
-                resp = await session.request(
-                    method, url, params=query, data=data, headers=headers,
-                    timeout=client_timeout, allow_redirects=False,
-                )
-                try:
-                    if resp.status < 300 and stream:
-                        handed_over = True
-                        return Response(resp.status, resp.headers, b"", resp.content,
-                                        _releaser(resp, slots))
-                    body = await resp.read()
-                    if resp.status < 300:
-                        return Response(resp.status, resp.headers, body)
-                    error = _status_error(method, _path(url), resp, body)
-                finally:
-                    if not handed_over:
-                        resp.release()
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                error = _connection_error(method, _path(url), exc, seconds)
-            finally:
-                if not handed_over:
-                    slots.release()
-            await self._retry_or_raise(error, attempt, idempotent, bucket)
-
-    async def _take_slots(self, slots: asyncio.Semaphore, bucket: Buckets) -> None:
-        """A concurrency slot, then a rate-limit slot for ``bucket`` (for each of a tuple of
-        buckets); a known 429 hold of a bucket is waited out first, without the concurrency
-        slot, also one that begins while we wait for the rate-limit slot."""
-        limiter = self.rate_limiter
-        buckets = (bucket,) if isinstance(bucket, str) else bucket
-        while True:
-            while (wait := max(self._holds.get(b, 0.0) for b in buckets) - time.monotonic()) > 0:
-                await anyio.sleep(wait)
-            await slots.acquire()
-            if limiter is None:
-                return
-            try:
-                for b in buckets:
-                    if not await self._rate_slot(limiter, b):
-                        break
-                else:
-                    return
-            except BaseException:
+            seconds, deadline, max_wait, max_retries = self._resolve(options)
+        if timeout is not None:
+            seconds = timeout
+        buckets = (bucket,) if isinstance(bucket, str) else as_buckets(bucket)
+        limiter, slots = self.rate_limiter, pool.slots
+        first: APIError | None = None
+        if (deadline is None and not stream  # the common case: unguarded, nobody queued, a
+                and not (pool.guarded_until and pool.guarded())  # free slot, and room in the
+                and (limiter is None or not pool.turns or pool.idle(buckets))  # buckets
+                and slots.try_take()):
+            if limiter is None or limiter.try_acquire(buckets):
+                answer = await send(pool, method, url, query, data, headers,
+                                    pool.timeouts.get(seconds) or pool.timeout(seconds),
+                                    seconds, False, _status_error)
+                if isinstance(answer, Response):
+                    return answer
+                first = answer
+            else:
                 slots.release()
-                raise
-            slots.release()
+        call = Call(method, url, buckets, 0.0 if deadline is None else pool.loop.time(),
+                    deadline, max_wait, max_retries, self.retry_policy.max_retry_after)
+        if first is not None:  # the first attempt, sent above, failed
+            call.attempts = 1
+            await self._retry_or_raise(pool, call, expired(pool, call, seconds, False)
+                                       if first is EXPIRED else first, idempotent)
+        while True:
+            call.attempts += 1
+            if slots.try_take():
+                if limiter is not None and not (
+                        (not pool.turns or pool.idle(buckets)) and limiter.try_acquire(buckets)):
+                    slots.release()
+                    await self._admission.admit(pool, call)
+            elif limiter is None:  # only the cap to wait for
+                await self._admission.slot(pool, call)
+            else:
+                await self._admission.admit(pool, call)
+            wait, clipped = (seconds, False) if call.end is None else window(pool, call, seconds)
+            if call.end is not None or (pool.guarded_until and pool.guarded()):  # see _attempt
+                outcome = await guarded(pool, call, query, data, headers, seconds, wait, stream,
+                                        _status_error)
+            else:  # plain aiohttp until an attempt is abandoned: see _attempt
+                outcome = await send(pool, method, url, query, data, headers,
+                                     unguarded_timeout(pool, seconds, wait, clipped, stream),
+                                     seconds, stream, _status_error)
+            if isinstance(outcome, Response):
+                return outcome
+            if outcome is EXPIRED:
+                outcome = expired(pool, call, seconds, clipped)
+            await self._retry_or_raise(pool, call, outcome, idempotent)
 
-    async def _rate_slot(self, limiter: RateLimiter, bucket: Bucket) -> bool:
-        """``limiter.acquire(bucket)``, or false (no slot taken) if the bucket is held back
-        already or :meth:`_hold` recalls us meanwhile."""
-        if self._holds.get(bucket, 0.0) > time.monotonic():
-            return False
-        if limiter.try_acquire(bucket):  # the common case: no wait, so nothing to recall
-            return True
-        recalls = self._recalls[bucket]
-        with anyio.CancelScope() as recall:
-            recalls.add(recall)
-            try:
-                await limiter.acquire(bucket)
-            finally:
-                recalls.discard(recall)
-        return not recall.cancelled_caught
+    async def _retry_or_raise(self, pool: LoopPool, call: Call, error: APIError,
+                              idempotent: bool) -> None:
+        if self._closed:
+            raise PostHogError(CLOSED_MESSAGE) from error
+        policy = self.retry_policy
+        delay = policy.decide(error, attempt=call.attempts, idempotent=idempotent,
+                              max_retries=call.max_retries)
+        held = False
+        if isinstance(error, RateLimitError) and self.rate_limiter is not None:
+            held = policy.holds_bucket(error)
+            hold = delay if delay is not None else error.retry_after
+            if held and hold:
+                # Slow every call sharing the buckets, not only this one; also when the wait
+                # is too long for us and the error goes to the caller. Admission waits it out.
+                await self._hold(call, hold)
+        if delay is None:
+            raise error
+        now = pool.loop.time()
+        if call.end is not None and now + delay > call.end:
+            if isinstance(error, RateLimitError):
+                raise error  # the server said when to come back: the caller may, then
+            call.last_error = error
+            raise call.deadline_error(now, f"a retry in {delay:.2f}s")
+        max_attempts = (policy.max_retries if call.max_retries is None else call.max_retries) + 1
+        self._report_retry(RetryEvent(error.method, error.path, call.attempts, max_attempts,
+                                      delay, error))
+        call.last_error = error
+        if not held:
+            await self._admission.sleep(pool, call, delay, f"the retry after {type(error).__name__}")
 
-    def _hold(self, bucket: Bucket, seconds: float) -> None:
-        """Hold ``bucket`` back ``seconds`` from now, recalling the calls that wait for its
-        rate-limit slot (they would sit out the hold inside their concurrency slots)."""
-        self._holds[bucket] = max(self._holds.get(bucket, 0.0), time.monotonic() + seconds)
-        for recall in self._recalls[bucket]:
-            recall.cancel()
+    async def _hold(self, call: Call, seconds: float) -> None:
+        """Hold back every bucket of the call (PostHog's Retry-After is the longest wait among
+        the refusing throttles). A bucket none of whose windows can ask for so long is held
+        only for its longest window: a 1-minute window never needs an hour."""
+        assert self.rate_limiter is not None
+        for bucket in call.buckets:
+            hold = seconds
+            if len(call.buckets) > 1 and self._periods is not None:
+                hold = min(seconds, self._periods(bucket))
+            await self.rate_limiter.penalize(bucket, hold)
 
     @asynccontextmanager
     async def stream(
@@ -285,6 +322,7 @@ class Transport:
         params: Params | None = None,
         timeout: float | None = None,
         chunk_size: int = 65536,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """:meth:`request` with ``stream=True``, as a context manager that releases at the end.
 
@@ -293,10 +331,10 @@ class Transport:
         as a failed send would; it is not retried (the caller has part of the body already).
         """
         resp = await self.request(method, path_or_url, bucket=bucket, params=params,
-                                  idempotent=True, timeout=timeout, stream=True)
+                                  idempotent=True, timeout=timeout, stream=True, options=options)
         assert resp.stream is not None
-        seconds = self.config.timeout if timeout is None else timeout
-        chunks = _chunks(resp.stream, chunk_size, method, _path(self.url_for(path_or_url)), seconds)
+        seconds = timeout if timeout is not None else self._resolve(options or NO_OPTIONS)[0]
+        chunks = _chunks(resp.stream, chunk_size, method, path_of(self.url_for(path_or_url)), seconds)
         try:
             yield chunks
         finally:
@@ -304,26 +342,6 @@ class Transport:
                 await chunks.aclose()
             finally:
                 resp.release()
-
-    async def _retry_or_raise(
-        self, error: APIError, attempt: int, idempotent: bool, bucket: Buckets
-    ) -> None:
-        policy = self.retry_policy
-        delay = policy.decide(error, attempt=attempt, idempotent=idempotent)
-        if (isinstance(error, RateLimitError) and self.rate_limiter is not None
-                and is_rate_window(error)):
-            # Slow every task sharing this bucket, not only the one that was told; also when
-            # the wait is too long for us and the error goes to the caller.
-            hold = delay if delay is not None else error.retry_after
-            if hold:
-                held = _refusing_bucket(bucket, hold, getattr(self.rate_limiter, "limits", None))
-                self._hold(held, hold)
-                await self.rate_limiter.penalize(held, hold)
-        if delay is None:
-            raise error
-        self._report_retry(RetryEvent(error.method, error.path, attempt, policy.max_retries + 1,
-                                      delay, error))
-        await anyio.sleep(delay)
 
     def _report_retry(self, event: RetryEvent) -> None:
         status = (
@@ -339,33 +357,11 @@ class Transport:
             self.on_retry(event)
 
 
-def is_rate_window(error: RateLimitError) -> bool:
-    """Whether a 429 is a rate window (hold the bucket back) or PostHog's query-concurrency 429
-    ("Exceeded maximum concurrency limit ...", no ``Retry-After``): that one says "too many at
-    once", not "too many this hour", so it is retried with backoff and holds nothing back."""
-    detail = error.detail or ""
-    return not any(marker in detail for marker in C.QUERY_CONCURRENCY_429_MARKERS)
-
-
-def _refusing_bucket(bucket: Buckets, wait: float, limits: RateLimits | None) -> Bucket:
-    """The bucket a 429 holds back: the only one, or, for a call paced in several, the one
-    whose windows can ask for that long a wait (the hourly one for a long ``Retry-After``), so
-    a 429 of a query's hourly window does not hold every persons call back for an hour."""
-    if isinstance(bucket, str):
-        return bucket
-    if limits is None:
-        return bucket[0]
-    fitting = [(max((w.period for w in limits.windows(b)), default=0.0), b) for b in bucket]
-    longer = [item for item in fitting if item[0] >= wait]
-    return min(longer)[1] if longer else max(fitting)[1]
-
-
-def _releaser(resp: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> Callable[[], None]:
-    def release() -> None:
-        resp.release()
-        slots.release()
-
-    return release
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _chunks(body: aiohttp.StreamReader, size: int, method: str, path: str,
@@ -375,12 +371,7 @@ async def _chunks(body: aiohttp.StreamReader, size: int, method: str, path: str,
         async for chunk in body.iter_chunked(size):
             yield chunk
     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-        raise _connection_error(method, path, exc, seconds) from None
-
-
-def _path(url: str) -> str:
-    """The URL's path: what errors and logs show (never the query string)."""
-    return urlsplit(url).path
+        raise connection_error(method, path, exc, seconds) from None
 
 
 def _status_error(
@@ -395,14 +386,3 @@ def _status_error(
     )
 
 
-def _connection_error(
-    method: str, path: str, exc: BaseException, seconds: float
-) -> APIConnectionError:
-    if isinstance(exc, asyncio.TimeoutError):
-        return APITimeoutError(
-            f"{method} {path} timed out after {seconds}s", method=method, path=path
-        )
-    return APIConnectionError(
-        f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path,
-        maybe_processed=not isinstance(exc, aiohttp.ClientConnectorError),
-    )

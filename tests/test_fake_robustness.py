@@ -6,12 +6,14 @@ malformed person, cohorts without ``person_id``, properties_at_time failing on a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 
 import aiohttp
 import pytest
 
-from posthog_async.testing import FakePostHog
+from posthog_async.testing import FakePostHog, Faults
 
 from .conftest import API_KEY
 
@@ -91,3 +93,59 @@ async def test_every_body_on_every_persons_write(server: FakePostHog) -> None:
                     if resp.status >= 500:
                         crashes.append((path, body[:60], resp.status))
     assert crashes == []
+
+
+# -- a slow server, and clients that go away (issue 18.6) ------------------------------------
+
+
+async def test_a_write_whose_client_timed_out_is_still_done(caplog: pytest.LogCaptureFixture) -> None:
+    """The latency is the server's work: it starts once the body is in, and a client that gives
+    up meanwhile does not undo it (PostHog has the body and finishes). Nothing is logged as a
+    crash, and the fake counts the answer nobody read."""
+    caplog.set_level(logging.DEBUG)
+    async with FakePostHog(api_key=API_KEY, rate_limits=None, faults=Faults(latency=0.4)) as server:
+        server.seed_persons(3)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            with pytest.raises(asyncio.TimeoutError):
+                await http.post(f"{server.url}/api/projects/1/persons/bulk_delete/",
+                                json={"distinct_ids": ["user-1"]},
+                                timeout=aiohttp.ClientTimeout(total=0.1))
+        await asyncio.sleep(0.6)
+        assert server.ids_deleted == 1 and server.stats.in_flight == 0
+        assert server.stats.disconnects == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+async def test_a_client_gone_before_its_body_arrived_is_no_crash(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with FakePostHog(api_key=API_KEY, rate_limits=None) as server:
+        server.seed_persons(3)
+        _, writer = await asyncio.open_connection("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+        writer.write(b"POST /api/projects/1/persons/bulk_delete/ HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + API_KEY.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                     b'{"distinct_ids": ["user-1"')  # and then the client is gone
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(50):
+            if server.stats.disconnects:
+                break
+            await asyncio.sleep(0.02)
+        assert server.stats.disconnects == 1 and server.ids_deleted == 0
+        assert server.stats.in_flight == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+async def test_forms_still_parse_after_the_body_was_read_first() -> None:
+    async with FakePostHog(api_key=API_KEY, rate_limits=None) as server:
+        form = aiohttp.FormData()
+        form.add_field("enabled", "true")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            async with http.patch(f"{server.url}/api/projects/1/session_recordings/r1/sharing/",
+                                  data=form) as resp:
+                body = await resp.json()
+        assert resp.status == 200 and body["enabled"] is True

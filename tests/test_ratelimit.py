@@ -179,3 +179,42 @@ async def test_cancelled_waiter_records_nothing() -> None:
 def test_bad_window() -> None:
     with pytest.raises(ValueError):
         RateWindow(0, 60)
+
+
+# -- what the transport asks of a limiter: wait times, records now or not at all -------------
+
+
+async def test_wait_time_with_others_ahead_walks_the_windows() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(RateLimits(persons=[(2, 1.0), (3, 10.0)], safety_margin=0),
+                               clock=clock, sleep=clock.sleep)
+    assert await limiter.wait_time(("persons",)) == 0
+    assert await limiter.wait_time(("persons",), ahead=1) == pytest.approx(0.5)
+    # three ahead: at 0, 0.5, 1.0 -> the 4th waits for the first to leave the 10 s window
+    assert await limiter.wait_time(("persons",), ahead=3) == pytest.approx(10.0)
+    assert await limiter.reserve(("persons",)) == 0
+    assert await limiter.reserve(("persons",)) == pytest.approx(0.5)  # refused: nothing recorded
+    assert len(limiter.throttle("persons")._history) == 1
+
+
+async def test_a_send_in_two_buckets_is_recorded_in_both_or_neither() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(RateLimits(persons=[(100, 1.0)], general=[(1, 5.0)],
+                                          safety_margin=0), clock=clock, sleep=clock.sleep)
+    assert limiter.try_acquire(("general",))
+    assert not limiter.try_acquire(("persons", "general"))
+    assert await limiter.reserve(("persons", "general")) == pytest.approx(5.0)
+    assert len(limiter.throttle("persons")._history) == 0
+    await limiter.acquire(("persons", "general"))  # waits the 5 s, then records in both
+    assert clock.now - 1000 == pytest.approx(5.0)
+    assert list(limiter.throttle("persons")._history) == [clock.now]
+    assert list(limiter.throttle("general")._history) == [clock.now]  # keeps one: its limit
+
+
+def test_turns_are_taken_narrowest_bucket_first() -> None:
+    limits = RateLimits(persons=[(240, 60)], general=[(480, 60), (4800, 3600)],
+                        person_deletes=[(10, 60)], users=())
+    assert limits.turn_order(("users", "persons", "person_deletes")) == (
+        "person_deletes", "persons", "users")
+    assert limits.longest_period("general") == pytest.approx(3600.02)
+    assert limits.longest_period("users") == float("inf")

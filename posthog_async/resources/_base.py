@@ -15,6 +15,7 @@ import msgspec
 
 from .. import _constants as C
 from .._exceptions import ConfigurationError, UnexpectedResponseError
+from .._config import NO_OPTIONS, RequestOptions
 from .._models import JSON, decode, decode_accepted
 from .._pagination import AsyncPaginator
 from .._ratelimit import Bucket
@@ -36,8 +37,13 @@ class Scope:
 
     family: Literal["projects", "environments"] = "projects"
     id: str | None = None
-    #: Per-request timeout for this view (``None``: the client's default).
-    timeout: float | None = None
+    #: This view's overrides of the client's timeout, deadline, retries and max_wait.
+    options: RequestOptions = NO_OPTIONS
+
+    @property
+    def timeout(self) -> float | None:
+        """Per-attempt timeout for this view (``None``: the client's default)."""
+        return self.options.timeout
 
 
 class Resource:
@@ -71,7 +77,7 @@ class Resource:
     ) -> bytes:
         raw = await self._transport.request(
             method, path, bucket=bucket or self.bucket, params=params, json=json,
-            idempotent=idempotent, timeout=self._scope.timeout,
+            idempotent=idempotent, options=self._scope.options,
         )
         return raw.content
 
@@ -101,7 +107,7 @@ class Resource:
         """
         content = (await self._transport.request(
             method, path, bucket=bucket or self.bucket, params=params, json=json,
-            idempotent=idempotent, timeout=self._scope.timeout)).content
+            idempotent=idempotent, options=self._scope.options)).content
         if cast_to is None:
             return None
         if not (method in _READS if read is None else read):
@@ -136,8 +142,8 @@ class Resource:
         chunk_size: int = 65536,
     ) -> AsyncIterator[bytes]:
         async with self._transport.stream(
-            "GET", path, bucket=bucket or self.bucket, params=params, timeout=self._scope.timeout,
-            chunk_size=chunk_size,
+            "GET", path, bucket=bucket or self.bucket, params=params, chunk_size=chunk_size,
+            options=self._scope.options,
         ) as chunks:
             async for chunk in chunks:
                 yield chunk

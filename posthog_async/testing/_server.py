@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from ._definitions import DefinitionHandlers
 from ._deletions import Deletions
@@ -266,14 +266,21 @@ class FakePostHog(OrganizationKnobs):
         stats.in_flight += 1
         stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
         try:
+            try:  # the body first, as a real server behind its proxy has it before any work
+                raw = await request.read() if request.body_exists else b""
+            except ConnectionError:  # the client left before its body was in: nothing to do
+                stats.disconnects += 1
+                _log.debug("client went away before its body arrived: %s %s", request.method,
+                           request.path)
+                return web.Response(status=400)
             delay = self.faults.delay()
-            if delay:
+            if delay:  # the server's work takes time; a client that leaves meanwhile does not stop it
                 await asyncio.sleep(delay)
             injected = self.injector.intercept(request)
             if injected is not None:
                 return injected
             try:
-                req, (status, body) = await self._dispatch(request)
+                req, (status, body) = await self._dispatch(request, raw)
             except (FakeAPIError, asyncio.CancelledError):
                 raise
             except Exception:  # a bug in the fake: answer as Django would, and say so in the log
@@ -286,7 +293,7 @@ class FakePostHog(OrganizationKnobs):
             if err.status == 401:
                 headers["WWW-Authenticate"] = (
                     f'Bearer resource_metadata="{self.url}/.well-known/oauth-protected-resource"')
-            return respond(err.status, err.body, headers)
+            return self._answer(request, respond(err.status, err.body, headers))
         finally:
             stats.in_flight -= 1
         if self.injector.answer_lost(request):  # the work is done; the answer never arrives
@@ -297,12 +304,23 @@ class FakePostHog(OrganizationKnobs):
             return self.injector.drop(request)
         response = respond(status, body, req.headers)
         if req.later or req.after_send:  # send the answer first: no write may be visible before it
-            await response.prepare(request)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionError:  # the client went away: the work stands, as on PostHog
+                stats.disconnects += 1
             for action in req.after_send:
                 action()
             if req.later:
                 self._run_later(req)
+            return response
+        return self._answer(request, response)
+
+    def _answer(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """``response``, counting a client that is gone already (aiohttp drops the answer)."""
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            self.stats.disconnects += 1
         return response
 
     def _run_later(self, req: Req) -> None:
@@ -316,7 +334,7 @@ class FakePostHog(OrganizationKnobs):
         handle = loop.call_later(self.apply_delay, run)
         self._pending.add(handle)
 
-    async def _dispatch(self, request: web.Request) -> tuple[Req, Reply]:
+    async def _dispatch(self, request: web.Request, raw: bytes) -> tuple[Req, Reply]:
         entry, params = self._resolve(request.path)
         fmt = qget(request.query, "format")
         if fmt is not None and fmt not in entry.formats:
@@ -341,14 +359,13 @@ class FakePostHog(OrganizationKnobs):
         content_type = request.headers.get("Content-Type", "")
         form: dict[str, Any] | None = None
         form_error: FakeAPIError | None = None
-        raw = b""
         if route.forms and media_type(content_type) == "multipart/form-data":
+            request._payload = _replay(raw, request)  # read once already (see _handle)
             try:
                 form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
             except Exception as exc:  # DRF: MultiPartParserError -> ParseError
                 form_error = parse_error(f"Multipart form parse error - {exc}")
-        elif request.can_read_body:
-            raw = await request.read()
+            raw = b""
         req = Req(request.method, request.url, request.query, params, project, key, now_iso(),
                   absolute=f"{request.scheme}://{request.host}{request.raw_path}", raw=raw,
                   content_type=content_type, form=form, form_error=form_error,
@@ -392,6 +409,14 @@ class FakePostHog(OrganizationKnobs):
             raise not_found("Project not found.")
         self.directory.check_team(self.keys[key], self.projects[pid])
         return self.projects[pid]
+
+
+def _replay(raw: bytes, request: web.Request) -> StreamReader:
+    """The body again, as a stream aiohttp's multipart reader can parse."""
+    stream = StreamReader(request.protocol, len(raw) + 1, loop=asyncio.get_running_loop())
+    stream.feed_data(raw)
+    stream.feed_eof()
+    return stream
 
 
 def _options(request: web.Request, entry: PathRoutes) -> tuple[Req, Reply]:

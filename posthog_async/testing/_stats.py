@@ -21,4 +21,7 @@ class ServerStats:
     throttled: int = 0
     errors_injected: int = 0
     dropped: int = 0
+    #: Requests whose client went away before the answer (processed all the same, as on
+    #: PostHog), or before its body was in (not processed).
+    disconnects: int = 0
     bodies: dict[str, list[Any]] = field(default_factory=dict)
