@@ -143,7 +143,7 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
     def on_notice(message: str) -> None:
         progress_line.interrupt(message)
 
-    projects, excluded = job_projects(args)
+    projects, excluded = job_projects(args, resume=args.resume)
     job = DeletionJob(
         client, inputs=specs, journal=journal_path, projects=projects, exclude_projects=excluded,
         delete_events=args.delete_events,
@@ -180,6 +180,7 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
               f"{journal_path} keeps every outcome: free the space or fix the path, then write the "
               "report again by resuming the job:", file=sys.stderr)
     failed = report.totals["failed"]  # a plain --resume leaves failed chunks alone
+    chosen = report.selection or None  # the journal's projects, whatever this run was given
     if interrupted or write_error is not None or (report.totals["pending"] and report.stopped):
         if report.totals["pending"]:
             print(f"{report.totals['pending']:,} ids are not settled yet"
@@ -188,17 +189,20 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         elif write_error is None:
             print("interrupted with every id settled (a resume only writes the report again). "
                   "Resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, retry_failed=bool(failed))}", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=bool(failed), selection=chosen)}",
+              file=sys.stderr)
         _print_notes(args)
     elif failed:
         print(f"{failed:,} ids failed (each chunk's error is in the report). Once the cause is "
               "fixed, send them again with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, retry_failed=True)}", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=True, selection=chosen)}", file=sys.stderr)
         _print_notes(args)
     elif report.not_covered:
-        print(f"{len(report.not_covered)} projects (or organisations) are not covered: the key "
-              "cannot reach them. Once it can, resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path)}", file=sys.stderr)
+        print("not covered: the key cannot reach "
+              + ", ".join(f"project {g['id']}" if g.get("id") is not None
+                          else f"organization {g.get('organization')}" for g in report.not_covered)
+              + ". Once it can, resume with:", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
         _print_notes(args)
     if interrupted:
         return EXIT_INTERRUPTED
@@ -207,7 +211,7 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
     if not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
             report.totals["kept"] + report.totals["unresolved"]:
         print("prove it later (persons gone, events deleted by PostHog's weekly batch) with:\n"
-              f"  {verify_command(args, journal_path)}", file=sys.stderr)
+              f"  {verify_command(args, journal_path, chosen)}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 

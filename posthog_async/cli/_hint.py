@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import Any
 
 from .. import _constants as C
 from .._config import resolve_project_id
@@ -37,15 +38,17 @@ def _reads_stdin(args: argparse.Namespace) -> bool:
 
 
 def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
-                retry_failed: bool = False) -> str:
+                retry_failed: bool = False, selection: dict[str, Any] | None = None) -> str:
     """``posthog-async ... persons delete ...`` for the job ``args`` describe.
 
     ``resume=True``: continue the job in ``journal`` (``--resume``; with ``retry_failed``, or
     when the run had it, ``--retry-failed`` too). ``resume=False``: run it again from the start
     (it was stopped before its input was loaded: there is nothing to resume; an input read from
-    standard input is then kept, to be piped in again).
+    standard input is then kept, to be piped in again). ``selection``: the projects the journal
+    records (a report's ``selection``), named instead of what this run was given.
     """
-    words = [*_global_words(args), "persons", "delete", *_input_words(args, resume=resume)]
+    words = [*_global_words(args, selection), "persons", "delete",
+             *_input_words(args, selection, resume=resume)]
     for flag in ("delete_events", "delete_recordings", "keep_person", "dry_run"):
         if getattr(args, flag):
             words.append("--" + flag.replace("_", "-"))
@@ -71,19 +74,25 @@ def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
     return "posthog-async " + shlex.join(words)
 
 
-def _global_words(args: argparse.Namespace) -> list[str]:
+def _every_project(args: argparse.Namespace, selection: dict[str, Any] | None) -> bool:
+    return bool(selection["all"]) if selection else bool(getattr(args, "all_projects", False))
+
+
+def _global_words(args: argparse.Namespace, selection: dict[str, Any] | None) -> list[str]:
     words: list[str] = []
     if args.host:
         words += ["--host", _host(args.host)]
-    if not getattr(args, "all_projects", False):
-        for project in _projects(args):
+    if not _every_project(args, selection):
+        named = [str(p) for p in selection["ids"]] if selection else _projects(args)
+        for project in named:
             words += ["--project-id", project]
     if args.verbose:
         words.append("-v")
     return words
 
 
-def _input_words(args: argparse.Namespace, *, resume: bool) -> list[str]:
+def _input_words(args: argparse.Namespace, selection: dict[str, Any] | None, *,
+                 resume: bool) -> list[str]:
     """The inputs (left out when a standard-input job resumes from its journal alone), and the
     projects' own options."""
     words: list[str] = []
@@ -96,16 +105,19 @@ def _input_words(args: argparse.Namespace, *, resume: bool) -> list[str]:
             words += ["--csv", "--column", args.column]
         elif args.jsonl:
             words += ["--jsonl", "--field", args.field]
-    if getattr(args, "all_projects", False):
+    if _every_project(args, selection):
         words.append("--all-projects")
-        for project in dict.fromkeys(args.exclude_project or ()):
+        left_out = selection["exclude"] if selection else args.exclude_project or ()
+        for project in dict.fromkeys(str(p) for p in left_out):
             words += ["--exclude-project", project]
     return words
 
 
-def verify_command(args: argparse.Namespace, journal: Path) -> str:
+def verify_command(args: argparse.Namespace, journal: Path,
+                   selection: dict[str, Any] | None = None) -> str:
     """``posthog-async ... persons verify ...`` for the job ``args`` describe."""
-    words = [*_global_words(args), "persons", "verify", *_input_words(args, resume=True)]
+    words = [*_global_words(args, selection), "persons", "verify",
+             *_input_words(args, selection, resume=True)]
     if args.report:
         words += ["--report", args.report]
     words += ["--journal", str(journal)]

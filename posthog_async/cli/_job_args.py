@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..jobs import ALL_PROJECTS, InputSpec, check_report_path
+from ..jobs._job_projects import JOURNAL_PROJECTS
 from ..jobs._input_bytes import unreadable_reason
 from ._args import UsageError
 
@@ -98,10 +99,11 @@ def _refuse_twice(specs: list[InputSpec]) -> None:
                 raise UsageError(f"{spec.path}{same} is given twice: give each input once")
 
 
-def job_projects(args: argparse.Namespace) -> tuple[Any, list[str]]:
-    """``(projects, exclude_projects)`` for ``DeletionJob``: ``"all"``, the ids named, or
-    ``None`` (the client's project, from ``--project-id`` once or ``$POSTHOG_PROJECT_ID``; or,
-    with neither, the journal's)."""
+def job_projects(args: argparse.Namespace, *, resume: bool = False) -> tuple[Any, list[str]]:
+    """``(projects, exclude_projects)`` for ``DeletionJob``: ``"all"``, the ids named, or the
+    client's project (``--project-id`` once, or ``$POSTHOG_PROJECT_ID``). On a resume or a
+    verification, without ``--project-id`` or ``--all-projects`` on the command line: the
+    journal's (``$POSTHOG_PROJECT_ID`` then never conflicts with it)."""
     named = list(getattr(args, "project_ids", None) or [])
     excluded = list(dict.fromkeys(args.exclude_project or []))
     if args.all_projects:
@@ -112,6 +114,8 @@ def job_projects(args: argparse.Namespace) -> tuple[Any, list[str]]:
     if excluded:
         raise UsageError("--exclude-project goes with --all-projects (with --project-id, name "
                          "only the projects you want)")
+    if resume and not named:
+        return JOURNAL_PROJECTS, []
     return (named if len(named) > 1 else None), []
 
 

@@ -139,7 +139,7 @@ def validate_verify_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
 
 async def run_verify(args: argparse.Namespace, client: AsyncPostHog) -> int:
     specs, journal_path, report_path = validate_verify_args(args)
-    projects, excluded = job_projects(args)
+    projects, excluded = job_projects(args, resume=True)
     line = ProgressLine("verifying")
 
     def on_progress(p: VerifyProgress) -> None:
@@ -181,5 +181,6 @@ async def run_verify(args: argparse.Namespace, client: AsyncPostHog) -> int:
     state = (report.verification or {}).get("state", "failed")
     if state == "pending":
         print("work is still pending at PostHog. Check again later (or add --wait) with:\n"
-              f"  {verify_command(args, journal_path)}", file=sys.stderr)
+              f"  {verify_command(args, journal_path, report.selection or None)}",
+              file=sys.stderr)
     return _EXIT[state] if written else EXIT_INCOMPLETE

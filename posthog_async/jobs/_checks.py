@@ -11,7 +11,8 @@ at any point resumes where it was, and a state is written only as judged when it
   the job deleted it, or after the grace period), ``check_failed`` (the lookup failed);
 - ``events_state`` (when the job asked for ``delete_events``): ``completed`` (with PostHog's
   ``delete_verified_at``), ``pending``, ``missing`` (no row yet, before the first batch after the
-  request), ``missing_after_batch``, ``unverifiable`` (no uuid to match PostHog's rows with).
+  request), ``missing_after_batch``, ``unverifiable`` (an id whose person the job never learnt,
+  so PostHog's rows, keyed by person uuid, cannot be matched: ``--no-resolve``, or ``unresolved``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class CheckRecords:
             added = cursor.rowcount
             if delete_events:
                 db.execute("UPDATE checks SET events_state = 'unverifiable' WHERE kind != 'person' "
-                           "AND outcome != 'unresolved' AND events_state IS NULL")
+                           "AND events_state IS NULL")
             db.execute("COMMIT")
         return added
 

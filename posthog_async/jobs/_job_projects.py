@@ -35,11 +35,16 @@ from ._journal import Journal
 from ._journal_projects import JobProject
 from ._lock import utc_now
 
-__all__ = ["ALL_PROJECTS", "ProjectSelection", "Projects", "refused_project", "selection_for"]
+__all__ = ["ALL_PROJECTS", "JOURNAL_PROJECTS", "ProjectSelection", "Projects", "refused_project",
+           "selection_for"]
 
 #: ``DeletionJob(..., projects=ALL_PROJECTS)``: every project the key reaches.
 ALL_PROJECTS = "all"
-ProjectsArg = Iterable[int | str] | Literal["all"] | ProjectReach | None
+#: ``DeletionJob(..., projects=JOURNAL_PROJECTS)``: the projects the journal records (a resume,
+#: a verification), else the client's project: a default project in the environment never
+#: conflicts with the journal's.
+JOURNAL_PROJECTS = "journal"
+ProjectsArg = Iterable[int | str] | Literal["all", "journal"] | ProjectReach | None
 Db = Callable[..., Awaitable[Any]]
 Notice = Callable[[str], object]
 _SELECTION = "project_selection"
@@ -100,6 +105,8 @@ def selection_for(projects: ProjectsArg, exclude: Iterable[int | str],
                                 left_out, True, projects)
     if projects == ALL_PROJECTS:
         return ProjectSelection(True, (), left_out)
+    if projects == JOURNAL_PROJECTS and not left_out:
+        return None
     if left_out:
         raise ValueError('exclude_projects goes with projects="all" (name the projects instead)')
     if isinstance(projects, str):
@@ -142,6 +149,10 @@ class Projects:
                  notice: Notice) -> None:
         self.client, self.selection, self.db, self.notice = client, selection, db, notice
         self.rows: list[JobProject] = []
+        #: Without a selection: the client's own project, where the journal records none.
+        self.fallback = (None if selection is not None or client.scope.id is None else
+                         ProjectSelection(False, (_number(client.scope.id, "project_id"),),
+                                          checked=False))
 
     def view(self, project: int) -> ScopedPostHog:
         """The client for ``project``: the client itself for its own project, else a view (one
@@ -189,7 +200,7 @@ class Projects:
     async def _adopt(self, journal: Journal) -> None:
         """A journal of an older version (one project, not recorded): record the one project
         this run names."""
-        sel = self.selection
+        sel = self.selection or self.fallback
         if sel is None or sel.all or len(sel.ids) != 1:
             raise InputError(
                 f"journal {journal.path} was written by an older version for one project, which "
@@ -197,11 +208,12 @@ class Projects:
         project = JobProject(sel.ids[0], checked_at=utc_now())
         await self.db(journal.adopt, project)
         await self.db(journal.set_meta, _SELECTION, sel.as_meta())
+        self.selection = sel
         self.notice(f"this journal did not record its project (an older version wrote it): it "
                     f"is now recorded as project {project.id}, the one this run was given")
 
     async def _first(self, journal: Journal) -> None:
-        sel = self.selection
+        sel = self.selection = self.selection or self.fallback
         if sel is None:
             raise InputError("no project: give the client a project_id, or projects=[...] "
                              "(--project-id ID, or --all-projects)")
@@ -247,13 +259,33 @@ class Projects:
         return [found.get(pid, JobProject(pid, checked_at=utc_now())) for pid in ids]
 
     async def _recheck(self, journal: Journal) -> None:
-        """A resume: the recorded projects, read again (a refusal may have been fixed)."""
+        """A resume: the recorded projects, read again (a refusal may have been fixed). For
+        every project the key reaches, discovery runs again: the organisations it could not
+        list are brought up to date, and a project created since is named, not added."""
         rows: list[JobProject] = await self.db(journal.job_projects)
         ids = [row.id for row in rows if row.state != "excluded"]
         assert self.selection is not None
-        fresh = (await self._read(ids) if self.selection.checked
-                 else [JobProject(pid, checked_at=utc_now()) for pid in ids])
+        if not self.selection.checked:
+            await self.db(journal.record_projects, [JobProject(p, checked_at=utc_now()) for p in ids])
+            return
+        if not self.selection.all:
+            await self.db(journal.record_projects, await self._read(ids))
+            return
+        reach = await self.client.reachable_projects()
+        found = {p.id: _covered(p) for p in reach.projects}
+        found.update({g.id: _gap(g) for g in reach.not_covered if g.id is not None})
+        missing = [pid for pid in ids if pid not in found]
+        fresh = [found[pid] for pid in ids if pid in found] + (await self._read(missing)
+                                                               if missing else [])
         await self.db(journal.record_projects, fresh)
+        await self.db(journal.set_meta, _ORG_GAPS, [
+            {"organization": g.organization, "status_code": g.status_code, "message": g.message}
+            for g in reach.not_covered if g.id is None])
+        known = {row.id for row in rows}
+        for pid in found:
+            if pid not in known:
+                self.notice(f"project {pid}{_named(found[pid])} appeared since this job started: "
+                            "it is not part of this job (start another job for it)")
 
     async def organization_gaps(self, journal: Journal) -> list[dict[str, Any]]:
         gaps: list[dict[str, Any]] = await self.db(journal.get_meta, _ORG_GAPS) or []

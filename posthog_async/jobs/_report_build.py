@@ -106,8 +106,9 @@ def verdict(report: JobReport, counts: dict[str, Any],
     problems: list[str] = []
     t = report.totals
     if report.not_covered:
-        problems.append(f"{len(report.not_covered)} projects (or organisations) are not covered: "
-                        "the key cannot reach them")
+        names = ", ".join(f"project {g['id']}" if g.get("id") is not None
+                          else f"organization {g.get('organization')}" for g in report.not_covered)
+        problems.append(f"not covered (the key cannot reach it): {names}")
     if t["pending"] or t["failed"] or report.stopped:
         problems.append(f"the deletion job is not finished ({t['pending']:,} ids pending, "
                         f"{t['failed']:,} failed): resume it first")
@@ -117,7 +118,8 @@ def verdict(report: JobReport, counts: dict[str, Any],
               "missing_after_batch": "persons have no event-deletion row although PostHog's "
                                      "batch has run since their deletion",
               "unverifiable": "ids' event deletions cannot be verified: the job never learnt "
-                              "their persons' uuids (it ran without lookups, --no-resolve)"}
+                              "which person each named (no lookup: --no-resolve, or an "
+                              "unresolved id), and PostHog's rows are kept by person"}
     for state, label in labels.items():
         count = persons.get(state, 0) + events.get(state, 0)
         if count:
