@@ -47,17 +47,20 @@ class CheckRecords:
     _db: sqlite3.Connection
     _mutex: threading.Lock
 
-    def add_targets(self, *, delete_events: bool) -> int:
+    def add_targets(self, *, delete_events: bool, keep_person: bool = False) -> int:
         """Every person (or id) the job has settled since the last call becomes a target; the
-        ids the job never named a person for cannot be matched with PostHog's event rows."""
+        ids the job never named a person for cannot be matched with PostHog's event rows. A
+        job that kept its persons has only ``kept`` targets (an unresolved id named a kept
+        person, or nobody): none is looked up."""
         by_person = f"{PERSON} IS NOT NULL AND ids.outcome != 'unresolved'"
+        outcome = "'kept'" if keep_person else "MIN(ids.outcome)"
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             cursor = db.execute(
                 "INSERT OR IGNORE INTO checks (project, kind, target, outcome, requested_at) "
                 f"SELECT ids.project, CASE WHEN {by_person} THEN 'person' ELSE ids.kind END, "
-                f"CASE WHEN {by_person} THEN {PERSON} ELSE ids.id END, MIN(ids.outcome), "
+                f"CASE WHEN {by_person} THEN {PERSON} ELSE ids.id END, {outcome}, "
                 "MIN(chunks.updated_at) FROM ids JOIN chunks ON chunks.chunk = ids.chunk "
                 f"WHERE ids.outcome IN {_SETTLED} GROUP BY 1, 2, 3")
             added = cursor.rowcount
@@ -89,7 +92,8 @@ class CheckRecords:
     def record_check(self, project: int, kind: str, *, gone: Iterable[str],
                       found: dict[str, str], failed: Iterable[str], grace_cutoff: str) -> None:
         """One lookup call's answer: ``found`` maps a target to the uuid of whoever holds it
-        now. A queued deletion requested after ``grace_cutoff`` is still queued, not wrong."""
+        now. A deletion that was queued (or may have been: ``unresolved``) and requested after
+        ``grace_cutoff`` is still queued, not wrong."""
         now = utc_now()
         with self._mutex:
             db = self._db
@@ -100,8 +104,8 @@ class CheckRecords:
                 f"gone_at = CASE WHEN person_state IS 'gone' THEN gone_at ELSE ? END WHERE {key}",
                 [(now, now, project, kind, t) for t in gone])
             db.executemany(
-                "UPDATE checks SET person_state = CASE WHEN outcome = 'queued' AND "
-                "requested_at > ? THEN 'still_queued' ELSE 'found_again' END, "
+                "UPDATE checks SET person_state = CASE WHEN outcome IN ('queued', 'unresolved') "
+                "AND requested_at > ? THEN 'still_queued' ELSE 'found_again' END, "
                 f"person_checked_at = ?, found_as = ?, gone_at = NULL WHERE {key}",
                 [(grace_cutoff, now, uuid, project, kind, t) for t, uuid in found.items()])
             db.executemany(

@@ -183,7 +183,8 @@ class DeletionJob:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._db_limiter)
 
     def _projects(self) -> Projects:
-        return Projects(self.client, self.selection, self._db, self._notice)
+        return Projects(self.client, self.selection, self._db, self._notice,
+                        patience=self.patience, should_stop=self._stop.is_set)
 
     async def run(self) -> JobReport:
         """Load (or check) the input, settle every chunk not yet settled, return the report."""

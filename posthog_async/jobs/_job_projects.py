@@ -23,10 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import anyio
+
+from .. import _chunk_step
 from .._client import ScopedPostHog
-from .._exceptions import NotFoundError, PermissionDeniedError
+from .._exceptions import (
+    APIConnectionError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from .._reach import NotCoveredProject, ProjectReach
 from .._org_models import Project
 from ..resources.projects import project_number
@@ -46,6 +55,7 @@ ALL_PROJECTS = "all"
 JOURNAL_PROJECTS = "journal"
 ProjectsArg = Iterable[int | str] | Literal["all", "journal"] | ProjectReach | None
 Db = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 Notice = Callable[[str], object]
 _SELECTION = "project_selection"
 _ORG_GAPS = "not_covered_organizations"
@@ -146,8 +156,10 @@ class Projects:
     """The job's project set, decided (or checked) at the start of each run."""
 
     def __init__(self, client: ScopedPostHog, selection: ProjectSelection | None, db: Db,
-                 notice: Notice) -> None:
+                 notice: Notice, *, patience: float = 600.0,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         self.client, self.selection, self.db, self.notice = client, selection, db, notice
+        self.patience, self.should_stop = patience, should_stop
         self.rows: list[JobProject] = []
         #: Without a selection: the client's own project, where the journal records none.
         self.fallback = (None if selection is not None or client.scope.id is None else
@@ -219,7 +231,9 @@ class Projects:
                              "(--project-id ID, or --all-projects)")
         rows: list[JobProject] = []
         if sel.all:
-            reach = sel.reach or await self.client.reachable_projects()
+            reach = sel.reach
+            if reach is None:
+                reach = await self._patiently(lambda: self.client.reachable_projects())
             rows = [_covered(p) for p in reach.projects]
             rows += [_gap(g) for g in reach.not_covered if g.id is not None]
             orgs = [{"organization": g.organization, "status_code": g.status_code,
@@ -246,7 +260,7 @@ class Projects:
         through unread (its first call in a project it cannot reach says so instead)."""
         if reach is None:
             try:
-                reach = await self.client.reachable_projects(ids)
+                reach = await self._patiently(lambda: self.client.reachable_projects(ids))
             except PermissionDeniedError as error:
                 if error.missing_scope is None:
                     raise
@@ -271,7 +285,7 @@ class Projects:
         if not self.selection.all:
             await self.db(journal.record_projects, await self._read(ids))
             return
-        reach = await self.client.reachable_projects()
+        reach = await self._patiently(lambda: self.client.reachable_projects())
         found = {p.id: _covered(p) for p in reach.projects}
         found.update({g.id: _gap(g) for g in reach.not_covered if g.id is not None})
         missing = [pid for pid in ids if pid not in found]
@@ -286,6 +300,26 @@ class Projects:
             if pid not in known:
                 self.notice(f"project {pid}{_named(found[pid])} appeared since this job started: "
                             "it is not part of this job (start another job for it)")
+
+    async def _patiently(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Reading projects is safe to repeat: PostHog's rate limit is waited out, and failures
+        that may heal (5xx, a dropped connection) are retried for ``patience`` seconds, as a
+        chunk's are. A discovery that still fails is raised: it never passes for a complete one."""
+        started, attempt = anyio.current_time(), 0
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except RateLimitError as error:
+                wait = error.retry_after if error.retry_after is not None else \
+                    _chunk_step._backoff(attempt)
+            except (InternalServerError, APIConnectionError) as error:
+                if _chunk_step.is_fatal(error) or anyio.current_time() - started > self.patience:
+                    raise
+                wait = _chunk_step._backoff(attempt)
+            end = anyio.current_time() + wait
+            while anyio.current_time() < end and not self.should_stop():
+                await anyio.sleep(min(0.2, end - anyio.current_time()))
 
     async def organization_gaps(self, journal: Journal) -> list[dict[str, Any]]:
         gaps: list[dict[str, Any]] = await self.db(journal.get_meta, _ORG_GAPS) or []

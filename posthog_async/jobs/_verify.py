@@ -119,13 +119,15 @@ class _Verification:
         self.db = job._db
         options = journal.get_meta("options") or {}
         self.delete_events = bool(options.get("delete_events"))
+        self.keep_person = bool(options.get("keep_person"))
 
     def _tell(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
     async def run_pass(self) -> None:
-        await self.db(lambda: self.journal.add_targets(delete_events=self.delete_events))
+        await self.db(lambda: self.journal.add_targets(delete_events=self.delete_events,
+                                                       keep_person=self.keep_person))
         for project in self.projects.covered:
             if self.job.stopping:
                 return
