@@ -253,7 +253,8 @@ async def test_cli_list_and_lookup(srv: FakePostHog, tmp_path: Path) -> None:
     assert len(out.splitlines()) == 2 and "not found 1" in err and "duplicates 1" in err
 
 
-def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["demo", "--persons", "3000", "--erase", "2000"]) == 0
+def test_demo_runs_across_projects_and_ends_verified(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["demo", "--persons", "600", "--erase", "300", "--batch-seconds", "1"]) == 0
     err = capsys.readouterr().err
-    assert "deleted 2,000" in err and "server now holds 1,000 persons" in err
+    assert "in 3 projects: 903 (project, id) pairs" in err and "excluded on purpose: project 4" in err
+    assert "verification: VERIFIED" in err and "the sandbox still has 600" in err
