@@ -11,7 +11,6 @@ the summary on stdout: the journal still holds every outcome.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import sys
@@ -37,7 +36,7 @@ from ._job_args import (
     job_projects,
 )
 from ._progress import ProgressLine, format_duration
-from ._signals import JobSignals
+from ._signals import run_with_signals
 from ._summary import print_summary
 
 __all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "journal_loaded",
@@ -152,15 +151,8 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         concurrency=args.concurrency, retry_failed=args.retry_failed, patience=args.patience,
         check_deletion_status=args.deletion_status, on_progress=on_progress, on_notice=on_notice,
     )
-    task = asyncio.ensure_future(job.run())
-    signals = JobSignals(job, task, progress_line)
-
-    try:
-        await asyncio.wait([task])
-    finally:
-        signals.remove()
-        progress_line.close()
-    interrupted = signals.received or task.cancelled()
+    task, received = await run_with_signals(job, job.run(), progress_line)
+    interrupted = received or task.cancelled()
     error = None if task.cancelled() else task.exception()
     if isinstance(error, JobInterrupted):
         interrupted, error = True, None

@@ -58,7 +58,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         chosen = rng.sample(range(1, args.persons + 1), erase)
         lines = [f"user-{i}" if i <= shared else f"p{1 + i % args.projects}-user-{i}"
                  for i in chosen]  # a shared id: a person in every project; else in one
-        lines += ["user-does-not-exist", ""] + lines[:1]
+        lines += ["user-does-not-exist", "", *lines[:1]]
         ids_file.write_text("\n".join(lines) + "\n")
         print(f"erase request: {ids_file.name} with {len(lines):,} lines (including a blank, a "
               "duplicate and an unknown id), to be erased from every project\n", file=sys.stderr)
@@ -68,7 +68,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         parser = build_parser()
         code = await run_delete(parser.parse_args(["persons", "delete", *common,
                                                    "--delete-events"]), client)
-        print(f"\nverifying: lookups until every deleted person is gone, then PostHog's "
+        print("\nverifying: lookups until every deleted person is gone, then PostHog's "
               "deletion_status rows until each is completed...", file=sys.stderr)
         verified = await run_verify(parser.parse_args(
             ["persons", "verify", *common, "--wait", "--interval", "2"]), client)

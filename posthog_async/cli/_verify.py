@@ -15,7 +15,6 @@ that did not finish, a check that failed); 2 bad usage; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 import time
@@ -37,7 +36,7 @@ from ._job_args import (
     job_projects,
 )
 from ._progress import ProgressLine, format_duration
-from ._signals import JobSignals
+from ._signals import run_with_signals
 from ._summary import print_verification
 
 __all__ = ["add_verify_parser", "run_verify", "EXIT_PENDING"]
@@ -156,16 +155,10 @@ async def run_verify(args: argparse.Namespace, client: AsyncPostHog) -> int:
     job = DeletionJob(client, inputs=specs, journal=journal_path, projects=projects,
                       exclude_projects=excluded, concurrency=args.concurrency,
                       on_notice=line.interrupt)
-    task = asyncio.ensure_future(job.verify(
+    task, received = await run_with_signals(job, job.verify(
         wait=args.wait, until=args.until, interval=args.interval, queued_grace=args.queued_grace,
-        schedule=args.batch_schedule, on_progress=on_progress))
-    signals = JobSignals(job, task, line)
-    try:
-        await asyncio.wait([task])
-    finally:
-        signals.remove()
-        line.close()
-    if signals.received or task.cancelled():
+        schedule=args.batch_schedule, on_progress=on_progress), line)
+    if received or task.cancelled():
         print("interrupted: every check made so far is journaled. Verify again with:\n"
               f"  {verify_command(args, journal_path)}", file=sys.stderr)
         return EXIT_INTERRUPTED

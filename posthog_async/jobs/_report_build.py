@@ -27,7 +27,7 @@ def _totals(db: Any, load: dict[str, Any], summary: dict[str, Any]) -> dict[str,
     return {
         "requested": load.get("requested", 0), "blank": load.get("blank", 0),
         "duplicates": load.get("duplicates", 0), "invalid": load.get("invalid", 0),
-        "unique": _tally.unique_ids(db),
+        "unique": _tally.unique_ids(db, sum(outcomes.values())),
         "ids_in_projects": sum(outcomes.values()),
         **{outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
         "persons_found": summary["persons_found"],
@@ -67,13 +67,15 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
     totals["projects"] = 0
     checked = journal.get_meta(VERIFICATION_META)
     sections = []
-    for project in journal.job_projects():
+    recorded = journal.job_projects()
+    in_job = sum(project.state != "excluded" for project in recorded)
+    for project in recorded:
         section: dict[str, Any] = project.as_dict()
         if project.state != "excluded":
             totals["projects"] += 1
-            mine = _summary(db, options, project.id)
-            section["totals"] = {k: v for k, v in _totals(db, load, mine).items()
-                                 if k not in ("requested", "blank", "duplicates", "invalid")}
+            own = totals if in_job == 1 else _totals(db, load, _summary(db, options, project.id))
+            section["totals"] = {k: v for k, v in own.items() if k not in (
+                "requested", "blank", "duplicates", "invalid", "unique", "projects")}
             if checked is not None:
                 section["verification"] = journal.check_counts(project.id)
         sections.append(section)

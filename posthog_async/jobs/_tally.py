@@ -44,8 +44,13 @@ def chunk_sums(db: sqlite3.Connection, project: int | None = None) -> dict[str, 
     on_ids, _ = _where(project, "ids")
     states = dict(db.execute(f"SELECT state, COUNT(*) FROM chunks{on_chunks} GROUP BY state",
                              args).fetchall())
-    outcomes = dict(db.execute(
-        f"SELECT {OUTCOME}, COUNT(*) FROM ids{on_ids} GROUP BY 1", args).fetchall())
+    gaps = {row[0] for row in db.execute(
+        "SELECT project FROM projects WHERE state = 'not_covered'")}
+    outcomes: dict[str, int] = {}
+    for pid, outcome, count in db.execute(  # grouped first: no per-row lookup of the project
+            f"SELECT project, outcome, COUNT(*) FROM ids{on_ids} GROUP BY 1, 2", args):
+        name = outcome or ("not_covered" if pid in gaps else "pending")
+        outcomes[name] = outcomes.get(name, 0) + count
     sums = db.execute(
         "SELECT COALESCE(SUM(persons_found), 0), COALESCE(SUM(persons_deleted), 0), "
         "COALESCE(SUM(persons_queued), 0), "
@@ -120,11 +125,11 @@ def failed_chunks(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, A
     return [dict(zip(("chunk", "kind", "size", "error", "sends", "project"), r)) for r in rows]
 
 
-def unique_ids(db: sqlite3.Connection) -> int:
-    """Unique ids of the input: each is in every project of the job, so one project's count."""
-    row = db.execute("SELECT COUNT(*) FROM ids WHERE project = "
-                     "(SELECT MIN(project) FROM ids)").fetchone()
-    return int(row[0])
+def unique_ids(db: sqlite3.Connection, ids_in_projects: int) -> int:
+    """Unique ids of the input: each is in every project of the job, so the (project, id)
+    pairs over the projects that hold ids (read from the chunks: no scan of the ids)."""
+    row = db.execute("SELECT COUNT(DISTINCT project) FROM chunks").fetchone()
+    return ids_in_projects // max(1, int(row[0]))
 
 
 def rejects(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
