@@ -76,8 +76,8 @@ async def test_a_job_across_three_projects_with_overlapping_distinct_ids(
     assert report.ok, (report.totals, report.not_covered)
     assert_matches(report, org, before, [1, 2, 3])
     found = rows(report)
-    assert found[1, "distinct_ids", "anon-3"]["reason"] is None or "another of its ids" in str(
-        found[1, "distinct_ids", "anon-3"]["reason"])  # user-3's alias, in each project apart
+    for pid in (1, 2, 3):  # user-3's alias, deleted with it (by lookup, or credited after)
+        assert found[pid, "distinct_ids", "anon-3"]["person"] == before[pid, "user-3"]
     assert [found[p, "ids", in_two]["outcome"] for p in (1, 2, 3)] == [
         "not_found", "deleted", "not_found"]
     t = report.totals
@@ -212,7 +212,7 @@ async def test_the_python_api_refuses_what_makes_no_sense(org: FakePostHog, tmp_
 # -- SIGKILL in the middle of a job across projects -------------------------------------------------
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
-@pytest.mark.parametrize("kills", [[(3, True), (5, False)], [(1, False), (7, True)]])
+@pytest.mark.parametrize("kills", [[(3, True), (5, False)]])
 async def test_sigkill_during_a_job_across_projects_resumes_exactly(
         org: FakePostHog, tmp_path: Path, kills: list[tuple[int, bool]]) -> None:
     """The CLI is killed at the N-th bulk_delete (after PostHog did the work, or before it saw

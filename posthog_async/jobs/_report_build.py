@@ -98,6 +98,9 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
         state, problems = verdict(report, counts, options)
         report.verification = {**checked, "state": state, "problems": problems, **counts,
                                 "wrong": journal.wrong_examples() if state == "failed" else []}
+        if options.get("delete_recordings"):
+            report.verification["recordings"] = ("not verified: PostHog reports no status for "
+                                                 "recording deletions")
     return report
 
 
