@@ -45,21 +45,6 @@ async def org() -> AsyncIterator[FakePostHog]:
         yield server
 
 
-@pytest.fixture
-async def queued() -> AsyncIterator[FakePostHog]:
-    """Queued deletions (``PERSON_BULK_DELETE_ASYNC``) and a short stand-in for the batch."""
-    async for server in _server(queue_person_deletions=True, queued_deletion_delay=0.2,
-                                event_deletion_delay=2.0):
-        yield server
-
-
-async def rows_completed(server: FakePostHog) -> None:
-    """Until PostHog's stand-in batch has completed every event-deletion row."""
-    while any(row["status"] != "completed" for pid in server.projects
-              for row in server.project(pid).deletion_status):
-        await asyncio.sleep(0.05)
-
-
 async def delete(server: FakePostHog, source: Path, *extra: str) -> None:
     code, _, err = await run(server, "persons", "delete", "--distinct-ids-file", str(source),
                              "--all-projects", "--delete-events", *extra,
@@ -181,15 +166,18 @@ async def test_a_person_found_again_fails_verification(org: FakePostHog, tmp_pat
     assert [(r["project"], r["id"]) for r in again] == [(2, "user-5")]
 
 
-async def test_a_queued_deletion_that_never_happens(queued: FakePostHog, tmp_path: Path) -> None:
+async def test_a_queued_deletion_that_never_happens(queued_by_hand: FakePostHog,
+                                                   tmp_path: Path) -> None:
     """PostHog queued the deletion and its task gave up: pending during the grace period,
     wrong after it."""
+    queued = queued_by_hand
     stuck = queued.persons_with("user-7")[1]
     queued.fail_deletion_of(stuck.uuid)
     source = write_ids(tmp_path / "erase.txt", ERASE)
     await delete(queued, source)
     await queued.wait_for_deletions()
-    await rows_completed(queued)
+    for pid in (1, 2, 3):
+        queued.verify_event_deletions(pid)
     code, err = await verify(queued, source)
     assert code == 3 and "1 still queued at PostHog" in err, err
     await asyncio.sleep(0.05)
@@ -270,10 +258,11 @@ def gone_targets(journal: Path) -> set[str]:
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 @pytest.mark.parametrize("at", [4])
-async def test_sigkill_during_verify_resumes_exactly(queued: FakePostHog, tmp_path: Path,
+async def test_sigkill_during_verify_resumes_exactly(queued_by_hand: FakePostHog, tmp_path: Path,
                                                      at: int) -> None:
     """Killed at the N-th lookup or status read; the resumed verify never asks again about a
     person it had proven gone, and ends with the fake's truth, id by id."""
+    queued = queued_by_hand
     before = truth(queued, ERASE)
     source = write_ids(tmp_path / "erase.txt", ERASE)
     await delete(queued, source)
@@ -298,7 +287,8 @@ async def test_sigkill_during_verify_resumes_exactly(queued: FakePostHog, tmp_pa
     journal = Path(f"{source}.journal.sqlite")
     proven = gone_targets(journal)
     queued.stats.bodies.clear()
-    await rows_completed(queued)
+    for pid in (1, 2, 3):
+        queued.verify_event_deletions(pid)
     report = tmp_path / "proof.csv"
     code, err = await verify(queued, source, "--report", str(report))
     assert code == 0, err
