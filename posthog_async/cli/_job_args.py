@@ -49,8 +49,11 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
                        "in the report)")
 
 
-def input_specs(args: argparse.Namespace, *, journal_alone: bool) -> list[InputSpec]:
-    """The inputs given; ``journal_alone``: none may be given (``--journal`` names the job)."""
+def input_specs(args: argparse.Namespace, *, journal_alone: bool,
+                alone: str = "--resume --journal PATH to continue a job from its journal"
+                ) -> list[InputSpec]:
+    """The inputs given; ``journal_alone``: none may be given (``--journal`` names the job);
+    ``alone`` says how to name a job by its journal, for the error when nothing is given."""
     fmt = "csv" if args.csv else "jsonl" if args.jsonl else "lines"
     if args.column and fmt != "csv":
         raise UsageError("--column goes with --csv")
@@ -64,7 +67,7 @@ def input_specs(args: argparse.Namespace, *, journal_alone: bool) -> list[InputS
              for path in paths or ()]
     if not specs and not journal_alone:
         raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard "
-                         "input), or --resume --journal PATH to continue a job from its journal")
+                         f"input), or {alone}")
     if sum(spec.is_stdin for spec in specs) > 1:
         raise UsageError("only one input can be standard input")
     for spec in specs:

@@ -119,7 +119,8 @@ def add_verify_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
 
 def validate_verify_args(args: argparse.Namespace) -> tuple[list[InputSpec], Path, Path]:
     """Every check that needs no request. Raises :class:`UsageError`."""
-    specs = input_specs(args, journal_alone=bool(args.journal))
+    specs = input_specs(args, journal_alone=bool(args.journal),
+                        alone="--journal PATH: the job's own input or journal")
     job_projects(args)
     if any(spec.is_stdin for spec in specs):
         raise UsageError("verify reads the job's journal: give --journal PATH instead of '-'")

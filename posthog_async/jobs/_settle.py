@@ -46,18 +46,24 @@ def credit_aliases(db: sqlite3.Connection) -> int:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS credit (project INTEGER, kind TEXT, id TEXT, "
                    "person TEXT, outcome TEXT, PRIMARY KEY (project, kind, id))")
         db.execute("DELETE FROM credit")
-        done = ("SELECT project, COALESCE(person, CASE WHEN kind = 'ids' THEN id END) AS person, "
-                "MIN(outcome) AS outcome FROM ids WHERE outcome IN ('deleted', 'queued') "
-                "GROUP BY 1, 2")
+        # The persons done, keyed: each "not found" id is then a few key lookups (a join on a
+        # subquery would scan every person done for each id: quadratic in the job's size).
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS credit_done (project INTEGER, person TEXT, "
+                   "outcome TEXT, PRIMARY KEY (project, person)) WITHOUT ROWID")
+        db.execute("DELETE FROM credit_done")
+        db.execute("INSERT INTO credit_done SELECT project, COALESCE(person, CASE WHEN kind = 'ids' "
+                   "THEN id END) AS p, MIN(outcome) FROM ids WHERE outcome IN ('deleted', "
+                   "'queued') GROUP BY 1, 2 HAVING p IS NOT NULL")
+        # CROSS JOIN keeps this order (SQLite's rule): the "not found" ids first.
         db.execute(
             "INSERT OR IGNORE INTO credit SELECT ids.project, ids.kind, ids.id, done.person, "
-            "done.outcome FROM ids JOIN aliases ON aliases.project = ids.project "
-            f"AND aliases.id = ids.id JOIN ({done}) AS done ON done.project = ids.project "
+            "done.outcome FROM ids CROSS JOIN aliases ON aliases.project = ids.project "
+            "AND aliases.id = ids.id CROSS JOIN credit_done AS done ON done.project = ids.project "
             "AND done.person = aliases.person "
             "WHERE ids.kind = 'distinct_ids' AND ids.outcome = 'not_found'")
         db.execute(
             "INSERT OR IGNORE INTO credit SELECT ids.project, ids.kind, ids.id, done.person, "
-            f"done.outcome FROM ids JOIN ({done}) AS done ON done.project = ids.project "
+            "done.outcome FROM ids CROSS JOIN credit_done AS done ON done.project = ids.project "
             "AND done.person = ids.id WHERE ids.kind = 'ids' AND ids.outcome = 'not_found'")
         match = "credit.project = ids.project AND credit.kind = ids.kind AND credit.id = ids.id"
         cursor = db.execute(

@@ -89,8 +89,8 @@ def wide_persons(db: sqlite3.Connection) -> int:
     lookup shows at most 10 of a person's ids, so some of their ids may be unknown here."""
     row = db.execute(
         "SELECT COUNT(*) FROM (SELECT project, person FROM aliases GROUP BY project, person "
-        "HAVING COUNT(*) >= ?) AS wide WHERE EXISTS (SELECT 1 FROM ids WHERE ids.project = "
-        "wide.project AND ids.person = wide.person AND outcome IN ('deleted', 'queued'))",
+        "HAVING COUNT(*) >= ?) AS wide WHERE (project, person) IN (SELECT project, person "
+        "FROM ids WHERE outcome IN ('deleted', 'queued'))",
         (C.MAX_LOOKUP_DISTINCT_IDS,)).fetchone()
     return int(row[0])
 
