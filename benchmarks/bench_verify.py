@@ -11,42 +11,17 @@ client unpaced, so the numbers are the client's own work, not PostHog's rate lim
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from posthog_async import AsyncPostHog
 from posthog_async.jobs import DeletionJob
 
 from _common import machine_line, median, ratio_stats, smoke_parser
-from _server import API_KEY, free_port
+from _server import API_KEY, fake_server
 
 PROJECTS = [1, 2, 3]
-
-
-def start_server(persons: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posthog_async.testing", "--port", str(port), "--persons",
-         str(persons), "--projects", ",".join(map(str, PROJECTS)), "--overlap", "1",
-         "--api-key", API_KEY, "--no-rate-limits", "--event-deletion-delay", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            req = urllib.request.Request(url + "/api/users/@me/",
-                                         headers={"Authorization": f"Bearer {API_KEY}"})
-            urllib.request.urlopen(req, timeout=1).read()
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("fake server did not start") from None
-            time.sleep(0.2)
 
 
 async def one_round(url: str, folder: Path, first: int, size: int) -> tuple[float, float, str]:
@@ -73,20 +48,17 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
     args = parser.parse_args(argv)
     size, rounds = (200, 2) if args.smoke else (args.ids, args.rounds)
     print(machine_line())
-    proc, url = start_server(size * rounds)
     jobs: list[float] = []
     checks: list[float] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
-            for r in range(rounds):
-                job_cpu, verify_cpu, state = asyncio.run(
-                    one_round(url, Path(tmp), 1 + r * size, size))
-                assert state == "verified", state
-                jobs.append(job_cpu)
-                checks.append(verify_cpu)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    knobs = ("--projects", ",".join(map(str, PROJECTS)), "--overlap", "1",
+             "--event-deletion-delay", "0")
+    with fake_server(size * rounds, extra=knobs) as url, \
+            tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
+        for r in range(rounds):
+            job_cpu, verify_cpu, state = asyncio.run(one_round(url, Path(tmp), 1 + r * size, size))
+            assert state == "verified", state
+            jobs.append(job_cpu)
+            checks.append(verify_cpu)
     pairs = size * len(PROJECTS)
     per = 1000 / pairs * 1000  # ms per 1000 (project, id) pairs
     conditions = (f"[{size:,} ids x {len(PROJECTS)} projects a round, {rounds} rounds "
