@@ -21,15 +21,18 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def fake_server(persons: int, *, latency: float = 0.0,
-                rate_limits: dict[str, str] | None = None) -> Iterator[str]:
+                rate_limits: dict[str, str] | None = None,
+                extra: tuple[str, ...] = ()) -> Iterator[str]:
     """The fake PostHog with ``persons`` seeded, unthrottled except for ``rate_limits``
-    (``{"person_deletes": "60/10"}``), answering every request after ``latency`` seconds."""
+    (``{"person_deletes": "60/10"}``), answering every request after ``latency`` seconds;
+    ``extra``: more of its command-line knobs (``("--projects", "1,2,3")``)."""
     port = free_port()
     args = [sys.executable, "-m", "posthog_async.testing", "--port", str(port),
             "--persons", str(persons), "--api-key", API_KEY, "--no-rate-limits",
             "--latency", str(latency)]
     for bucket, spec in (rate_limits or {}).items():
         args += ["--rate-limit", f"{bucket}={spec}"]
+    args += extra
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

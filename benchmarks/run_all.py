@@ -21,11 +21,13 @@ import bench_pagination
 import bench_query
 import bench_ratelimit
 import bench_redis_limiter
+import bench_verify
 import bench_web_app
 from _common import machine_line
 
 MODULES = (bench_overhead, bench_bulk, bench_decode, bench_pagination, bench_ratelimit,
-           bench_bulk_memory, bench_redis_limiter, bench_query, bench_web_app, bench_in_flight)
+           bench_bulk_memory, bench_redis_limiter, bench_query, bench_web_app, bench_in_flight,
+           bench_verify)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -73,6 +73,12 @@ EVENT_DELETION_HOUR = 5
 EVENT_DELETION_MINUTE = 0
 #: Rows asked for per page when scanning ``persons/deletion_status/`` (PostHog sets no maximum).
 DELETION_STATUS_PAGE_LIMIT = 1000
+#: How long a person whose deletion PostHog queued (``PERSON_BULK_DELETE_ASYNC``) may still be
+#: found before ``verify`` calls it wrong: the queued task retries a failed person 3 times with
+#: backoff up to 600 s (``delete_persons.py``), so an hour is well past its last attempt.
+QUEUED_DELETION_GRACE = 3600.0
+#: ``verify --wait``: seconds between two checks of what is still pending at PostHog.
+VERIFY_INTERVAL = 600.0
 
 USER_AGENT = "posthog-async-client"
 

@@ -43,7 +43,8 @@ async def _scenario(world: World, dedupe: bool, lose: int, storm: int | None, st
                     storm_on: str) -> None:
     truth = Truth(world)
     async with FakePostHog(api_key=API_KEY, rate_limits=None, queue_person_deletions=world.queued,
-                           queued_deletion_delay=0.02, bulk_delete_version=world.version) as server:
+                           queued_deletion_delay=0.02, bulk_delete_version=world.version,
+                           project_ids=world.project_ids) as server:
         populate(server, world)
         for kind, lines in (("distinct_ids", world.listed), ("ids", world.listed_uuids)):
             if not lines:

@@ -202,7 +202,8 @@ def assert_report_matches_server(report: Path, server: FakePostHog, *, existed: 
     """Every asked id's outcome is what PostHog did: deleted iff a person had it, and it is gone."""
     rows = list(csv.reader(report.read_text().splitlines()))
     totals = {r[0][2:]: int(r[1]) for r in rows if r[0].startswith("# ")}
-    header = rows.index(["kind", "id", "outcome", "reason", "person", "chunk"])
+    header = next(i for i, row in enumerate(rows) if row[:6] == ["kind", "id", "outcome",
+                                                                  "reason", "person", "chunk"])
     outcomes = {r[1]: r[2] for r in rows[header + 1:]}
     remaining = {d for p in server.project().persons.values() for d in p.distinct_ids}
     for n in asked:
@@ -257,7 +258,8 @@ async def test_cli_list_and_lookup(srv: FakePostHog, tmp_path: Path) -> None:
     assert len(out.splitlines()) == 2 and "not found 1" in err and "duplicates 1" in err
 
 
-def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["demo", "--persons", "3000", "--erase", "2000"]) == 0
+def test_demo_runs_across_projects_and_ends_verified(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["demo", "--persons", "600", "--erase", "300", "--batch-seconds", "1"]) == 0
     err = capsys.readouterr().err
-    assert "deleted 2,000" in err and "server now holds 1,000 persons" in err
+    assert "in 3 projects: 903 (project, id) pairs" in err and "excluded on purpose: project 4" in err
+    assert "verification: VERIFIED" in err and "the sandbox still has 600" in err

@@ -52,7 +52,7 @@ def test_every_parser_refuses_abbreviations() -> None:
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 todo.extend(action.choices.values())
-    assert seen == 7  # posthog-async, persons, persons delete/list/lookup/export, demo
+    assert seen == 8  # posthog-async, persons, persons delete/verify/list/lookup/export, demo
 
 
 @pytest.mark.parametrize("argv", [

@@ -15,9 +15,11 @@ from posthog_async._chunk_result import MAYBE_DELETED
 from posthog_async.jobs import DeletionJob
 from posthog_async.jobs._journal import Journal
 from posthog_async.jobs._lock import JournalError
+from posthog_async.jobs._schema import SCHEMA_VERSION
 from posthog_async.testing import FakePostHog
 from posthog_async.testing._request import respond
 
+from ._old_journals import downgrade
 from .conftest import API_KEY
 from .test_job_proof import per_id, rec, write_ids
 
@@ -187,25 +189,28 @@ async def test_a_kill_during_a_call_is_a_lost_answer_on_resume(rec: FakePostHog,
     assert per_id(report)["user-3"] == ("deleted", "deleted by a call whose answer was lost")
 
 
-async def test_a_format_3_journal_is_migrated_and_resumes(rec: FakePostHog, tmp_path: Path) -> None:
-    """A journal written before in_flight existed, killed with a call out: the chunk still
-    'sent' counts one lost answer, and the job resumes to the end."""
+@pytest.mark.parametrize("version", [3, 4])
+async def test_an_older_journal_is_migrated_and_resumes(rec: FakePostHog, tmp_path: Path,
+                                                        version: int) -> None:
+    """A journal written before in_flight existed (format 3) or before projects were recorded
+    (format 4), killed with a call out: the chunk still 'sent' counts one lost answer, the
+    journal takes the project this run names, and the job resumes to the end."""
     rec.seed_persons(4)
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 5)])
     await killed_at(rec, source, 1)
     journal = Path(f"{source}.journal.sqlite")
-    db = sqlite3.connect(journal)
-    for column in ("in_flight", "first_seq", "last_seq", "bound"):  # format 3's chunks
-        db.execute(f"ALTER TABLE chunks DROP COLUMN {column}")
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
+    downgrade(journal, version)
+    notes: list[str] = []
     async with rec.client(rate_limits=None) as ph:
-        report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
+        report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1,
+                                   on_notice=notes.append).run()
     assert report.ok and report.totals["deleted"] == 4 and report.totals["lost_answers"] == 1
+    assert [p["id"] for p in report.projects] == [1] and report.selection["ids"] == [1]
+    assert any("did not record its project" in note for note in notes)
     holder = Journal(journal)
     try:
-        assert holder.get_meta("schema_version") == 4
+        assert holder.get_meta("schema_version") == SCHEMA_VERSION
+        assert {row[0] for row in holder.connection.execute("SELECT project FROM ids")} == {1}
     finally:
         holder.close()
 

@@ -2,9 +2,14 @@
 loopback, through lost answers, 5xx and 429 storms, dropped connections, stops and kills at random
 requests, resumed until done, with and without lookups, queued and synchronous deletion.
 
-After every run: nobody outside the list was touched, nobody the journal calls deleted is alive,
-and the key is nowhere. After every run to the end: the report equals the fake's truth id by id,
-every exactness claim in it is true, and its totals add up (each person counted once).
+A world has one to three projects (the same distinct ids, different persons; a listed UUID names
+a person in one project only). Verification runs too: killed, stopped, before and after PostHog's
+batch, and at the end.
+
+After every run: nobody outside the list was touched, nobody the journal calls deleted (or a
+verification calls gone) is alive, and the key is nowhere. After every run to the end: the report
+equals the fake's truth id by id, every exactness claim in it is true, and its totals add up (each
+person counted once); a final verification's verdict is the one the truth calls for.
 
 The kill is the in-process stand-in for SIGKILL: the job's task is cancelled from a server hook
 when the N-th request arrives, after the server did the work or before. What is the same as a
@@ -41,14 +46,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 import posthog_async._chunk_step as chunk_step
-from posthog_async.jobs import DeletionJob, JobReport
+from posthog_async.cli._delete import journal_loaded
+from posthog_async import PostHogError
+from posthog_async.jobs import DeletionJob, JobInterrupted, JobReport
 from posthog_async.testing import FakePostHog
 
 from ._cli import run as run_cli
 from ._cli import spawn
 from ._world import (
     BULK, Truth, World, check_journal_claims, check_no_key, check_report, check_untouched,
-    journal_bytes, populate, worlds,
+    check_verification, journal_bytes, populate, worlds,
 )
 from .conftest import fast_retries
 
@@ -117,7 +124,8 @@ class DeletionJobMachine(RuleBasedStateMachine):
     def begin(self, world: World) -> None:
         self.world, self.truth = world, Truth(world)
         self.server = FakePostHog(api_key=KEY, rate_limits=None, queue_person_deletions=world.queued,
-                                  queued_deletion_delay=0.02, bulk_delete_version=world.version)
+                                  queued_deletion_delay=0.02, bulk_delete_version=world.version,
+                                  project_ids=world.project_ids)
         self.loop.run_until_complete(self.server.start())
         populate(self.server, world)
         self.inputs = {"distinct_ids": self.tmp / "erase.txt"}
@@ -129,22 +137,41 @@ class DeletionJobMachine(RuleBasedStateMachine):
     def job(self, ph: Any, **kwargs: Any) -> DeletionJob:
         o = self.world.options()
         return DeletionJob(ph, distinct_ids=self.inputs["distinct_ids"], ids=self.inputs.get("ids"),
-                           journal=self.journal, resolve=o["resolve"],
+                           journal=self.journal, resolve=o["resolve"], projects=job_projects(self.world),
                            delete_events=o["delete_events"], delete_recordings=o["delete_recordings"],
                            keep_person=o["keep_person"], chunk_size=o["chunk_size"],
                            concurrency=o["concurrency"], on_notice=self.notes.append, **kwargs)
 
-    async def _run(self, abort: Abort | None, **kwargs: Any) -> JobReport | None:
+    async def _run(self, abort: Abort | None, *, verify: bool = False,
+                   **kwargs: Any) -> JobReport | None:
         assert self.server is not None
         async with self.server.client(rate_limits=None, retry_policy=fast_retries(),
                                       max_retry_after=0.01) as ph:
             job = self.job(ph, **kwargs)
+            run = job.verify if verify else job.run
             if abort is None:
-                return await job.run()
+                return await run()
             abort.job, abort.scope = job, anyio.CancelScope()
             with abort.scope:
-                return await job.run()
+                return await run()
             return None
+
+    @staticmethod
+    async def _quietly(run: Any) -> JobReport | None:
+        """A faulty run may end in what will not heal within its patience: a storm through the
+        discovery of its projects (raised: a discovery that did not finish never passes for a
+        complete one), or a stop before its input was loaded (nothing was sent)."""
+        try:
+            result: JobReport | None = await run
+            return result
+        except (PostHogError, JobInterrupted):
+            return None
+
+    def complete_rows(self) -> None:
+        """PostHog's weekly batch has run: every event-deletion row is verified."""
+        assert self.server is not None
+        for project in self.world.project_ids:
+            self.server.verify_event_deletions(project)
 
     def settle(self) -> None:
         assert self.server is not None
@@ -171,8 +198,8 @@ class DeletionJobMachine(RuleBasedStateMachine):
         hook = Abort(server, at, abort) if abort else None
         if hook is not None:
             server.add_hook(hook)
-        report = self.loop.run_until_complete(self._run(hook, patience=0.2,
-                                                        retry_failed=retry_failed))
+        report = self.loop.run_until_complete(self._quietly(self._run(
+            hook, patience=0.2, retry_failed=retry_failed)))
         self.settle()
         self.check_safety()
         if report is not None:  # stopped, or some chunks failed: what it settled is true
@@ -203,6 +230,39 @@ class DeletionJobMachine(RuleBasedStateMachine):
             assert {k: v for k, v in sent.items() if BULK in k} == {
                 k: v for k, v in before.items() if BULK in k}
 
+    @precondition(lambda self: self.server is not None)
+    @rule(abort=st.sampled_from([None, "kill", "kill-unprocessed", "stop"]), at=st.integers(1, 6),
+          batch_ran=st.booleans(), storm=st.sampled_from([None, 429, 502]))
+    def verify_run(self, abort: str | None, at: int, batch_ran: bool, storm: int | None) -> None:
+        """A verification, maybe killed or stopped at the N-th request, before or after
+        PostHog's batch: what it records is never a lie about a living person."""
+        if not journal_loaded(self.journal):
+            return
+        server = self.server
+        assert server is not None
+        if batch_ran:
+            self.complete_rows()
+        if storm is not None:
+            server.fail_next(storm, times=2, path_contains="batch_by",
+                             retry_after=0 if storm == 429 else None)
+        hook = Abort(server, at, abort) if abort else None
+        if hook is not None:
+            server.add_hook(hook)
+        report = self.loop.run_until_complete(self._quietly(self._run(hook, verify=True)))
+        self.settle()
+        self.check_safety()
+        if report is not None and report.verification is not None:  # None: stopped at once
+            check_verification(report.to_dict(per_id=True), server, self.truth, final=False)
+
+    def verify_to_the_end(self) -> None:
+        self.complete_rows()
+        report = self.loop.run_until_complete(self._run(None, verify=True))
+        assert report is not None and self.server is not None
+        data = report.to_dict(per_id=True)
+        event(f"verified: {data['verification']['state']}")
+        check_verification(data, self.server, self.truth, final=True)
+        self.check_safety()
+
     def check_safety(self) -> None:
         assert self.server is not None
         check_untouched(self.server, self.truth)
@@ -214,6 +274,7 @@ class DeletionJobMachine(RuleBasedStateMachine):
         try:
             if self.server is not None:
                 self.run_to_the_end()  # every example ends with a resume to the end
+                self.verify_to_the_end()  # and a verification once PostHog's batch ran
         finally:
             chunk_step._backoff = self._backoff
             logging.getLogger().removeHandler(self.logs)
@@ -230,12 +291,24 @@ DeletionJobMachine.TestCase.settings = settings(
 test_deletion_job_state_machine = DeletionJobMachine.TestCase
 
 
+def job_projects(world: World) -> Any:
+    """One project: the client's (as before projects existed); several: named, or discovered."""
+    if world.projects == 1:
+        return None
+    return world.project_ids if world.chunk_size % 2 else "all"
+
+
 # -- the same with a real process killed by SIGKILL --------------------------------------------------
 
 def cli_args(world: World, inputs: dict[str, Path], journal: Path) -> list[str]:
     args = ["persons", "delete", "--distinct-ids-file", str(inputs["distinct_ids"]),
             "--journal", str(journal), "--chunk-size", str(world.chunk_size),
             "--concurrency", str(world.concurrency), "--patience", "1"]
+    projects = job_projects(world)
+    if projects == "all":
+        args.append("--all-projects")
+    for project in projects if isinstance(projects, list) else ():
+        args += ["--project-id", str(project)]
     if "ids" in inputs:
         args += ["--ids-file", str(inputs["ids"])]
     for flag, on in (("--no-resolve", not world.resolve), ("--delete-events", world.delete_events),
@@ -267,7 +340,8 @@ async def _sigkill_scenario(tmp: Path, world: World, kills: list[tuple[int, bool
         inputs["ids"].write_text("\n".join(world.listed_uuids) + "\n", encoding="utf-8")
     journal = tmp / "job.sqlite"
     async with FakePostHog(api_key=KEY, rate_limits=None, queue_person_deletions=world.queued,
-                           queued_deletion_delay=0.02, bulk_delete_version=world.version) as server:
+                           queued_deletion_delay=0.02, bulk_delete_version=world.version,
+                           project_ids=world.project_ids) as server:
         populate(server, world)
         args = cli_args(world, inputs, journal)
         for n, (at, processed) in enumerate(kills):

@@ -68,7 +68,8 @@ async def test_totals_add_up_and_every_id_is_named(rec: FakePostHog, tmp_path: P
     data = json.loads(out.read_text())
     assert data["totals"] == t and len(data["ids"]) == 2601 and API_KEY not in out.read_text()
     rows = list(csv.reader(report.write(tmp_path / "report.csv").read_text().splitlines()))
-    header = rows.index(["kind", "id", "outcome", "reason", "person", "chunk"])
+    header = rows.index(["kind", "id", "outcome", "reason", "person", "chunk", "project",
+                         "person_check", "gone_at", "events", "delete_verified_at"])
     outcomes = {r[1]: r[2] for r in rows[header + 1:]}
     assert outcomes["user-1"] == "deleted" and outcomes["user-2600"] == "not_found"
     assert outcomes["bad\tid"] == "invalid" and len(outcomes) == 2601

@@ -8,8 +8,9 @@ error, not ``--dry-run``. The global options are accepted before or after the co
 users type them (``posthog-async persons list --host URL``); an option given twice with two
 values is refused, wherever each was given.
 
-Exit status: 0 done, 1 incomplete (failures, a report or journal that could not be written),
-2 bad usage or configuration (nothing was sent), 130 interrupted (Ctrl-C, SIGTERM).
+Exit status: 0 done, 1 incomplete (failures, a report or journal that could not be written, a
+project not covered), 2 bad usage or configuration (nothing was sent), 3 (``persons verify``)
+work still pending at PostHog, 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .. import _constants as C
 from .. import AsyncPostHog, ConfigurationError, PostHogError, RateLimits, RedisRateLimiter
 from .._config import resolve_project_id
 from ..jobs import InputError, JournalError, JournalWriteError, ReportPathError
-from ._args import CliParser, UsageError, redact, secrets_in
+from ._args import AppendAcross, CliParser, UsageError, redact, secrets_in
 from ._delete import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -36,6 +37,7 @@ from ._delete import (
 from ._demo import add_demo_parser, run_demo
 from ._export import add_export_parser, run_export
 from ._persons import add_read_parsers, run_list, run_lookup
+from ._verify import add_verify_parser, run_verify
 
 __all__ = ["main", "build_parser"]
 
@@ -43,7 +45,8 @@ __all__ = ["main", "build_parser"]
 #: The options every command takes, before or after its name: (flags, add_argument options).
 GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, object]], ...] = (
     (("--host",), {"help": "PostHog host (default $POSTHOG_HOST or us.posthog.com)"}),
-    (("--project-id",), {"help": "project id (default $POSTHOG_PROJECT_ID)"}),
+    (("--project-id",), {"help": "project id (default $POSTHOG_PROJECT_ID); persons delete and "
+                         "persons verify take several", "action": AppendAcross}),
     (("--api-key",), {"help": "personal API key (prefer $POSTHOG_PERSONAL_API_KEY)"}),
     (("--redis-url",), {"help": "share the key's rate limit with other processes through "
                         f"Redis/Valkey (default ${C.ENV_REDIS_URL})"}),
@@ -71,12 +74,27 @@ def _sub_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
     return found
 
 
+#: The commands that work in several projects at once (``--project-id`` repeated).
+MULTI_PROJECT_ACTIONS = ("delete", "verify")
+
+
+def _one_project_unless_a_job(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.project_ids``: every ``--project-id`` given (repeats of one value dropped);
+    ``args.project_id``: the first (the client's). Only jobs take more than one."""
+    ids = list(dict.fromkeys(getattr(args, "project_id", None) or ()))
+    args.project_ids, args.project_id = ids, (ids[0] if ids else None)
+    if len(ids) > 1 and getattr(args, "action", None) not in MULTI_PROJECT_ACTIONS:
+        parser.error(f"--project-id {ids[0]!r} and --project-id {ids[1]!r} conflict: give "
+                     "--project-id once (only persons delete and persons verify work in several "
+                     "projects)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``posthog-async`` argument parser (the command-line reference is generated from it).
 
     A new command registers itself below; the global options and the once-only rule (see
     ``_args``) reach it without more code."""
-    parser = CliParser(prog="posthog-async", allow_abbrev=False,
+    parser = CliParser(prog="posthog-async", allow_abbrev=False, after_parse=_one_project_unless_a_job,
                        description="Async PostHog REST client: bulk person jobs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_global_options(parser, top=True)
@@ -84,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     persons = sub.add_parser("persons", help="person commands", allow_abbrev=False).add_subparsers(
         dest="action", required=True)
     add_delete_parser(persons)
+    add_verify_parser(persons)
     add_read_parsers(persons)
     add_export_parser(persons)
     add_demo_parser(sub)
@@ -121,9 +140,13 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await run_demo(args)
     async with _client(args) as client:  # the key and host are checked here: no request yet
-        _require_project(args)
+        if args.action not in MULTI_PROJECT_ACTIONS or not (
+                args.all_projects or args.action == "verify" or args.resume):
+            _require_project(args)  # a job's journal knows its projects: a resume's, verify's
         if args.action == "delete":  # checks its arguments before it creates or sends anything
             return await run_delete(args, client)
+        if args.action == "verify":
+            return await run_verify(args, client)
         if args.action == "list":
             return await run_list(args, client)
         if args.action == "export":

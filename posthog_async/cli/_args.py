@@ -28,8 +28,8 @@ from typing import Any, NoReturn
 
 from .. import _constants as C
 
-__all__ = ["CliParser", "UsageError", "BooleanOption", "redact", "secrets_in", "positive_int",
-           "bounded_int"]
+__all__ = ["CliParser", "UsageError", "BooleanOption", "AppendAcross", "redact", "secrets_in",
+           "positive_int", "bounded_int"]
 
 REDACTED = "<redacted>"
 #: A personal API key: ``phx_`` and at least one more character (a bare ``phx_``, as in "keys
@@ -45,6 +45,9 @@ _ARGV: ContextVar[tuple[str, ...]] = ContextVar("posthog_async_cli_argv", defaul
 #: During one ``parse_args``: each once-only option's first spelling and value, by ``dest``.
 _GIVEN: ContextVar[dict[str, tuple[str, Any]] | None] = ContextVar("posthog_async_cli_given",
                                                                    default=None)
+#: During one ``parse_args``: every value of each :class:`AppendAcross` option, by ``dest``.
+_APPENDED: ContextVar[dict[str, list[Any]] | None] = ContextVar("posthog_async_cli_appended",
+                                                               default=None)
 
 
 class UsageError(ValueError):
@@ -130,15 +133,36 @@ class BooleanOption(argparse.BooleanOptionalAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+class AppendAcross(argparse._AppendAction):
+    """``append`` for an option accepted before and after the command (``--project-id``): every
+    value is kept, wherever it was typed. (argparse gives a command's parser a namespace of its
+    own and copies it over the first one, so a plain ``append`` after the command would drop
+    the values given before it.)"""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        appended = _APPENDED.get()
+        if appended is None:  # parsed outside CliParser.parse_args: a plain append
+            super().__call__(parser, namespace, values, option_string)
+            return
+        appended.setdefault(self.dest, []).append(values)
+        setattr(namespace, self.dest, list(appended[self.dest]))
+
+
 class CliParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose error messages never hold the API key (exit status 2).
 
     Sub-parsers made with ``add_subparsers`` are of this class too (argparse uses the parent's).
+    ``after_parse(parser, namespace)`` (the top parser's) checks and shapes what was parsed; it
+    may call ``parser.error``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any,
+                 after_parse: Callable[[argparse.ArgumentParser, argparse.Namespace], None]
+                 | None = None, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+        self.after_parse = after_parse
         self.register("action", None, _StoreOnce)  # the default action: an option given once
         self.register("action", "store", _StoreOnce)
 
@@ -148,10 +172,14 @@ class CliParser(argparse.ArgumentParser):
         argv = list(sys.argv[1:] if args is None else args)
         # Sub-parsers report their errors, and record the options they were given, inside
         # this call: one command line, one record, whichever parser reads an option.
-        token, given = _ARGV.set(tuple(argv)), _GIVEN.set({})
+        token, given, appended = _ARGV.set(tuple(argv)), _GIVEN.set({}), _APPENDED.set({})
         try:
-            return super().parse_args(argv, namespace)
+            parsed = super().parse_args(argv, namespace)
+            if self.after_parse is not None:
+                self.after_parse(self, parsed)
+            return parsed
         finally:
+            _APPENDED.reset(appended)
             _GIVEN.reset(given)
             _ARGV.reset(token)
 

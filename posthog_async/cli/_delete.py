@@ -11,13 +11,11 @@ the summary on stdout: the journal still holds every outcome.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
 
 from .. import AsyncPostHog
 from ..jobs import (
@@ -26,20 +24,25 @@ from ..jobs import (
     JobInterrupted,
     JobProgress,
     JobReport,
-    check_report_path,
 )
-from ..jobs._input_bytes import unreadable_reason
 from ..jobs._lock import JobLock
 from ._args import BooleanOption, CliParser, UsageError, bounded_int, positive_int, redact
-from ._hint import hint_notes, job_command
+from ._hint import hint_notes, job_command, verify_command
+from ._job_args import (
+    add_input_arguments,
+    add_project_arguments,
+    check_report_target,
+    input_specs,
+    job_projects,
+)
 from ._progress import ProgressLine, format_duration
-from ._signals import JobSignals
+from ._signals import run_with_signals
+from ._summary import print_summary
 
-__all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "UsageError", "EXIT_OK",
-           "EXIT_INCOMPLETE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+__all__ = ["add_delete_parser", "run_delete", "validate_delete_args", "journal_loaded",
+           "UsageError", "EXIT_OK", "EXIT_INCOMPLETE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_JOURNAL_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")  # SQLite's, and the job's lock
 
 
 def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
@@ -48,15 +51,8 @@ def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
         description="Delete every person named in the input files, in chunks of at most 1000, "
         "under PostHog's rate limits. Progress is journaled in SQLite so an interrupted run can be "
         "resumed with --resume; the report names every id's outcome.", allow_abbrev=False)
-    src = p.add_argument_group("input (a path, or - for standard input; each may be given "
-                               "several times: every file is part of the job)")
-    src.add_argument("--distinct-ids-file", metavar="PATH", action="append", help="distinct ids")
-    src.add_argument("--ids-file", metavar="PATH", action="append", help="person UUIDs")
-    fmt = src.add_mutually_exclusive_group()
-    fmt.add_argument("--csv", action="store_true", help="inputs are CSV with a header (needs --column)")
-    fmt.add_argument("--jsonl", action="store_true", help="inputs are JSON Lines (needs --field)")
-    src.add_argument("--column", help="the CSV column that holds the ids")
-    src.add_argument("--field", help="the JSON Lines field that holds the ids")
+    add_input_arguments(p)
+    add_project_arguments(p)
     what = p.add_argument_group("what to delete")
     what.add_argument("--delete-events", action="store_true", help="also queue their events for deletion")
     what.add_argument("--delete-recordings", action="store_true", help="also delete their recordings")
@@ -83,56 +79,7 @@ def add_delete_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
                      help="also count PostHog's event-deletion status rows for this job's persons")
 
 
-def _inputs(args: argparse.Namespace) -> list[InputSpec]:
-    fmt = "csv" if args.csv else "jsonl" if args.jsonl else "lines"
-    if args.column and fmt != "csv":
-        raise UsageError("--column goes with --csv")
-    if args.field and fmt != "jsonl":
-        raise UsageError("--field goes with --jsonl")
-    name = args.column if fmt == "csv" else args.field if fmt == "jsonl" else None
-    if fmt != "lines" and not name:
-        raise UsageError(f"--{fmt} needs --{'column' if fmt == 'csv' else 'field'} NAME")
-    specs = [InputSpec(kind, path, fmt, name)  # type: ignore[arg-type]
-             for kind, paths in (("distinct_ids", args.distinct_ids_file), ("ids", args.ids_file))
-             for path in paths or ()]
-    if not specs and not (args.resume and args.journal):
-        raise UsageError("give --distinct-ids-file PATH and/or --ids-file PATH (- reads standard "
-                         "input), or --resume --journal PATH to continue a job from its journal")
-    if sum(spec.is_stdin for spec in specs) > 1:
-        raise UsageError("only one input can be standard input")
-    for spec in specs:
-        if not spec.is_stdin:
-            _check_readable(spec.path)
-    _refuse_twice(specs)
-    return specs
-
-
-def _check_readable(name: str) -> None:
-    """Refuse an input that cannot be read, naming why (a symlink loop is not "not found")."""
-    path = Path(name)
-    try:
-        os.stat(path)
-    except OSError as exc:
-        raise UsageError(f"cannot read the input file {name}: {unreadable_reason(name, exc)}"
-                         ) from None
-    if path.is_dir():
-        raise UsageError(f"{name} is a directory, not an input file")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"cannot read the input file {name}: permission denied")
-
-
-def _refuse_twice(specs: list[InputSpec]) -> None:
-    """One file given twice (by the same name, a symlink or a hard link) would be loaded twice,
-    and a pipe cannot be read twice: either way the command is not what was meant."""
-    files = [spec for spec in specs if not spec.is_stdin]
-    for index, spec in enumerate(files):
-        for earlier in files[:index]:
-            if os.path.samefile(earlier.path, spec.path):
-                same = "" if earlier.path == spec.path else f" (the same file as {earlier.path})"
-                raise UsageError(f"{spec.path}{same} is given twice: give each input once")
-
-
-def _journal_loaded(path: Path) -> bool | None:
+def journal_loaded(path: Path) -> bool | None:
     """``None``: no journal; ``False``: one that never finished loading; ``True``: loaded."""
     if not path.exists():
         return None
@@ -149,7 +96,8 @@ def _journal_loaded(path: Path) -> bool | None:
 
 def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Path, Path]:
     """Every check that needs no request: inputs, journal, report path. Raises :class:`UsageError`."""
-    specs = _inputs(args)
+    specs = input_specs(args, journal_alone=bool(args.resume and args.journal))
+    job_projects(args)  # --all-projects, --exclude-project: checked before anything is created
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed only goes with --resume")
     if args.dry_run and not args.resolve:
@@ -168,7 +116,7 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
         raise UsageError(f"cannot write the journal in {folder}: the folder is missing or not writable")
     if journal.exists():  # another run's journal is not read: say whose it is (JournalBusy)
         JobLock(journal).release()
-    state = _journal_loaded(journal)
+    state = journal_loaded(journal)
     if state and not args.resume:
         raise UsageError(f"journal {journal} holds an earlier run: add --resume to continue it, "
                          "or pass --journal NEW to start over")
@@ -180,31 +128,6 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     report = Path(args.report) if args.report else journal.with_name(journal.name + ".report.json")
     check_report_target(report, specs, journal)
     return specs, journal, report
-
-
-def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> None:
-    """Refuse a report path that would overwrite an input, the journal or one of its side files
-    (and, through :func:`check_report_path`, one that is not a regular file)."""
-    try:
-        check_report_path(report)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    target = report.resolve()
-    taken = {Path(spec.path).resolve(): f"the input file {spec.path}"
-             for spec in specs if not spec.is_stdin}
-    taken[journal.resolve()] = f"the journal {journal}"
-    for suffix in _JOURNAL_SIDE_FILES:
-        side = journal.with_name(journal.name + suffix)
-        taken[side.resolve()] = f"the journal's side file {side}"
-    if target in taken:
-        raise UsageError(f"report path {report} is {taken[target]}: the report would overwrite it")
-    if not target.exists():
-        return
-    for spec in specs:
-        if not spec.is_stdin and os.path.exists(spec.path) and os.path.samefile(spec.path, target):
-            raise UsageError(f"report path {report} is the input file {spec.path} (a hard link)")
-    if journal.exists() and os.path.samefile(journal, target):
-        raise UsageError(f"report path {report} is the journal {journal} (a hard link)")
 
 
 async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
@@ -219,22 +142,17 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
     def on_notice(message: str) -> None:
         progress_line.interrupt(message)
 
+    projects, excluded = job_projects(args, resume=args.resume)
     job = DeletionJob(
-        client, inputs=specs, journal=journal_path, delete_events=args.delete_events,
+        client, inputs=specs, journal=journal_path, projects=projects, exclude_projects=excluded,
+        delete_events=args.delete_events,
         delete_recordings=args.delete_recordings, keep_person=args.keep_person,
         dry_run=args.dry_run, resolve=args.resolve, chunk_size=args.chunk_size,
         concurrency=args.concurrency, retry_failed=args.retry_failed, patience=args.patience,
         check_deletion_status=args.deletion_status, on_progress=on_progress, on_notice=on_notice,
     )
-    task = asyncio.ensure_future(job.run())
-    signals = JobSignals(job, task, progress_line)
-
-    try:
-        await asyncio.wait([task])
-    finally:
-        signals.remove()
-        progress_line.close()
-    interrupted = signals.received or task.cancelled()
+    task, received = await run_with_signals(job, job.run(), progress_line)
+    interrupted = received or task.cancelled()
     error = None if task.cancelled() else task.exception()
     if isinstance(error, JobInterrupted):
         interrupted, error = True, None
@@ -242,7 +160,7 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         if not interrupted:
             raise error
         print(redact(f"error: {type(error).__name__}: {error}"), file=sys.stderr)
-    if interrupted and not _journal_loaded(journal_path):
+    if interrupted and not journal_loaded(journal_path):
         _print_run_again(args, journal_path)
         return EXIT_INTERRUPTED
     report = task.result() if error is None and not task.cancelled() else await job.report()
@@ -254,6 +172,7 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
               f"{journal_path} keeps every outcome: free the space or fix the path, then write the "
               "report again by resuming the job:", file=sys.stderr)
     failed = report.totals["failed"]  # a plain --resume leaves failed chunks alone
+    chosen = report.selection or None  # the journal's projects, whatever this run was given
     if interrupted or write_error is not None or (report.totals["pending"] and report.stopped):
         if report.totals["pending"]:
             print(f"{report.totals['pending']:,} ids are not settled yet"
@@ -262,17 +181,29 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         elif write_error is None:
             print("interrupted with every id settled (a resume only writes the report again). "
                   "Resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, retry_failed=bool(failed))}", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=bool(failed), selection=chosen)}",
+              file=sys.stderr)
         _print_notes(args)
     elif failed:
         print(f"{failed:,} ids failed (each chunk's error is in the report). Once the cause is "
               "fixed, send them again with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, retry_failed=True)}", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, retry_failed=True, selection=chosen)}", file=sys.stderr)
+        _print_notes(args)
+    elif report.not_covered:
+        print("not covered: the key cannot reach "
+              + ", ".join(f"project {g['id']}" if g.get("id") is not None
+                          else f"organization {g.get('organization')}" for g in report.not_covered)
+              + ". Once it can, resume with:", file=sys.stderr)
+        print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
         _print_notes(args)
     if interrupted:
         return EXIT_INTERRUPTED
     if write_error is not None:
         return EXIT_INCOMPLETE
+    if not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
+            report.totals["kept"] + report.totals["unresolved"]:
+        print("prove it later (persons gone, events deleted by PostHog's weekly batch) with:\n"
+              f"  {verify_command(args, journal_path, chosen)}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 
@@ -295,33 +226,3 @@ def _print_run_again(args: argparse.Namespace, journal: Path) -> None:
 
 def _print_notes(args: argparse.Namespace, *, resume: bool = True) -> None:
     print("(" + "; ".join(hint_notes(args, resume=resume)) + ")", file=sys.stderr)
-
-
-def print_summary(report: JobReport, report_path: Path, *, stream: TextIO | None = None,
-                  written: bool = True) -> None:
-    t = report.totals
-    lines = [
-        f"requested {t['requested']:,}  (blank {t['blank']:,}, duplicates {t['duplicates']:,}, "
-        f"invalid {t['invalid']:,}) -> unique {t['unique']:,}",
-        "ids: " + ", ".join(f"{name.replace('_', ' ')} {t[name]:,}" for name in
-                            ("deleted", "queued", "kept", "found", "not_found", "unresolved",
-                             "failed", "pending") if t[name] or name in ("deleted", "not_found")),
-        f"persons found {t['persons_found']:,}, deleted {t['persons_deleted']:,}, queued "
-        f"{t['persons_queued_for_deletion']:,}; {t['delete_calls']:,} delete calls, "
-        f"{t['lost_answers']:,} lost answers",
-    ]
-    if t["events_queued_for_persons"]:
-        lines.append(f"events queued for deletion for {t['events_queued_for_persons']:,} persons")
-    exact = report.exactness
-    lines.append("exact per id: " + ("yes" if exact["per_id_outcomes_exact"] else "no")
-                 + "; person totals exact: " + ("yes" if exact["person_totals_exact"] else "no"))
-    if report.stopped:
-        lines.append(f"stopped: {report.stopped}")
-    for chunk in report.failed_chunks[:5]:
-        lines.append(f"  chunk {chunk['chunk']} ({chunk['size']} ids) failed: {chunk['error']}")
-    for reject in report.rejected[:5]:
-        where = f"line {reject['line']}: " if reject["line"] is not None else ""
-        lines.append(f"  invalid {reject['value']!r:.60}: {where}{reject['reason']}")
-    written_to = str(report_path) if written else f"NOT WRITTEN ({report_path})"
-    lines.append(f"report: {written_to}   journal: {report.journal}")
-    print("\n".join(lines), file=stream or sys.stderr)

@@ -1,10 +1,12 @@
-"""The command that continues (or restarts) a deletion job, rebuilt from the parsed arguments.
+"""The command that continues (or restarts, or verifies) a deletion job, rebuilt from the parsed
+arguments.
 
 Never from the raw command line: the hint must not carry the API key (in any spelling), nor a
 Redis URL (it may hold a password), nor credentials in the host URL. A job that read standard
 input resumes from its journal alone (``--resume --journal PATH``): a pipe cannot be read twice.
-Every word is quoted for a POSIX shell. The project is always named (``--project-id``), also
-when it came from ``POSTHOG_PROJECT_ID``: a resume in another shell must reach the same project.
+Every word is quoted for a POSIX shell. The projects are always named (``--project-id`` once
+or several times, or ``--all-projects`` with its ``--exclude-project``), also when the project
+came from ``POSTHOG_PROJECT_ID``: a resume in another shell must reach the same projects.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import Any
 
 from .. import _constants as C
 from .._config import resolve_project_id
 from ..jobs._input_bytes import reads_once
 
-__all__ = ["job_command", "hint_notes"]
+__all__ = ["job_command", "verify_command", "hint_notes"]
 
 _DEFAULT_CHUNK_SIZE = C.MAX_BULK_DELETE_IDS
 _DEFAULT_PATIENCE = 600
@@ -35,32 +38,17 @@ def _reads_stdin(args: argparse.Namespace) -> bool:
 
 
 def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
-                retry_failed: bool = False) -> str:
+                retry_failed: bool = False, selection: dict[str, Any] | None = None) -> str:
     """``posthog-async ... persons delete ...`` for the job ``args`` describe.
 
     ``resume=True``: continue the job in ``journal`` (``--resume``; with ``retry_failed``, or
     when the run had it, ``--retry-failed`` too). ``resume=False``: run it again from the start
     (it was stopped before its input was loaded: there is nothing to resume; an input read from
-    standard input is then kept, to be piped in again).
+    standard input is then kept, to be piped in again). ``selection``: the projects the journal
+    records (a report's ``selection``), named instead of what this run was given.
     """
-    words: list[str] = []
-    if args.host:
-        words += ["--host", _host(args.host)]
-    project = _project(args)
-    if project:
-        words += ["--project-id", project]
-    if args.verbose:
-        words.append("-v")
-    words += ["persons", "delete"]
-    if not (resume and _reads_stdin(args)):  # a stdin job resumes from its journal alone
-        for flag, paths in (("--distinct-ids-file", args.distinct_ids_file),
-                            ("--ids-file", args.ids_file)):
-            for path in paths or ():
-                words += [flag, path]
-        if args.csv:
-            words += ["--csv", "--column", args.column]
-        elif args.jsonl:
-            words += ["--jsonl", "--field", args.field]
+    words = [*_global_words(args, selection), "persons", "delete",
+             *_input_words(args, selection, resume=resume)]
     for flag in ("delete_events", "delete_recordings", "keep_person", "dry_run"):
         if getattr(args, flag):
             words.append("--" + flag.replace("_", "-"))
@@ -86,11 +74,65 @@ def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
     return "posthog-async " + shlex.join(words)
 
 
-def _project(args: argparse.Namespace) -> str | None:
+def _every_project(args: argparse.Namespace, selection: dict[str, Any] | None) -> bool:
+    return bool(selection["all"]) if selection else bool(getattr(args, "all_projects", False))
+
+
+def _global_words(args: argparse.Namespace, selection: dict[str, Any] | None) -> list[str]:
+    words: list[str] = []
+    if args.host:
+        words += ["--host", _host(args.host)]
+    if not _every_project(args, selection):
+        named = [str(p) for p in selection["ids"]] if selection else _projects(args)
+        for project in named:
+            words += ["--project-id", project]
+    if args.verbose:
+        words.append("-v")
+    return words
+
+
+def _input_words(args: argparse.Namespace, selection: dict[str, Any] | None, *,
+                 resume: bool) -> list[str]:
+    """The inputs (left out when a standard-input job resumes from its journal alone), and the
+    projects' own options."""
+    words: list[str] = []
+    if not (resume and _reads_stdin(args)):
+        for flag, paths in (("--distinct-ids-file", args.distinct_ids_file),
+                            ("--ids-file", args.ids_file)):
+            for path in paths or ():
+                words += [flag, path]
+        if args.csv:
+            words += ["--csv", "--column", args.column]
+        elif args.jsonl:
+            words += ["--jsonl", "--field", args.field]
+    if _every_project(args, selection):
+        words.append("--all-projects")
+        left_out = selection["exclude"] if selection else args.exclude_project or ()
+        for project in dict.fromkeys(str(p) for p in left_out):
+            words += ["--exclude-project", project]
+    return words
+
+
+def verify_command(args: argparse.Namespace, journal: Path,
+                   selection: dict[str, Any] | None = None) -> str:
+    """``posthog-async ... persons verify ...`` for the job ``args`` describe."""
+    words = [*_global_words(args, selection), "persons", "verify",
+             *_input_words(args, selection, resume=True)]
+    if args.report:
+        words += ["--report", args.report]
+    words += ["--journal", str(journal)]
+    return "posthog-async " + shlex.join(words)
+
+
+def _projects(args: argparse.Namespace) -> list[str]:
+    named = list(getattr(args, "project_ids", None) or ())
+    if len(named) > 1:
+        return named
     try:
-        return resolve_project_id(args.project_id)
+        project = resolve_project_id(args.project_id)
     except ValueError:  # checked before the job started; a hint never fails
-        return str(args.project_id) if args.project_id else None
+        project = str(args.project_id) if args.project_id else None
+    return [project] if project else []
 
 
 def hint_notes(args: argparse.Namespace, *, resume: bool = True) -> list[str]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
 from typing import Any
 
 from ..jobs import DeletionJob
 from ._progress import ProgressLine
 
-__all__ = ["JobSignals"]
+__all__ = ["JobSignals", "run_with_signals"]
 
 
 class JobSignals:
@@ -43,3 +44,17 @@ class JobSignals:
     def remove(self) -> None:
         for sig in self.installed:
             self.loop.remove_signal_handler(sig)
+
+
+async def run_with_signals(job: DeletionJob, work: Coroutine[Any, Any, Any],
+                           progress: ProgressLine) -> tuple[asyncio.Future[Any], bool]:
+    """Run ``work`` (the job's run or verification) with Ctrl-C and SIGTERM handled as above;
+    returns its finished task and whether a signal arrived."""
+    task = asyncio.ensure_future(work)
+    signals = JobSignals(job, task, progress)
+    try:
+        await asyncio.wait([task])
+    finally:
+        signals.remove()
+        progress.close()
+    return task, signals.received

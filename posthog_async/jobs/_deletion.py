@@ -5,6 +5,12 @@ The job loads its input into a journal (one transaction), then runs the client's
 not yet settled, recording each lookup, each send and each settled chunk. After a crash, a chunk
 that was sent without its answer recorded is looked up again before it is re-sent, so the final
 report says what PostHog did, whatever happened in between.
+
+One job may cover several projects (``projects=[...]`` or ``"all"``, see :mod:`._job_projects`):
+every id is sent in each, each project keeps its own ledger (a call in one project cannot remove
+a person of another), and all of them share the client's pool and rate limits, as PostHog's
+buckets are per key. A project the key cannot reach is *not covered*: the job goes on with the
+others and the report names it. :meth:`DeletionJob.verify` later proves what the job did.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,10 +33,14 @@ from .._client import ScopedPostHog
 from .._concurrency import bounded_map
 from .._exceptions import PostHogError, RateLimitError
 from ._input import InputSpec
+from ._input_bytes import InputError
+from ._job_projects import Projects, ProjectsArg, refused_project, selection_for
 from ._journal import ChunkRow, Journal
 from ._lock import JournalError, utc_now
 from ._loading import IterableInput, prepare
-from ._report import JobReport, build_report
+from ._report import JobReport
+from ._report_build import build_report
+from ._status_counts import deletion_status_counts
 
 __all__ = ["DeletionJob", "JobProgress", "JobOptions"]
 
@@ -87,8 +96,13 @@ class DeletionJob:
     journal defaults to ``<first input file>.journal.sqlite``; iterables and standard input need
     ``journal=``. Running again with the same journal resumes (checking the input is the same,
     or only grew). ``resolve`` (default) looks each chunk up first, so each id's outcome is
-    exact; ``dry_run`` only looks up. A bad key, a missing scope or project, or a refused
-    connection stops the job at once with the journal intact.
+    exact; ``dry_run`` only looks up. A bad key, a missing scope, or a refused connection stops
+    the job at once with the journal intact.
+
+    ``projects``: the client's project (default), a list of project ids, ``"all"`` (every
+    project the key reaches, less ``exclude_projects``), or a
+    :class:`~posthog_async.ProjectReach` from ``ph.reachable_projects()``. A project the key
+    cannot reach (403, 404) is not covered: the others go on, and the report says so.
     """
 
     def __init__(
@@ -111,12 +125,15 @@ class DeletionJob:
         check_deletion_status: bool = False,
         on_progress: Callable[[JobProgress], object] | None = None,
         on_notice: Notice | None = None,
+        projects: ProjectsArg = None,
+        exclude_projects: Iterable[int | str] = (),
     ) -> None:
         if not 1 <= chunk_size <= C.MAX_BULK_DELETE_IDS:
             raise ValueError(f"chunk_size must be between 1 and {C.MAX_BULK_DELETE_IDS}")
         if concurrency is not None and concurrency <= 0:
             raise ValueError("concurrency must be positive")
         self.client = client
+        self.selection = selection_for(projects, exclude_projects, client)
         self.sources: list[InputSpec | IterableInput] = list(inputs)
         for kind, src in (("distinct_ids", distinct_ids), ("ids", ids)):
             if isinstance(src, (str, Path)):
@@ -140,6 +157,7 @@ class DeletionJob:
         self._stop = threading.Event()
         self._db_limiter = anyio.CapacityLimiter(1)
         self._progress: JobProgress | None = None
+        self._refused: set[int] = set()  # projects refused during this run
 
     def _default_journal(self) -> Path:
         for src in self.sources:
@@ -164,21 +182,31 @@ class DeletionJob:
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._db_limiter)
 
+    def _projects(self) -> Projects:
+        return Projects(self.client, self.selection, self._db, self._notice,
+                        patience=self.patience, should_stop=self._stop.is_set)
+
     async def run(self) -> JobReport:
         """Load (or check) the input, settle every chunk not yet settled, return the report."""
         started_at = utc_now()
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
+            loaded = await self._db(lambda: journal.loaded)
+            if not loaded and not self.sources:
+                raise InputError(f"journal {journal.path} holds no loaded job: give the input")
+            projects = self._projects()
+            await projects.settle(journal, loaded=loaded)
             await self._db(lambda: prepare(
                 journal, self.sources, self.options.as_dict(), chunk_size=self.options.chunk_size,
-                notice=self._notice, stop=self._stop))
+                notice=self._notice, stop=self._stop, projects=projects.in_job))
             lost = await self._db(journal.recover)
             if lost:
                 self._notice(f"{lost:,} chunks had a call out when the last run ended: their "
                              "answers count as lost, and they are looked up before any re-send")
+            covered = set(projects.covered)
             rows: list[ChunkRow] = await self._db(
-                lambda: journal.chunks_to_send(retry_failed=self.retry_failed))
-            await self._send_all(journal, rows)
+                lambda: journal.chunks_to_send(retry_failed=self.retry_failed, projects=covered))
+            await self._send_all(journal, rows, projects)
             unproven = await self._db(journal.unprove_not_found)
             if unproven:
                 self._notice(f"{unproven:,} ids were not found after this job had deleted persons "
@@ -188,7 +216,8 @@ class DeletionJob:
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "
                              "deleted their person through another of its ids: reported as such")
-            status = await self._deletion_status(journal) if self.check_deletion_status else None
+            status = (await deletion_status_counts(journal, projects, self._db, self._notice)
+                      if self.check_deletion_status else None)
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at=started_at, finished_at=utc_now(),
                 interrupted=self.stopping and not self.stopped, stopped=self.stopped,
@@ -197,6 +226,15 @@ class DeletionJob:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._db(journal.close)
+
+    async def verify(self, **kwargs: Any) -> JobReport:
+        """Prove what the job did (see :func:`~posthog_async.jobs.verify_job`): every person it
+        deleted or queued is no longer found, and, if it asked for ``delete_events``, their
+        ``deletion_status`` rows are ``completed``. Journaled and resumable like the job; the
+        report's ``verification`` says what is verified, pending or wrong."""
+        from ._verify import verify_job
+
+        return await verify_job(self, **kwargs)
 
     async def report(self) -> JobReport:
         """The report as the journal stands (after :meth:`run` was cancelled, for instance)."""
@@ -217,16 +255,17 @@ class DeletionJob:
         for row in rows:
             if self._stop.is_set():
                 return
-            yield row
+            if row.project not in self._refused:
+                yield row
 
-    def _step(self, kind: str, ledger: RunLedger) -> ChunkStep:
+    def _step(self, view: ScopedPostHog, kind: str, ledger: RunLedger) -> ChunkStep:
         o = self.options
-        step = self.client.persons.deletion_step(
+        step = view.persons.deletion_step(
             "ids" if kind == "ids" else "distinct_ids", delete_events=o.delete_events,
             delete_recordings=o.delete_recordings, keep_person=o.keep_person, resolve=o.resolve,
             dry_run=o.dry_run, patience=self.patience, on_wait=self._on_wait,
             should_stop=self._stop.is_set)
-        step.ledger = ledger  # one for both kinds, seeded from earlier runs
+        step.ledger = ledger  # one for both kinds of a project, seeded from earlier runs
         return step
 
     def _on_wait(self, seconds: float, error: RateLimitError) -> None:
@@ -238,13 +277,17 @@ class DeletionJob:
             if self.on_progress is not None:
                 self.on_progress(self._progress)
 
-    async def _send_all(self, journal: Journal, rows: list[ChunkRow]) -> None:
+    async def _send_all(self, journal: Journal, rows: list[ChunkRow], projects: Projects) -> None:
         progress = self._progress = JobProgress(chunks_total=len(rows),
                                                 ids_total=sum(r.size for r in rows))
-        ledger: RunLedger = await self._db(journal.ledger)
-        if self.options.keep_person:
-            ledger.deleted = set()
-        steps = {kind: self._step(kind, ledger) for kind in ("distinct_ids", "ids")}
+        steps: dict[tuple[int, str], ChunkStep] = {}
+        for project in {row.project for row in rows}:
+            ledger: RunLedger = await self._db(journal.ledger, project)
+            if self.options.keep_person:
+                ledger.deleted = set()
+            view = projects.view(project)
+            for kind in ("distinct_ids", "ids"):
+                steps[project, kind] = self._step(view, kind, ledger)
         journaled = self._journaled
 
         class Recorder:
@@ -263,7 +306,7 @@ class DeletionJob:
         async def settle(row: ChunkRow) -> None:
             state: ChunkState = await journaled(journal.chunk_state, row)
             try:
-                result = await steps[row.kind].run(state, Recorder(row.chunk))
+                result = await steps[row.project, row.kind].run(state, Recorder(row.chunk))
             except JournalError:
                 raise
             except Exception as error:
@@ -285,6 +328,10 @@ class DeletionJob:
                 progress.waiting_until = None
                 if isinstance(error, ChunkAbandoned):
                     continue  # stopped while it waited: left for the resumed run
+                refusal = None if error is None else refused_project(error)
+                if refusal is not None:
+                    await self._not_covered(journal, row.project, refusal, len(projects.covered))
+                    continue
                 if error is not None and _stops_the_job(error):
                     if not self.stopped:
                         self.stopped = f"{type(error).__name__}: {error}"
@@ -309,27 +356,22 @@ class DeletionJob:
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot use the journal {self.journal_path}: {exc}") from exc
 
-    async def _deletion_status(self, journal: Journal) -> dict[str, Any]:
-        """PostHog's event-deletion rows for this job's persons; a failure becomes a note."""
-        try:
-            return await self._event_deletions(journal)
-        except PostHogError as error:
-            self._notice(f"could not read PostHog's event deletion status: {error}")
-            return {"error": f"{type(error).__name__}: {error}"}
+    async def _not_covered(self, journal: Journal, project: int, error: PostHogError,
+                           projects: int) -> None:
+        """PostHog refused ``project`` (403, 404): the job goes on without it, and says so."""
+        if project in self._refused:
+            return
+        self._refused.add(project)
+        status = getattr(error, "status_code", None)
+        message = getattr(error, "detail", None) or str(error)
+        await self._journaled(journal.mark_not_covered, project, status, message)
+        if len(self._refused) >= projects:  # nothing left to work in: as before, a stop
+            self.stopped = f"{type(error).__name__}: {error}"
+            self._notice(f"stopping: {error} (this will not heal by retrying; the journal is "
+                         "intact)")
+            self._stop.set()
+        else:
+            self._notice(f"project {project} is not covered: PostHog answered {status} "
+                         f"({message}); the job goes on with the other projects")
 
-    async def _event_deletions(self, journal: Journal) -> dict[str, Any]:
-        """PostHog's event-deletion rows for this job's persons (newest first, since the job began)."""
-        created: str = await self._db(journal.get_meta, "created_at")
-        since = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        persons: set[str] = await self._db(journal.persons)
-        counts: dict[str, Any] = {"persons_matched": len(persons)}
-        if not persons:
-            counts["note"] = "no person of this job is known by uuid (use ids or --resolve)"
-            return counts
-        async for row in self.client.persons.deletion_status(status="all"):
-            if row.created_at is not None and row.created_at < since:
-                break
-            if row.person_uuid in persons:
-                key = row.status or "unknown"
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+

@@ -12,6 +12,11 @@ and loads again. An exclusive lock (a ``.lock`` file beside it, released by the 
 process dies) keeps a second run off the same journal, however its path is spelled. The files
 hold personal data, so they are created readable by their owner only. All calls are
 synchronous; the job runs them in a worker thread, one at a time.
+
+One job may cover several projects: every id is loaded once per project (the same distinct id
+in two projects names two persons), chunks and aliases belong to one project, and the rules
+that relate chunks to each other (aliases, "not found" without lookups) stay within a project
+(:mod:`._settle`). The project set itself is in :mod:`._job_projects`.
 """
 
 from __future__ import annotations
@@ -19,26 +24,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._chunk_result import MAYBE_DELETED, ChunkResult, ChunkState, RunLedger
+from .._chunk_result import ChunkResult, ChunkState, RunLedger
 from .._ids import IdCleaner, InputStats, RejectedId
+from . import _settle
+from ._checks import CheckRecords
 from ._input import InputError, Rejected
+from ._journal_projects import ProjectRecords
 from ._lock import JobLock, JournalError, create_private, utc_now
 from ._schema import prepare_schema
 
 __all__ = ["Journal", "ChunkRow"]
-
-
-def _removed(c: str) -> str:
-    """Chunk ``c`` had a call that may have removed a person: answered so (deleted or queued),
-    answered without counts, or unanswered when it may have been processed."""
-    return (f"({c}.sends > 0 AND ({c}.state = 'sent' OR {c}.in_flight OR {c}.lost_answers > 0 "
-            f"OR ({c}.state = 'done' AND {c}.persons_found IS NULL) "
-            f"OR COALESCE({c}.persons_deleted, 0) + COALESCE({c}.persons_queued, 0) > 0))")
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,12 @@ class ChunkRow:
     kind: str
     state: str
     size: int
+    project: int = 0
 
 
-class Journal:
-    """All of a job's SQL in one class."""
+class Journal(ProjectRecords, CheckRecords):
+    """All of a job's SQL in one class (the project set's in :class:`ProjectRecords`, the
+    verification's in :class:`CheckRecords`)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -98,9 +100,10 @@ class Journal:
 
     def load(
         self, sources: Iterable[tuple[str, Iterator[tuple[int, object]]]], chunk_size: int,
-        on_loaded: Callable[[], dict[str, Any]] | None = None,
+        on_loaded: Callable[[], dict[str, Any]] | None = None, *, projects: Sequence[int],
     ) -> InputStats:
-        """Insert every unique, valid id and assign chunks of ``chunk_size``; all or nothing.
+        """Insert every unique, valid id once per project and assign chunks of ``chunk_size``
+        (each chunk in one project); all or nothing.
 
         May be called again to add ids (appended input): known ids count as duplicates and new
         chunks follow the old ones. ``on_loaded()`` returns meta entries written in the same
@@ -116,7 +119,7 @@ class Journal:
                 seq = 0
                 for kind, entries in sources:
                     seq = self._stage(db, kind, entries, stats, seq)
-                self._assign_chunks(db, chunk_size, stats)
+                self._assign_chunks(db, chunk_size, stats, projects)
                 if not stats.requested:
                     raise InputError("the input holds no ids (is it the right file?)")
                 db.execute("DELETE FROM staged")
@@ -158,30 +161,42 @@ class Journal:
             db.executemany("INSERT INTO rejects VALUES (?, ?, ?, ?)", rejects)
             rejects.clear()
 
-    def _assign_chunks(self, db: sqlite3.Connection, chunk_size: int, stats: InputStats) -> None:
-        start = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks").fetchone()[0]
-        for kind in ("distinct_ids", "ids"):
-            db.execute(
-                "INSERT INTO ids (kind, id, chunk) "
-                "SELECT kind, id, ? + (ROW_NUMBER() OVER (ORDER BY first) - 1) / ? FROM ("
-                "  SELECT kind, id, MIN(seq) AS first FROM staged WHERE kind = ? "
-                "  AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.kind = staged.kind AND ids.id = staged.id) "
-                "  GROUP BY kind, id)", (start, chunk_size, kind))
-            db.execute("INSERT INTO chunks (chunk, kind, size) SELECT chunk, kind, COUNT(*) "
-                       "FROM ids WHERE chunk >= ? AND kind = ? GROUP BY chunk", (start, kind))
-            start = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks").fetchone()[0]
-        unique_now = db.execute("SELECT COUNT(*) FROM ids").fetchone()[0]
+    def _assign_chunks(self, db: sqlite3.Connection, chunk_size: int, stats: InputStats,
+                       projects: Sequence[int]) -> None:
+        if not projects:
+            raise ValueError("a job needs at least one project")
+        next_chunk = "SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks"
+        start = db.execute(next_chunk).fetchone()[0]
+        for project in projects:
+            for kind in ("distinct_ids", "ids"):
+                db.execute(
+                    "INSERT INTO ids (project, kind, id, chunk) "
+                    "SELECT ?, kind, id, ? + (ROW_NUMBER() OVER (ORDER BY first) - 1) / ? FROM ("
+                    "  SELECT kind, id, MIN(seq) AS first FROM staged WHERE kind = ? "
+                    "  AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.project = ? "
+                    "  AND ids.kind = staged.kind AND ids.id = staged.id) GROUP BY kind, id)",
+                    (project, start, chunk_size, kind, project))
+                db.execute("INSERT INTO chunks (chunk, kind, size, project) "
+                           "SELECT chunk, kind, COUNT(*), ? FROM ids "
+                           "WHERE chunk >= ? AND kind = ? AND project = ? GROUP BY chunk",
+                           (project, start, kind, project))
+                start = db.execute(next_chunk).fetchone()[0]
+        unique_now = db.execute("SELECT COUNT(*) FROM ids WHERE project = ?",
+                                (projects[0],)).fetchone()[0]
         stats.duplicates = stats.requested - stats.blank - stats.invalid - unique_now
 
     # -- chunks ---------------------------------------------------------------------------
 
-    def chunks_to_send(self, *, retry_failed: bool) -> list[ChunkRow]:
+    def chunks_to_send(self, *, retry_failed: bool,
+                       projects: Collection[int] | None = None) -> list[ChunkRow]:
+        """The chunks not yet settled (with ``retry_failed``, failed ones too), of ``projects``
+        (default: all), in order."""
         states = ("pending", "sent", "failed") if retry_failed else ("pending", "sent")
         marks = ",".join("?" * len(states))
         rows = self._db.execute(
-            f"SELECT chunk, kind, state, size FROM chunks WHERE state IN ({marks}) ORDER BY chunk",
-            states).fetchall()
-        return [ChunkRow(*row) for row in rows]
+            f"SELECT chunk, kind, state, size, project FROM chunks WHERE state IN ({marks}) "
+            "ORDER BY chunk", states).fetchall()
+        return [ChunkRow(*row) for row in rows if projects is None or row[4] in projects]
 
     def chunk_state(self, row: ChunkRow) -> ChunkState:
         """What the step needs to (re)send a chunk: ids, the lookup if any, and whether an
@@ -204,7 +219,7 @@ class Journal:
             db.execute("UPDATE ids SET person = NULL WHERE chunk = ?", (chunk,))
             db.executemany("UPDATE ids SET person = ? WHERE chunk = ? AND id = ?",
                            [(person, chunk, key) for key, person in found.items()])
-            db.executemany("INSERT OR REPLACE INTO aliases VALUES (?, ?)", aliases.items())
+            self._add_aliases(db, chunk, aliases)
             db.execute("UPDATE chunks SET looked_up = 1, updated_at = ? WHERE chunk = ?",
                        (utc_now(), chunk))
             db.execute("COMMIT")
@@ -218,29 +233,33 @@ class Journal:
                 "WHERE in_flight", (utc_now(),))
             return cursor.rowcount
 
-    def ledger(self) -> RunLedger:
-        """What earlier runs leave the next one (see ``RunLedger``): the persons deleted, the
-        calls' numbering, and per kind the first call that may have removed a person."""
-        ledger = RunLedger(deleted=self.persons())
+    @staticmethod
+    def _add_aliases(db: sqlite3.Connection, chunk: int, aliases: dict[str, str]) -> None:
+        """Every distinct id a lookup showed, with its person, in the chunk's project."""
+        if aliases:
+            project = db.execute("SELECT project FROM chunks WHERE chunk = ?", (chunk,)).fetchone()[0]
+            db.executemany("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)",
+                           [(project, key, person) for key, person in aliases.items()])
+
+    def ledger(self, project: int) -> RunLedger:
+        """What earlier runs leave the next one in ``project`` (see ``RunLedger``): the persons
+        deleted, the calls' numbering, and per kind the first call that may have removed a
+        person. Chunks of other projects never matter: they cannot remove its persons."""
+        ledger = RunLedger(deleted=self.persons(project))
         ledger.next_seq = self._db.execute(
-            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM chunks").fetchone()[0]
+            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM chunks WHERE project = ?",
+            (project,)).fetchone()[0]
         ledger.removals = dict(self._db.execute(
-            f"SELECT kind, MIN(first_seq) FROM chunks AS c WHERE {_removed('c')} GROUP BY kind"))
+            f"SELECT kind, MIN(first_seq) FROM chunks AS c WHERE project = ? "
+            f"AND {_settle.removed('c')} GROUP BY kind", (project,)))
         return ledger
 
     def unprove_not_found(self) -> int:
-        """Without lookups: ids "not found" after a call that may have removed their person
-        (through another id) was sent become unresolved (``RunLedger.proves_absent``; a job
-        sends each id once). Returns how many; call it once no call is out."""
+        """Without lookups: ids "not found" after a call of their project that may have removed
+        their person (through another id) was sent become unresolved (``RunLedger``). Returns
+        how many; call it once no call is out."""
         with self._mutex:
-            self._db.execute(
-                "WITH first AS (SELECT kind, MIN(first_seq) AS seq FROM chunks AS c "
-                f"  WHERE {_removed('c')} GROUP BY kind) "
-                "UPDATE ids SET outcome = 'unresolved', reason = ? WHERE outcome = 'not_found' "
-                "AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN first "
-                "ON first.seq < b.bound AND (b.kind = 'distinct_ids' OR first.kind = 'distinct_ids'))",
-                (MAYBE_DELETED,))
-            return int(self._db.execute("SELECT changes()").fetchone()[0])  # rowcount: -1 after WITH
+            return _settle.unprove_not_found(self._db)
 
     def mark_sent(self, chunk: int, seq: int) -> None:
         with self._mutex:
@@ -280,7 +299,7 @@ class Journal:
             db.executemany("UPDATE ids SET outcome = ?, reason = ? WHERE chunk = ? AND id = ?",
                            [(outcome, reason, chunk, key)
                             for ids, outcome, reason in result.groups for key in ids])
-            db.executemany("INSERT OR REPLACE INTO aliases VALUES (?, ?)", result.aliases.items())
+            self._add_aliases(db, chunk, result.aliases)
             db.execute("COMMIT")
 
     def mark_failed(self, chunk: int, reason: str) -> None:
@@ -301,35 +320,9 @@ class Journal:
 
     def credit_aliases(self) -> int:
         """Ids "not found" because this job had already deleted (or queued) their person through
-        another of its ids (a distinct id of that person, or its UUID) take that person's
-        outcome. Returns how many moved."""
+        another of its ids, in the same project, take that person's outcome. Returns how many."""
         with self._mutex:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS credit (kind TEXT, id TEXT, person TEXT, "
-                       "outcome TEXT, PRIMARY KEY (kind, id))")
-            db.execute("DELETE FROM credit")
-            done = ("SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) AS person, "
-                    "MIN(outcome) AS outcome FROM ids WHERE outcome IN ('deleted', 'queued') "
-                    "GROUP BY 1")
-            db.execute(
-                "INSERT OR IGNORE INTO credit SELECT ids.kind, ids.id, done.person, done.outcome "
-                f"FROM ids JOIN aliases ON aliases.id = ids.id JOIN ({done}) AS done "
-                "ON done.person = aliases.person "
-                "WHERE ids.kind = 'distinct_ids' AND ids.outcome = 'not_found'")
-            db.execute(
-                "INSERT OR IGNORE INTO credit SELECT ids.kind, ids.id, done.person, done.outcome "
-                f"FROM ids JOIN ({done}) AS done ON done.person = ids.id "
-                "WHERE ids.kind = 'ids' AND ids.outcome = 'not_found'")
-            match = "credit.kind = ids.kind AND credit.id = ids.id"
-            cursor = db.execute(
-                f"UPDATE ids SET person = (SELECT person FROM credit WHERE {match}), "
-                f"outcome = (SELECT outcome FROM credit WHERE {match}), "
-                f"reason = 'its person was ' || (SELECT outcome FROM credit WHERE {match}) "
-                "|| ' by this job through another of its ids' "
-                f"WHERE outcome = 'not_found' AND EXISTS (SELECT 1 FROM credit WHERE {match})")
-            db.execute("COMMIT")
-            return cursor.rowcount
+            return _settle.credit_aliases(self._db)
 
     # -- reading back ---------------------------------------------------------------------
 
@@ -338,8 +331,11 @@ class Journal:
         """For reading only (the report's counts, :mod:`posthog_async.jobs._tally`)."""
         return self._db
 
-    def persons(self) -> set[str]:
-        """The uuids of every person the job found (lookups, or the ids themselves for UUIDs)."""
+    def persons(self, project: int | None = None) -> set[str]:
+        """The uuids of every person the job found (lookups, or the ids themselves for UUIDs),
+        in ``project`` (default: all)."""
+        where = "" if project is None else " AND project = ?"
         rows = self._db.execute("SELECT COALESCE(person, CASE WHEN kind = 'ids' THEN id END) "
-                                "FROM ids WHERE outcome IN ('deleted', 'queued', 'kept')")
+                                f"FROM ids WHERE outcome IN ('deleted', 'queued', 'kept'){where}",
+                                () if project is None else (project,))
         return {r[0] for r in rows if r[0] is not None}

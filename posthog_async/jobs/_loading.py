@@ -17,7 +17,7 @@ import hashlib
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
 from ._lock import JournalWriteError, utc_now
 
-__all__ = ["IterableInput", "prepare"]
+__all__ = ["IterableInput", "prepare", "check_unchanged"]
 
 Notice = Callable[[str], object]
 #: Inputs that cannot be read twice: a resumed job relies on its journal for them.
@@ -53,12 +53,15 @@ def _hashed(values: Iterable[str]) -> tuple[Iterator[tuple[int, object]], Any]:
 
 
 def prepare(journal: Journal, sources: list[InputSpec | IterableInput], options: dict[str, Any],
-            *, chunk_size: int, notice: Notice, stop: threading.Event) -> None:
-    """First run: load every input. Resume: same options, and the same (or grown) input.
+            *, chunk_size: int, notice: Notice, stop: threading.Event,
+            projects: Sequence[int]) -> None:
+    """First run: load every input (once per project in ``projects``). Resume: same options,
+    and the same (or grown) input, whose new lines go to every project.
 
     Raises :class:`JournalWriteError` when the journal cannot be written (nothing was sent)."""
     try:
-        _prepare(journal, sources, options, chunk_size=chunk_size, notice=notice, stop=stop)
+        _prepare(journal, sources, options, chunk_size=chunk_size, notice=notice, stop=stop,
+                 projects=projects)
     except sqlite3.Error as exc:
         raise JournalWriteError(_write_failure(journal, exc)) from exc
 
@@ -101,14 +104,15 @@ def _file_size_limit() -> int | None:
 
 
 def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options: dict[str, Any],
-             *, chunk_size: int, notice: Notice, stop: threading.Event) -> None:
+             *, chunk_size: int, notice: Notice, stop: threading.Event,
+             projects: Sequence[int]) -> None:
     where = journal.path
     if not journal.loaded:
         if not sources:
             raise InputError(f"journal {where} holds no loaded job: give the input")
         journal.set_meta("options", options)
         journal.set_meta("created_at", utc_now())
-        _load(journal, [(src, 0) for src in sources], [], chunk_size, notice, stop)
+        _load(journal, [(src, 0) for src in sources], [], chunk_size, notice, stop, projects)
         return
     recorded = journal.get_meta("options")
     if recorded != options:
@@ -127,7 +131,21 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
                          f"({', '.join(k['path'] for k in known)}); resume with the same ones")
     tails = [(src, _compare(src, old, notice, stop)) for src, old in zip(sources, known)]
     if any(skip is not None for _, skip in tails):
-        _load(journal, tails, known, chunk_size, notice, stop)
+        _load(journal, tails, known, chunk_size, notice, stop, projects)
+
+
+def check_unchanged(journal: Journal, sources: list[InputSpec | IterableInput],
+                    stop: threading.Event) -> None:
+    """For a verification: the inputs given are the ones the journal loaded, with nothing
+    appended (new lines would be ids the job never deleted). Loads nothing."""
+    known: list[dict[str, Any]] = journal.get_meta("inputs") or []
+    if len(known) != len(sources) or any(k["kind"] != s.kind for k, s in zip(known, sources)):
+        raise InputError(f"journal {journal.path} was started with other inputs "
+                         f"({', '.join(k['path'] for k in known)}); give the same ones")
+    for src, old in zip(sources, known):
+        if _compare(src, old, lambda _: None, stop) is not None:
+            raise InputError(f"{getattr(src, 'path', '<iterable>')} has lines the job has not "
+                             "loaded yet: resume the deletion job first (--resume), then verify")
 
 
 def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice,
@@ -166,7 +184,7 @@ def _compare(src: InputSpec | IterableInput, old: dict[str, Any], notice: Notice
 
 def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | None]],
           known: list[dict[str, Any]], chunk_size: int, notice: Notice,
-          stop: threading.Event) -> None:
+          stop: threading.Event, projects: Sequence[int]) -> None:
     """Load every input whose offset is not ``None`` (0: all of it; else the new tail)."""
     readers: list[Any] = []
     sources = []
@@ -199,7 +217,7 @@ def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | No
                                "ends_with_newline": hasher.ends_with_newline})
         return {"inputs": inputs}
 
-    stats = journal.load(sources, chunk_size, on_loaded=describe)
+    stats = journal.load(sources, chunk_size, on_loaded=describe, projects=projects)
     if before:
         notice(f"loaded {stats.requested - before:,} lines appended to the input since the "
                "last run")

@@ -1,9 +1,11 @@
 """The job's report, its proof: totals that add up, how exact they are, and every id's outcome.
 
-It is built from the journal alone, so it can be (re)written at any time, and it never holds
-the API key (the journal never sees it). Files are written to a temporary name and renamed, so
-a crash never leaves a half-written report over a good one; paths are checked before the job
-deletes anything.
+It is built from the journal alone (:mod:`._report_build`), so it can be (re)written at any
+time, and it never holds the API key (the journal never sees it). Per project and in total it
+says what was asked, what PostHog did, what was verified and when, what is still pending, and
+which projects were not covered and why; per id (CSV) the same, with the project. Files are
+written to a temporary name and renamed, so a crash never leaves a half-written report over a
+good one; paths are checked before the job deletes anything.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import _tally
-from ._journal import Journal
+from ._tally import OUTCOME, PERSON
 
-__all__ = ["JobReport", "build_report", "check_report_path", "ReportPathError"]
+__all__ = ["JobReport", "check_report_path", "ReportPathError", "OUTCOMES", "ID_COLUMNS"]
 
-OUTCOMES = ("deleted", "queued", "kept", "found", "not_found", "unresolved", "failed", "pending")
+OUTCOMES = ("deleted", "queued", "kept", "found", "not_found", "unresolved", "failed", "pending",
+            "not_covered")
+#: The per-id proof's columns (CSV, and ``to_dict(per_id=True)``): the job's outcome (the
+#: first six, as reports have always begun), the project, then what ``verify`` found
+#: (``person_check``: gone, found_again, still_queued, check_failed; ``events``: completed,
+#: pending, missing, missing_after_batch, unverifiable).
+ID_COLUMNS = ("kind", "id", "outcome", "reason", "person", "chunk", "project", "person_check",
+              "gone_at", "events", "delete_verified_at")
 
 
 class ReportPathError(ValueError):
@@ -78,25 +86,42 @@ def _write_atomically(target: Path, write: Callable[[IO[str]], object]) -> None:
 
 
 def _outcomes(journal_path: Path) -> Iterator[tuple[Any, ...]]:
-    """Every id's row, read from a read-only connection (the job may still hold the lock)."""
+    """Every id's row (see :data:`ID_COLUMNS`), read from a read-only connection (the job may
+    still hold the lock)."""
     db = sqlite3.connect(f"{journal_path.resolve().as_uri()}?mode=ro", uri=True)
+    check = "COALESCE(cp.{0}, ci.{0})"
     try:
         yield from db.execute(
-            "SELECT kind, id, COALESCE(outcome, 'pending'), reason, person, chunk "
-            "FROM ids ORDER BY chunk, id")
+            f"SELECT ids.kind, ids.id, {OUTCOME}, "
+            "CASE WHEN ids.outcome IS NULL AND pr.state = 'not_covered' THEN "
+            "'project not covered: PostHog answered ' || COALESCE(pr.status_code, '?') || ': ' "
+            "|| COALESCE(pr.message, '') ELSE ids.reason END, ids.person, ids.chunk, ids.project, "
+            + ", ".join(check.format(c) for c in ("person_state", "gone_at", "events_state",
+                                                   "delete_verified_at"))
+            + " FROM ids LEFT JOIN projects AS pr ON pr.project = ids.project "
+            "LEFT JOIN checks AS cp ON cp.project = ids.project AND cp.kind = 'person' "
+            f"AND cp.target = {PERSON} "
+            "LEFT JOIN checks AS ci ON ci.project = ids.project AND ci.kind = ids.kind "
+            "AND ci.target = ids.id ORDER BY ids.project, ids.chunk, ids.id")
         for kind, line, value, reason in db.execute("SELECT kind, line, value, reason FROM rejects"):
-            yield kind, value, "invalid", (f"line {line}: " if line is not None else "") + reason, None, None
+            where = f"line {line}: " if line is not None else ""
+            yield (kind, value, "invalid", where + reason) + (None,) * 7
     finally:
         db.close()
 
 
 @dataclass
 class JobReport:
-    """What a ``DeletionJob`` did, read back from its journal: the proof.
+    """What a deletion job asked, what PostHog did, and (after ``verify``) what is proven.
 
-    ``totals`` counts ids per outcome and PostHog's person counts; ``exactness`` says which
-    figures are exact and why; ``ok`` is exit status 0. ``write()`` saves it as JSON or as a
-    per-id CSV.
+    ``totals`` count the input's ids (``unique``) and every (project, id) pair's outcome
+    (``ids_in_projects``; one project: the same number). ``projects`` has a section per project
+    (state, PostHog's message if not covered, its own totals and verification), ``not_covered``
+    every project (or organisation) the key could not reach, ``excluded`` those left out on
+    purpose, ``verification`` the last ``verify`` (``None`` before one).
+
+    ``exactness`` says which figures are exact and why; ``ok`` is exit status 0. ``write()``
+    saves it as JSON or as a per-id CSV.
     """
 
     totals: dict[str, int]
@@ -113,12 +138,19 @@ class JobReport:
     rejected: list[dict[str, Any]]
     deletion_status: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    selection: dict[str, Any] = field(default_factory=dict)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    not_covered: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[int] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
     _journal_path: Path = field(default=Path(), repr=False)
 
     @property
     def complete(self) -> bool:
-        """Every id has a final outcome (none pending or failed) and the job was not stopped."""
-        return self.totals["pending"] == 0 and self.totals["failed"] == 0 and not self.stopped
+        """Every id has a final outcome in every project of the job (none pending, failed or in
+        a project not covered) and the job was not stopped."""
+        return (self.totals["pending"] == 0 and self.totals["failed"] == 0
+                and not self.not_covered and not self.stopped)
 
     @property
     def ok(self) -> bool:
@@ -128,15 +160,16 @@ class JobReport:
     def to_dict(self, *, per_id: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         if per_id:
-            out["ids"] = [dict(zip(("kind", "id", "outcome", "reason", "person", "chunk"), row))
-                          for row in _outcomes(self._journal_path)]
+            out["ids"] = [dict(zip(ID_COLUMNS, row)) for row in _outcomes(self._journal_path)]
         return out
 
     def write(self, path: str | Path, *, per_id: bool = False) -> Path:
         """Write JSON (``.json``) or a per-id CSV (any other suffix), atomically.
 
-        The CSV has ``# total`` lines, then one row per id (``kind,id,outcome,reason,person,
-        chunk``): the per-id proof. The JSON holds the totals (and every id with ``per_id``).
+        The CSV has ``# total`` lines (numbers), then one row per (project, id)
+        (:data:`ID_COLUMNS`): the per-id proof, each id of a project not covered with PostHog's
+        reason. The JSON holds the totals, projects and verification (and every id with
+        ``per_id``).
         """
         target = Path(path)
         if target.suffix.lower() == ".json":
@@ -148,106 +181,8 @@ class JobReport:
             writer = csv.writer(handle)
             for key, value in self.totals.items():
                 writer.writerow([f"# {key}", value])
-            writer.writerow(["kind", "id", "outcome", "reason", "person", "chunk"])
+            writer.writerow(ID_COLUMNS)
             writer.writerows(_outcomes(self._journal_path))
 
         _write_atomically(target, write_csv)
         return target
-
-
-def build_report(journal: Journal, *, started_at: str, finished_at: str, interrupted: bool,
-                 stopped: str | None, deletion_status: dict[str, Any] | None,
-                 notes: list[str]) -> JobReport:
-    options = journal.get_meta("options") or {}
-    load = journal.get_meta("load_stats") or {}
-    db = journal.connection
-    summary = _tally.chunk_sums(db)
-    if options.get("resolve") and not options.get("dry_run"):
-        # Every settled id names its person: count persons once each, however many of their
-        # ids (in however many chunks) were sent. PostHog's per-call sums are kept beside.
-        summary["posthog_sums"] = {key: summary[key] for key in
-                                   ("persons_found", "persons_deleted", "persons_queued")}
-        summary.update(_tally.distinct_persons(db))
-    else:
-        summary["may_double_count"] = _tally.may_double_count(db)
-    summary["wide_persons"] = _tally.wide_persons(db)
-    summary["maybe_deleted"] = _tally.maybe_deleted(db)
-    outcomes: dict[str, int] = summary["outcomes"]
-    unique = sum(outcomes.values())
-    totals = {
-        "requested": load.get("requested", 0), "blank": load.get("blank", 0),
-        "duplicates": load.get("duplicates", 0), "invalid": load.get("invalid", 0),
-        "unique": unique,
-        **{outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
-        "persons_found": summary["persons_found"],
-        "persons_deleted": summary["persons_deleted"],
-        "persons_queued_for_deletion": summary["persons_queued"],
-        "events_queued_for_persons": summary["events_queued_persons"],
-        "recordings_queued_for_persons": summary["recordings_queued_persons"],
-        "delete_calls": summary["delete_calls"],
-        "lost_answers": summary["lost_answers"],
-        "resent_chunks": summary["resent_chunks"],
-    }
-    return JobReport(
-        totals=totals, exactness=_exactness(options, totals, summary), options=options,
-        inputs=journal.get_meta("inputs") or [], started_at=started_at, finished_at=finished_at,
-        interrupted=interrupted, stopped=stopped, journal=str(journal.path),
-        chunk_states=summary["chunk_states"], failed_chunks=_tally.failed_chunks(db),
-        rejected=_tally.rejects(db), deletion_status=deletion_status, notes=notes,
-        _journal_path=journal.path,
-    )
-
-
-def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:
-    """Which figures are exact, and why: the part of the proof a reader must not guess."""
-    why: list[str] = []
-    per_id = totals["unresolved"] == 0
-    counts = summary["chunks_without_counts"] == 0 and summary["inexact_chunks"] == 0
-    if summary.get("may_double_count"):
-        counts = False
-        why.append("without lookups, PostHog's per-call counts are summed: a person whose "
-                   "deletion was queued, kept or failed by one call was found again by another "
-                   "call if the list named them twice (by two of their distinct ids), and is "
-                   "then counted twice")
-    sums = summary.get("posthog_sums")
-    if sums is not None and (sums["persons_found"], sums["persons_deleted"],
-                             sums["persons_queued"]) != (
-            totals["persons_found"], totals["persons_deleted"],
-            totals["persons_queued_for_deletion"]):
-        why.append(f"PostHog's per-call counts sum to {sums['persons_found']} found, "
-                   f"{sums['persons_deleted']} deleted, {sums['persons_queued']} queued; the "
-                   "totals count each person once, by the ids that named them")
-    if summary["wide_persons"] and totals["not_found"]:
-        per_id = False
-        why.append(f"{summary['wide_persons']} persons this job deleted have 10 or more distinct "
-                   "ids and PostHog's lookups show at most 10: a 'not found' id may have been "
-                   "one of theirs, deleted with them")
-    if options.get("resolve"):
-        why.append("every chunk was looked up before it was sent, so each id's outcome comes "
-                   "from PostHog's own answer about that id")
-    else:
-        why.append("chunks were not looked up first (--no-resolve): found/deleted totals are "
-                   "PostHog's per-call counts. An id is deleted (queued, kept) only where its "
-                   "call found as many persons as it had ids; 'not found' only where its call "
-                   "found nobody and no earlier call of this job can have deleted a person "
-                   "through another of its ids (for a UUID: no distinct-id call); every other "
-                   "id is 'unresolved'")
-    if summary["maybe_deleted"]:
-        why.append(f"{summary['maybe_deleted']} ids were not found when sent, after this job had "
-                   "deleted persons through other ids: without a lookup, one of those persons "
-                   "may have been theirs, so they are 'unresolved', not 'not found'")
-    if totals["lost_answers"]:
-        why.append(f"{totals['lost_answers']} answers were lost (dropped connections, server "
-                   "errors, crashes); those chunks were looked up again before being re-sent, "
-                   "so nobody a lost call deleted is counted as not found")
-    if summary["chunks_without_counts"]:
-        why.append(f"{summary['chunks_without_counts']} calls were accepted without counts "
-                   "(an old PostHog answers 202 with no body)")
-    if totals["unresolved"]:
-        done = "kept" if options.get("keep_person") else "deleted or queued for deletion"
-        why.append(f"{totals['unresolved']} ids are 'unresolved': each named a person this job "
-                   f"{done}, or nobody, but which of the two is not known")
-    if totals["queued"]:
-        why.append(f"{totals['queued']} ids are 'queued': PostHog accepted their deletion and "
-                   "runs it in the background")
-    return {"per_id_outcomes_exact": per_id, "person_totals_exact": counts, "why": why}

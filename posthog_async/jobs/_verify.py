@@ -1,0 +1,290 @@
+"""Verification: proof, after the fact, that a deletion job's work was done at PostHog.
+
+PostHog accepts a deletion long before it has done it. For every person a job deleted or queued,
+``verify`` looks them up again (batch lookups, 200 a call: gone, or found again); where the job
+asked for ``delete_events``, it reads their ``deletion_status`` rows (scan or filter, whichever
+costs fewer calls) until each is ``completed``, recording PostHog's ``delete_verified_at``.
+
+Every answer is journaled as it arrives (one call's worth in one transaction), in the job's own
+journal and under its lock, so a verification killed at any point resumes where it was; a target
+once proven gone or completed is not asked about again. Calls go through the client, so they are
+paced in PostHog's ``persons`` bucket with the job's. ``wait=True`` checks again every
+``interval`` seconds (until ``until``) while work is pending at PostHog.
+
+The verdict (:func:`~posthog_async.jobs._report_build.verdict`): ``verified``; ``pending``
+(queued deletions within their grace period, event rows not yet completed, rows not yet written
+before PostHog's next batch); ``failed`` (a person found again, a row missing after the batch
+ran, a project not covered, a job that did not finish, a check that failed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .. import _constants as C
+from .._bulk import iter_lookup
+from .._chunk_step import is_fatal
+from .._client import ScopedPostHog
+from .._event_deletions import find_deletion_statuses, next_event_deletion_batch
+from .._models import DeletionStatus, Page
+from ._input_bytes import InputError
+from ._job_projects import Projects, refused_project
+from ._journal import Journal
+from ._loading import check_unchanged
+from ._lock import utc_now
+from ._report import JobReport
+from ._report_build import VERIFICATION_META, build_report
+
+if TYPE_CHECKING:
+    from ._deletion import DeletionJob
+
+__all__ = ["EventBatchSchedule", "VerifyProgress", "verify_job"]
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class EventBatchSchedule:
+    """When PostHog's event-deletion batch starts each week, in UTC (``weekday``: Monday 0).
+
+    The default is PostHog's ``CLEAR_CLICKHOUSE_REMOVED_DATA_SCHEDULE_CRON`` (Sundays 05:00).
+    PostHog Cloud has also run the sweep as a Dagster job (at one time Saturdays 22:00 UTC) that
+    marks rows verified at the end of the same run: ``EventBatchSchedule.parse("sat 22:00")``.
+    """
+
+    weekday: int = C.EVENT_DELETION_WEEKDAY
+    hour: int = C.EVENT_DELETION_HOUR
+    minute: int = C.EVENT_DELETION_MINUTE
+
+    @classmethod
+    def parse(cls, text: str) -> EventBatchSchedule:
+        """``"sun 05:00"`` (a day's first three letters, then ``HH:MM`` in UTC)."""
+        day, _, clock = text.strip().lower().partition(" ")
+        hour, _, minute = clock.strip().partition(":")
+        if day[:3] not in _DAYS or not (hour.isdigit() and minute.isdigit()):
+            raise ValueError(f"a batch schedule is a weekday and a UTC time, like 'sun 05:00'; "
+                             f"got {text!r}")
+        schedule = cls(_DAYS.index(day[:3]), int(hour), int(minute))
+        schedule.next_after(datetime.now(timezone.utc))  # checks the ranges
+        return schedule
+
+    def next_after(self, moment: datetime) -> datetime:
+        return next_event_deletion_batch(moment, weekday=self.weekday, hour=self.hour,
+                                         minute=self.minute)
+
+    def describe(self) -> str:
+        default = (self.weekday, self.hour, self.minute) == (
+            C.EVENT_DELETION_WEEKDAY, C.EVENT_DELETION_HOUR, C.EVENT_DELETION_MINUTE)
+        return (f"{_DAYS[self.weekday].capitalize()} {self.hour:02d}:{self.minute:02d} UTC weekly"
+                + (" (PostHog's default batch schedule)" if default else ""))
+
+
+@dataclass
+class VerifyProgress:
+    """Told to ``on_progress`` after each pass (and each call within one)."""
+
+    state: str = "checking"
+    checked: int = 0
+    persons: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    next_batch_at: str | None = None
+    next_check_at: float | None = None  # wall-clock time of the next pass, while waiting
+    passes: int = 0
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _Verification:
+    def __init__(self, job: DeletionJob, journal: Journal, projects: Projects, *,
+                 queued_grace: float, schedule: EventBatchSchedule,
+                 on_progress: Callable[[VerifyProgress], object] | None,
+                 clock: Callable[[], datetime]) -> None:
+        self.job, self.journal, self.projects = job, journal, projects
+        self.grace, self.schedule, self.on_progress, self.clock = (
+            queued_grace, schedule, on_progress, clock)
+        self.progress = VerifyProgress()
+        self.db = job._db
+        options = journal.get_meta("options") or {}
+        self.delete_events = bool(options.get("delete_events"))
+        self.keep_person = bool(options.get("keep_person"))
+
+    def _tell(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    async def run_pass(self) -> None:
+        await self.db(lambda: self.journal.add_targets(delete_events=self.delete_events,
+                                                       keep_person=self.keep_person))
+        for project in self.projects.covered:
+            if self.job.stopping:
+                return
+            view = self.projects.view(project)
+            try:
+                await self._persons(view, project)
+                if self.delete_events and not self.job.stopping:
+                    await self._events(view, project)
+            except Exception as error:
+                refusal = refused_project(error)
+                if refusal is None:
+                    raise
+                message = refusal.detail or str(refusal)
+                await self.db(self.journal.mark_not_covered, project, refusal.status_code, message)
+                self.job._notice(f"project {project} is not covered: PostHog answered "
+                                 f"{refusal.status_code} ({message})")
+        now = self.clock()
+        await self.db(self.journal.set_meta, VERIFICATION_META, {
+            "checked_at": _iso(now), "schedule": self.schedule.describe(),
+            "next_batch_at": _iso(self.schedule.next_after(now)),
+            "queued_grace_seconds": self.grace})
+
+    async def _persons(self, view: ScopedPostHog, project: int) -> None:
+        targets: dict[str, list[str]] = await self.db(self.journal.person_targets, project)
+        cutoff = _iso(self.clock() - timedelta(seconds=self.grace))
+
+        async def record(kind: str, chunk: list[str], found: dict[str, Any],
+                         error: Exception | None) -> None:
+            if error is not None and is_fatal(error):
+                raise error
+            if error is not None:
+                self.job._notice(f"a lookup in project {project} failed ({error}): its "
+                                 f"{len(chunk)} ids are checked again by the next verify")
+            gone = [] if error is not None else [t for t in chunk if t not in found]
+            now_found = {} if error is not None else {t: p.uuid for t, p in found.items()}
+            await self.job._journaled(lambda: self.journal.record_check(
+                project, kind, gone=gone, found=now_found,
+                failed=chunk if error is not None else [], grace_cutoff=cutoff))
+            self.progress.checked += len(chunk)
+            self._tell()
+
+        for kind, items in targets.items():
+            if kind == "distinct_ids":
+                lookups = iter_lookup(items, view.persons.batch_by_distinct_ids,
+                                      chunk_size=C.MAX_BATCH_DISTINCT_IDS,
+                                      concurrency=self.job.concurrency, uuids=False)
+                async with aclosing(lookups):
+                    async for chunk, found, error in lookups:
+                        await record(kind, chunk, found, error)
+                        if self.job.stopping:
+                            return
+                continue
+            checks = view.persons.verification.check_gone(items, concurrency=self.job.concurrency)
+            async with aclosing(checks):  # type: ignore[type-var]
+                async for check in checks:
+                    await record(kind, check.ids, check.found, check.error)
+                    if self.job.stopping:
+                        return
+
+    async def _events(self, view: ScopedPostHog, project: int) -> None:
+        uuids: list[str] = await self.db(self.journal.event_targets, project)
+        if not uuids:
+            return
+        wanted = set(uuids)
+        paginator = view.persons.deletion_status
+
+        async def keep(rows: list[DeletionStatus]) -> None:
+            mine = [(r.person_uuid, r.status, r.created_at, r.delete_verified_at)
+                    for r in rows if r.person_uuid.lower() in wanted]
+            if mine:
+                await self.job._journaled(self.journal.record_event_rows, project, mine)
+
+        async def page(offset: int, limit: int) -> Page[DeletionStatus]:
+            result: Page[DeletionStatus] = await paginator(limit=limit, offset=offset).first_page()
+            await keep(result.results)
+            return result
+
+        async def rows(person_uuid: str) -> list[DeletionStatus]:
+            found: list[DeletionStatus] = await paginator(person_uuid=person_uuid).to_list()
+            await keep(found)
+            return found
+
+        lookup = await find_deletion_statuses(uuids, page=page, rows=rows)
+        now = self.clock()
+
+        def batch_ran(requested_at: str | None) -> bool:
+            return requested_at is None or now >= self.schedule.next_after(_parse(requested_at))
+
+        await self.job._journaled(self.journal.record_missing_rows, project, lookup.missing,
+                                  batch_ran)
+
+    def report(self) -> JobReport:
+        report = build_report(self.journal, started_at="", finished_at=utc_now(),
+                              interrupted=self.job.stopping, stopped=None, deletion_status=None,
+                              notes=self.job.notes)
+        verification = report.verification or {}
+        self.progress.state = verification.get("state", "checking")
+        self.progress.persons = dict(verification.get("persons") or {})
+        self.progress.events = dict(verification.get("events") or {})
+        self.progress.next_batch_at = verification.get("next_batch_at")
+        return report
+
+
+async def verify_job(
+    job: DeletionJob, *, wait: bool = False, until: datetime | None = None,
+    interval: float = C.VERIFY_INTERVAL, queued_grace: float = C.QUEUED_DELETION_GRACE,
+    schedule: EventBatchSchedule | None = None,
+    on_progress: Callable[[VerifyProgress], object] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> JobReport:
+    """Verify what ``job`` did (see the module docstring); return its report, whose
+    ``verification["state"]`` is ``verified``, ``pending`` or ``failed``.
+
+    ``wait``: check again every ``interval`` seconds while work is pending at PostHog, until
+    it is not or ``until`` (an aware datetime) passes. ``queued_grace``: how long a queued
+    deletion's person may still be found before it is wrong. ``schedule``: PostHog's weekly
+    batch (default Sundays 05:00 UTC): a missing event row is wrong only once the first batch
+    after the request has run. ``clock`` returns now (tests move it past a batch).
+    """
+    if interval <= 0 or queued_grace < 0:
+        raise ValueError("interval must be positive and queued_grace not negative")
+    if until is not None and until.tzinfo is None:
+        raise ValueError("until must be an aware datetime (with its time zone)")
+    now = clock or (lambda: datetime.now(timezone.utc))
+    journal: Journal = await job._db(Journal, job.journal_path)
+    try:
+        if not journal.loaded:
+            raise InputError(f"journal {journal.path} holds no loaded job: nothing to verify")
+        options = journal.get_meta("options") or {}
+        if options.get("dry_run"):
+            raise InputError("a dry run deleted nothing: there is nothing to verify")
+        if job.sources:
+            await job._db(lambda: check_unchanged(journal, job.sources, job._stop))
+        projects = job._projects()
+        await projects.settle(journal, loaded=True)
+        verification = _Verification(job, journal, projects, queued_grace=queued_grace,
+                                     schedule=schedule or EventBatchSchedule(),
+                                     on_progress=on_progress, clock=now)
+        while True:
+            verification.progress.passes += 1
+            await verification.run_pass()
+            report: JobReport = await job._db(verification.report)
+            verification._tell()
+            if not wait or verification.progress.state != "pending" or job.stopping:
+                return report
+            left = interval if until is None else (until - now()).total_seconds()
+            if left <= 0:
+                return report
+            pause = min(interval, left)
+            verification.progress.next_check_at = time.time() + pause
+            verification._tell()
+            end = anyio.current_time() + pause
+            while not job.stopping and anyio.current_time() < end:
+                await anyio.sleep(min(0.2, end - anyio.current_time()))
+            verification.progress.next_check_at = None
+            if job.stopping:
+                return await job._db(verification.report)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await job._db(journal.close)
