@@ -118,6 +118,11 @@ class Transport:
                 None if deadline == NO_LIMIT else deadline,
                 None if max_wait == NO_LIMIT else max_wait, options.max_retries)
 
+    def view_deadline(self, options: RequestOptions) -> float | None:
+        """The deadline a view's calls get: its own, else the client's (``None``: none). For a
+        caller that makes one call of several requests (a query and its polls)."""
+        return self._resolve(options)[1]
+
     # -- lifecycle -----------------------------------------------------------------------
 
     @property

@@ -53,7 +53,7 @@ class Query(Resource):
 
     def _sender(self) -> QuerySender:
         return QuerySender(self._transport, self._base(),
-                           (self._scope.family, str(self._scope.id)))
+                           (self._scope.family, str(self._scope.id)), self._scope.options)
 
     async def hogql(
         self, sql: str, *, values: Mapping[str, Any] | None = None,
