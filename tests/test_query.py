@@ -28,6 +28,7 @@ from posthog_async.testing import FakePostHog
 from posthog_async.testing._query import QueryOptions
 from posthog_async.testing._query_engine import OFFSET_NOT_ALLOWED_MESSAGE
 from tests._query_schema import answer_violations, violations
+from tests._cli import wait_for
 from tests.conftest import API_KEY, fast_retries
 
 QUERY = "POST /api/projects/1/query/"
@@ -203,7 +204,7 @@ async def test_a_query_outliving_its_deadline_is_cancelled_and_raised() -> None:
         async with server.client(rate_limits=None) as ph:
             with pytest.raises(APITimeoutError, match="cancelled on the server"):
                 await ph.query.hogql("SELECT 1", refresh="force_async", deadline=0.5)
-            assert len(server.queries.cancelled) == 1
+            await wait_for(lambda: len(server.queries.cancelled) == 1, 2)  # in the background
 
 
 async def test_the_query_timeout_is_its_own_and_longer_than_the_servers() -> None:

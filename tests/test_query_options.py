@@ -16,6 +16,7 @@ from posthog_async import (
 from posthog_async.testing import FakePostHog
 from posthog_async.testing._query import QueryOptions
 
+from ._cli import wait_for
 from .conftest import API_KEY, fast_retries
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
@@ -34,7 +35,7 @@ async def test_a_views_deadline_bounds_the_polling_and_cancels_the_query() -> No
             error = info.value
             assert error.deadline == 0.6 and error.maybe_processed
             assert "status" in error.waiting_for and "cancelled on the server" in str(error)
-            assert len(server.queries.cancelled) == 1
+            await wait_for(lambda: len(server.queries.cancelled) == 1, 2)  # sent in the background
             assert server.stats.by_endpoint["DELETE query/:id/"] == 1
 
 
@@ -46,7 +47,7 @@ async def test_a_views_deadline_bounds_a_blocking_query_too() -> None:
             with pytest.raises(DeadlineExceededError):
                 await ph.with_options(deadline=0.5).query.hogql("SELECT 1")
             assert time.monotonic() - started < 1.5  # not the query's 75 s timeout
-            assert len(server.queries.cancelled) == 1
+            await wait_for(lambda: len(server.queries.cancelled) == 1, 2)
 
 
 async def test_the_clients_deadline_applies_and_the_query_deadline_wins_when_shorter() -> None:
@@ -61,7 +62,7 @@ async def test_the_clients_deadline_applies_and_the_query_deadline_wins_when_sho
                                                                deadline=0.3)
             assert not isinstance(info.value, DeadlineExceededError)
             assert time.monotonic() - started < 1.0
-            assert len(server.queries.cancelled) == 2
+            await wait_for(lambda: len(server.queries.cancelled) == 2, 2)
 
 
 async def test_a_views_deadline_bounds_the_wait_for_a_query_slot() -> None:
@@ -112,3 +113,22 @@ async def test_the_views_timeout_does_not_cut_a_query_short() -> None:
         async with server.client(rate_limits=None) as ph:
             answer = await ph.with_options(timeout=0.1).query.hogql("SELECT 1")
             assert answer.results == [[1]]
+
+
+async def test_giving_up_on_a_query_never_waits_for_its_cancel() -> None:
+    """A query the client gave up on (its timeout, its deadline) is cancelled on the server in
+    the background: the caller's deadline holds even when the DELETE must wait for a
+    concurrency slot, here held by the abandoned attempt of the query itself."""
+    async with FakePostHog(api_key=API_KEY, rate_limits=None,
+                           query_options=QueryOptions(latency=3)) as server:
+        async with server.client(rate_limits=None, max_concurrency=1) as ph:
+            for _ in range(2):  # the first abandoned attempt makes the next ones guarded
+                started = time.monotonic()
+                with pytest.raises(APITimeoutError):
+                    await ph.query.hogql("SELECT 1", timeout=0.3)
+                assert time.monotonic() - started < 0.8
+            await wait_for(lambda: len(server.queries.cancelled) >= 1, 2)
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceededError):
+                await ph.with_options(deadline=0.5).query.hogql("SELECT 1")
+            assert time.monotonic() - started < 0.8

@@ -3,8 +3,9 @@
 Every query gets a ``client_query_id`` of ours, so it can be cancelled (``DELETE query/:id/``)
 whatever stage it is at: still being sent, running on the server (a blocking query keeps
 running in ClickHouse when its client goes away), or polled. The DELETE is sent when the
-awaiting task is cancelled, when our own timeout or deadline gives up, or when an asynchronous
-query outlives its deadline; it is shielded and best effort.
+awaiting task is cancelled (awaited, shielded: the loop may be ending with the task), and when
+our own timeout or deadline gives up (in the background: the caller's deadline holds, also
+when the DELETE must wait for a concurrency slot); it is best effort, at most 5 s.
 
 PostHog runs at most 3 queries at once per team and answers a 4th with a 429 after holding it
 up to 30 s; :class:`QueryGate` keeps at most ``limit`` queries of one project in flight per
@@ -71,11 +72,12 @@ _MAX_LOST = 5
 class _LoopGate:
     """One event loop's part of a :class:`QueryGate` (asyncio objects belong to one loop)."""
 
-    __slots__ = ("changed", "in_flight")
+    __slots__ = ("background", "changed", "in_flight")
 
     def __init__(self) -> None:
         self.changed = asyncio.Condition()
         self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.background: set[asyncio.Task[None]] = set()
 
 
 class QueryGate:
@@ -96,6 +98,12 @@ class QueryGate:
         if gate is None:
             gate = self._loops[loop] = _LoopGate()
         return gate
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a background task of the running loop (a cancel) until it is done."""
+        tasks = self._here().background
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def in_flight(self, project: tuple[str, str]) -> int:
         """Queries of ``project`` in flight on the running loop."""
@@ -193,7 +201,8 @@ class QuerySender:
                 async with gate_for(self._transport).slot(self._project):
                     return await self._run(query_id, body, cls, timeout, buckets, bounds)
         except anyio.get_cancelled_exc_class():
-            give_up = True
+            if bounds.sent:  # awaited (shielded): the loop may be ending with this task
+                await self._cancel(query_id)
             raise
         except TimeoutError:
             give_up = True
@@ -209,7 +218,16 @@ class QuerySender:
             raise _explained(error) from None
         finally:
             if give_up and bounds.sent:
-                await self._cancel(query_id)
+                await self._cancel_later(query_id)
+
+    async def _cancel_later(self, query_id: str) -> None:
+        """Cancel on the server without making the caller wait: its timeout or deadline is a
+        promise, and the DELETE may have to wait for a concurrency slot (the abandoned attempt
+        of this very query keeps one until the server answers it). One turn of the loop lets
+        the DELETE take a free slot before the caller's next call does."""
+        task = asyncio.get_running_loop().create_task(self._cancel(query_id))
+        gate_for(self._transport).keep(task)
+        await asyncio.sleep(0)
 
     async def _run(self, query_id: str, body: dict[str, Any], cls: type[R], timeout: float,
                    buckets: tuple[Bucket, ...], bounds: _Bounds) -> R:
