@@ -73,7 +73,11 @@ class Query(Resource):
         ``refresh`` defaults to ``"force_blocking"`` so a lookup never reads a stale cached
         answer (PostHog caches HogQL on its day-insight schedule); ``"force_async"`` runs it in
         the background and polls. ``timeout`` is per request (above PostHog's own 10 s for
-        HogQL), ``deadline`` the whole query's, after which it is cancelled on the server.
+        HogQL; the view's and client's ``timeout`` do not apply), ``deadline`` the whole
+        query's, after which it is cancelled on the server. The view's ``deadline``
+        (``ph.with_options(deadline=2)``) bounds the whole query too, its wait for a query slot
+        and every poll included, and the shorter of the two wins; its ``max_wait`` and
+        ``max_retries`` apply as to any call.
 
         The answer may be cut: 100 rows when the SQL has no LIMIT (``has_more``), at most
         50,000 with one. ``response.complete`` says so and iterating a cut answer warns; read
@@ -102,7 +106,8 @@ class Query(Resource):
         """Send any query kind (a mapping with ``kind``) and return its answer.
 
         ``refresh`` is PostHog's (default: the server's, ``"blocking"``; HogQL queries sent
-        through :meth:`run` default to ``"force_blocking"`` as in :meth:`hogql`).
+        through :meth:`run` default to ``"force_blocking"`` as in :meth:`hogql`). ``timeout``
+        and ``deadline`` are as in :meth:`hogql`, and so are the view's options.
 
         Example: ``answer = await ph.query.run({"kind": "TrendsQuery", "series": [...]})``
         """
