@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,7 +49,7 @@ from ._exceptions import (
     make_status_error,
 )
 from ._pool import CLOSED_MESSAGE, Forks, LoopPool
-from ._ratelimit import Bucket, Buckets, RateLimiter, as_buckets
+from ._ratelimit import Buckets, RateLimiter, as_buckets, refusing_bucket
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -307,19 +307,10 @@ class Transport:
             await self._admission.sleep(pool, call, delay, f"the retry after {type(error).__name__}")
 
     async def _hold(self, call: Call, seconds: float) -> None:
-        """Hold back the bucket that refused, for ``seconds``.
-
-        A call in several buckets (a query: ``persons`` and ``queries``) was refused by one or
-        more of PostHog's throttles, and ``Retry-After`` is the longest of their waits. The
-        bucket held is the one whose windows can ask for that long a wait, the narrowest such
-        (an hourly refusal holds ``queries``; the persons bucket's 240 a minute cannot ask for an
-        hour, so persons reads sharing the client go on); if none of ours can, the one with the
-        longest window (PostHog's windows are longer than the client was told). A bucket the
-        client does not pace could have any window, so it is held only when no paced one fits.
-        Should another throttle have refused as well, with a shorter wait, the next call of its
-        bucket meets its own 429 and holds it then: one more 429, instead of holding every
-        bucket of the call for nothing (``posthog-query-notes.md``: "a 429 holds only the
-        bucket that refused")."""
+        """Hold back the bucket that refused, for ``seconds``: of a call in several buckets (a
+        query's ``persons`` and ``queries``), the one :func:`refusing_bucket` names, so an
+        hourly query refusal does not stall persons reads ("a 429 holds only the bucket that
+        refused", ``posthog-query-notes.md``)."""
         assert self.rate_limiter is not None
         buckets = call.buckets
         if len(buckets) > 1 and self._periods is not None:
@@ -370,18 +361,6 @@ class Transport:
         )
         if self.on_retry is not None:
             self.on_retry(event)
-
-
-def refusing_bucket(buckets: tuple[Bucket, ...], wait: float,
-                    longest: Callable[[Bucket], float]) -> Bucket:
-    """Of a call's buckets, the one a ``wait`` long ``Retry-After`` came from: the narrowest
-    whose longest window (``longest``: ``inf`` for an unpaced bucket) can ask for that long,
-    else the one with the longest window."""
-    periods = {bucket: longest(bucket) for bucket in buckets}
-    fitting = [bucket for bucket in buckets if periods[bucket] >= wait]
-    if fitting:
-        return min(fitting, key=periods.__getitem__)
-    return max(buckets, key=periods.__getitem__)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

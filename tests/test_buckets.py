@@ -177,7 +177,7 @@ async def test_a_429_holds_only_the_bucket_whose_windows_can_ask_that_long(
 
 
 def test_the_refusing_bucket_of_a_two_bucket_call() -> None:
-    from posthog_async._transport import refusing_bucket
+    from posthog_async._ratelimit import refusing_bucket
 
     limits = RateLimits(persons=[(240, 60)], queries=[(1200, 3600)], users=(), safety_margin=0)
     both: tuple[Bucket, ...] = ("persons", "queries")
