@@ -286,27 +286,19 @@ async def test_the_cli_stops_at_once_during_a_long_retry_after(server: FakePostH
                                                                tmp_path: Any, stop: int) -> None:
     """Issue 17.8: SIGTERM or one Ctrl-C stops a job at default concurrency whose chunks wait
     out a 429 with Retry-After: 3600, and says how to resume."""
-    from ._cli import spawn, wait_for, write_ids
+    from ._cli import running, spawn, stop_with, wait_for, write_ids
 
     server.seed_persons(3000)
     server.faults = Faults(latency=0.05)
     server.fail_next(429, retry_after=3600, path_contains="bulk_delete")
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 3001)])
-    proc = await spawn(server, "persons", "delete", "--distinct-ids-file", str(source),
-                       "--chunk-size", "100")
-    try:
+    async with running(await spawn(server, "persons", "delete", "--distinct-ids-file",
+                                   str(source), "--chunk-size", "100")) as proc:
         await wait_for(lambda: server.stats.errors_injected >= 1)
         await asyncio.sleep(0.5)  # every chunk in flight meets the hold
         sent = server.stats.requests
-        proc.send_signal(stop)
-        started = time.monotonic()
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-        stopped_in = time.monotonic() - started
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 130 and "--resume" in err.decode(), err.decode()[-2000:]
+        err, stopped_in = await stop_with(proc, stop)
+    assert proc.returncode == 130 and "--resume" in err, err[-2000:]
     assert stopped_in < 3, f"the stop took {stopped_in:.1f}s"
     assert server.stats.requests - sent <= 8  # nothing new was sent after the stop
 

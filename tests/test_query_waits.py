@@ -17,7 +17,7 @@ import pytest
 from posthog_async import RateLimitError, RateLimits, RateLimitWaitError
 from posthog_async.testing import FakePostHog
 
-from ._cli import run, spawn, wait_for
+from ._cli import run, running, spawn, stop_with, wait_for
 from .conftest import API_KEY, fast_retries
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
@@ -128,21 +128,12 @@ async def test_the_cli_export_says_when_it_resumes_and_stops_at_once_during_the_
     async with FakePostHog(api_key=API_KEY, rate_limits={"hogql": [(2, 3600.0)]}) as server:
         server.seed_persons(500)
         out = tmp_path / "persons.jsonl"
-        proc = await spawn(server, "persons", "export", "--output", str(out), "--page-size",
-                           "100", "--api-queries-plan")
-        try:
+        async with running(await spawn(server, "persons", "export", "--output", str(out),
+                                       "--page-size", "100", "--api-queries-plan")) as proc:
             await wait_for(lambda: server.stats.throttled >= 1)
             await asyncio.sleep(0.3)  # the export is in its wait now
             sent = server.stats.requests
-            proc.send_signal(stop)
-            started = time.monotonic()
-            _, raw = await asyncio.wait_for(proc.communicate(), 20)
-            stopped_in = time.monotonic() - started
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        err = raw.decode()
+            err, stopped_in = await stop_with(proc, stop)
         assert proc.returncode == 130, err
         assert "waiting 59m" in err or "waiting 1h00m" in err, err
         assert "resuming at" in err and "while waiting for the rate limit" in err, err
