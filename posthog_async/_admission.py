@@ -224,12 +224,15 @@ class Admission:
         """Raise :class:`RateLimitWaitError` if waiting ``wait`` for ``buckets`` is too long.
 
         ``single_wait``: one hold or window (not a queue's length), also bounded by
-        ``max_retry_after``, so that a job can wait out long ones where a stop can reach it."""
+        ``max_retry_after``, so that a job can wait out long ones where a stop can reach it.
+        A wait past a bound the caller set (``max_wait``, ``deadline``) is named by it even
+        when ``max_retry_after`` is shorter: a reader that waits out long waits between pages
+        must not wait out one its caller refused."""
         _, bound, limit = self._allowance(pool, call, pool.loop.time())
-        if single_wait and call.max_retry_after < limit:
-            bound, limit = "max_retry_after", call.max_retry_after
         if wait > limit:
             raise call.wait_error(buckets, wait, bound, limit)
+        if single_wait and wait > call.max_retry_after:
+            raise call.wait_error(buckets, wait, "max_retry_after", call.max_retry_after)
 
     @contextlib.contextmanager
     def _bounded(self, pool: LoopPool, until: float | None) -> Iterator[anyio.CancelScope]:

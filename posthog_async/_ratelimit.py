@@ -32,7 +32,7 @@ from . import _constants as C
 
 __all__ = [
     "Bucket", "BUCKETS", "Buckets", "RateWindow", "RateLimits", "RateLimiter", "LocalRateLimiter",
-    "Throttle", "as_buckets",
+    "Throttle", "as_buckets", "refusing_bucket",
 ]
 
 Bucket = Literal["persons", "person_deletes", "general", "users", "hogql", "queries"]
@@ -49,6 +49,26 @@ def as_buckets(buckets: Buckets | Sequence[Bucket]) -> tuple[Bucket, ...]:
     if isinstance(buckets, str):
         return (buckets,)
     return tuple(dict.fromkeys(buckets))
+
+
+def refusing_bucket(buckets: Sequence[Bucket], wait: float,
+                    longest: Callable[[Bucket], float]) -> Bucket:
+    """Of a call's buckets, the one a 429 asking for ``wait`` seconds came from.
+
+    PostHog runs every throttle of a request and its ``Retry-After`` is the longest wait among
+    those that refused. So the bucket held back is the narrowest whose longest window
+    (``longest``, e.g. :meth:`RateLimits.longest_period`; ``inf`` for a bucket the client does
+    not pace, which could have any window) can ask for that long; if none can, the one with
+    the longest window (PostHog's are longer than the client was told). Should another have
+    refused too, with a shorter wait, its own next call meets its own 429: one more 429,
+    rather than every bucket of the call held for nothing.
+    """
+    periods = {bucket: longest(bucket) for bucket in buckets}
+    fitting = [bucket for bucket in buckets if periods[bucket] >= wait]
+    if fitting:
+        return min(fitting, key=periods.__getitem__)
+    return max(buckets, key=periods.__getitem__)
+
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -49,7 +49,7 @@ from ._exceptions import (
     make_status_error,
 )
 from ._pool import CLOSED_MESSAGE, Forks, LoopPool
-from ._ratelimit import Buckets, RateLimiter, as_buckets
+from ._ratelimit import Buckets, RateLimiter, as_buckets, refusing_bucket
 from ._retry import RetryEvent, RetryHook, RetryPolicy, parse_retry_after
 
 __all__ = ["Transport", "Response", "Repeated", "encode_params"]
@@ -117,6 +117,11 @@ class Transport:
         return (options.timeout if options.timeout is not None else config.timeout,
                 None if deadline == NO_LIMIT else deadline,
                 None if max_wait == NO_LIMIT else max_wait, options.max_retries)
+
+    def view_deadline(self, options: RequestOptions) -> float | None:
+        """The deadline a view's calls get: its own, else the client's (``None``: none). For a
+        caller that makes one call of several requests (a query and its polls)."""
+        return self._resolve(options)[1]
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -302,15 +307,16 @@ class Transport:
             await self._admission.sleep(pool, call, delay, f"the retry after {type(error).__name__}")
 
     async def _hold(self, call: Call, seconds: float) -> None:
-        """Hold back every bucket of the call (PostHog's Retry-After is the longest wait among
-        the refusing throttles). A bucket none of whose windows can ask for so long is held
-        only for its longest window: a 1-minute window never needs an hour."""
+        """Hold back the bucket that refused, for ``seconds``: of a call in several buckets (a
+        query's ``persons`` and ``queries``), the one :func:`refusing_bucket` names, so an
+        hourly query refusal does not stall persons reads ("a 429 holds only the bucket that
+        refused", ``posthog-query-notes.md``)."""
         assert self.rate_limiter is not None
-        for bucket in call.buckets:
-            hold = seconds
-            if len(call.buckets) > 1 and self._periods is not None:
-                hold = min(seconds, self._periods(bucket))
-            await self.rate_limiter.penalize(bucket, hold)
+        buckets = call.buckets
+        if len(buckets) > 1 and self._periods is not None:
+            buckets = (refusing_bucket(buckets, seconds, self._periods),)
+        for bucket in buckets:
+            await self.rate_limiter.penalize(bucket, seconds)
 
     @asynccontextmanager
     async def stream(

@@ -4,10 +4,11 @@ with the key, host and project in its environment (never on its command line).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,26 @@ async def run(server: FakePostHog | None, *args: str, stdin_data: bytes | None =
     out, err = await proc.communicate(stdin_data)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def running(proc: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The CLI process, killed on the way out if the test left it running."""
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def stop_with(proc: asyncio.subprocess.Process, sig: int,
+                    timeout: float = 20.0) -> tuple[str, float]:
+    """Send ``sig`` and read to the end: (standard error, seconds the stop took)."""
+    proc.send_signal(sig)
+    started = time.monotonic()
+    _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return err.decode(), time.monotonic() - started
 
 
 async def wait_for(predicate: Any, timeout: float = 20.0) -> None:

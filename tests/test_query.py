@@ -7,6 +7,7 @@ Every request the client sends here is checked against PostHog's published schem
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +18,9 @@ import pytest_asyncio
 
 from posthog_async import (
     APITimeoutError, AsyncPostHog, BadRequestError, InternalServerError, PermissionDeniedError,
-    RateLimits, RetryPolicy,
+    RateLimitError, RateLimits, RateLimitWaitError, RetryPolicy,
 )
+from posthog_async._ratelimit import BUCKETS
 from posthog_async._query_models import (
     HogQLResponse, TruncatedResultWarning, decode_query_response,
 )
@@ -26,6 +28,7 @@ from posthog_async.testing import FakePostHog
 from posthog_async.testing._query import QueryOptions
 from posthog_async.testing._query_engine import OFFSET_NOT_ALLOWED_MESSAGE
 from tests._query_schema import answer_violations, violations
+from tests._cli import wait_for
 from tests.conftest import API_KEY, fast_retries
 
 QUERY = "POST /api/projects/1/query/"
@@ -201,7 +204,7 @@ async def test_a_query_outliving_its_deadline_is_cancelled_and_raised() -> None:
         async with server.client(rate_limits=None) as ph:
             with pytest.raises(APITimeoutError, match="cancelled on the server"):
                 await ph.query.hogql("SELECT 1", refresh="force_async", deadline=0.5)
-            assert len(server.queries.cancelled) == 1
+            await wait_for(lambda: len(server.queries.cancelled) == 1, 2)  # in the background
 
 
 async def test_the_query_timeout_is_its_own_and_longer_than_the_servers() -> None:
@@ -227,6 +230,20 @@ async def test_at_most_three_queries_per_project_in_flight_so_no_concurrency_429
         assert server.queries.peak_running == {1: 3, 2: 3}
 
 
+def held(ph: AsyncPostHog) -> dict[str, float]:
+    """The buckets a 429 holds back now, with the seconds left (the limiter's own state)."""
+    limiter: Any = ph.rate_limiter
+    now = time.monotonic()
+    return {b: limiter.throttle(b)._blocked_until - now for b in BUCKETS
+            if limiter.throttle(b)._blocked_until > now}
+
+
+def ever_held(ph: AsyncPostHog) -> list[str]:
+    """The buckets any 429 held back at some point of this client's life."""
+    limiter: Any = ph.rate_limiter
+    return [b for b in BUCKETS if limiter.throttle(b)._blocked_until != 0.0]
+
+
 async def test_the_concurrency_429_is_retried_with_backoff_and_holds_no_bucket() -> None:
     async with FakePostHog(api_key=API_KEY, rate_limits=None,
                            query_options=QueryOptions(latency=0.1, slot_wait=0,
@@ -238,9 +255,8 @@ async def test_the_concurrency_429_is_retried_with_backoff_and_holds_no_bucket()
             answers = await asyncio.gather(*[ph.query.hogql("SELECT 1") for _ in range(4)])
             assert all(a.results == [[1]] for a in answers)
             assert server.stats.throttled > 0  # they did collide, and were retried
-            assert ph._transport._holds == {}  # "too many at once" is not "too many this hour"
-            limiter: Any = ph.rate_limiter
-            assert limiter.throttle("hogql")._blocked_until == 0.0
+            # "too many at once" is not "too many this hour": no bucket was ever held back
+            assert ever_held(ph) == []
 
 
 async def test_the_newer_concurrency_message_is_classified_too() -> None:
@@ -252,7 +268,7 @@ async def test_the_newer_concurrency_message_is_classified_too() -> None:
                 max_retries=30, initial=0.02, max_backoff=0.1)) as ph:
             ph.query.max_in_flight = 3
             await asyncio.gather(*[ph.query.hogql("SELECT 1") for _ in range(3)])
-            assert server.stats.throttled > 0 and ph._transport._holds == {}
+            assert server.stats.throttled > 0 and ever_held(ph) == []
 
 
 async def test_hogql_has_its_own_bucket_and_other_kinds_count_in_persons_and_queries() -> None:
@@ -280,18 +296,28 @@ def test_default_query_windows_are_posthogs_and_the_plan_is_one_setting_away() -
 
 
 async def test_a_429_of_the_hourly_window_holds_queries_not_persons() -> None:
+    """PostHog's hourly ``clickhouse_sustained`` refused an ActorsQuery (Retry-After ~3600 s):
+    the queries bucket is held for that long, the persons bucket (whose 240 a minute cannot
+    ask for an hour) not at all, so persons reads sharing the client go on at once."""
     async with FakePostHog(api_key=API_KEY, rate_limits={"queries": [(1, 3600)]}) as server:
         server.seed_persons(2)
-        limits = RateLimits(persons=(), queries=[(1000, 60)], hogql=())
+        limits = RateLimits(persons=[(1000, 60)], queries=[(1000, 60), (9000, 3600)], hogql=())
         async with server.client(rate_limits=limits,
                                  retry_policy=fast_retries(max_retry_after=1)) as ph:
             trend = {"kind": "TrendsQuery", "series": []}
             await ph.query.actors(trend, day="2026-01-01")
-            with pytest.raises(Exception, match="429"):
+            with pytest.raises(RateLimitError, match="429") as refused:
                 await ph.query.actors(trend, day="2026-01-01")
-            holds = ph._transport._holds
-            assert set(holds) == {"queries"}  # the persons bucket keeps serving reads
-            assert (await ph.persons.list(limit=1)).results
+            assert refused.value.retry_after is not None and refused.value.retry_after > 3000
+            holds = held(ph)
+            assert set(holds) == {"queries"} and holds["queries"] > 3000
+            started, sent_before = time.monotonic(), server.stats.requests
+            assert (await ph.persons.list(limit=1)).results  # the persons bucket keeps serving
+            assert time.monotonic() - started < 0.5
+            with pytest.raises(RateLimitWaitError) as waiting:  # queries: refused, not sent
+                await ph.query.actors(trend, day="2026-01-01")
+            assert waiting.value.bucket == "queries" and waiting.value.retry_after > 3000
+            assert server.stats.requests == sent_before + 1
 
 
 async def test_the_shared_redis_limiter_paces_the_query_buckets() -> None:

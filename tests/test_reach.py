@@ -15,7 +15,6 @@ import pytest_asyncio
 
 from posthog_async import (
     AsyncPostHog,
-    Bucket,
     LocalRateLimiter,
     NotCoveredProject,
     Organization,
@@ -24,6 +23,7 @@ from posthog_async import (
     Project,
     RateLimits,
 )
+from posthog_async._ratelimit import Buckets, as_buckets
 from posthog_async.testing import FakePostHog
 from posthog_async.testing._projects import MEMBER
 
@@ -41,12 +41,13 @@ class RecordingLimiter(LocalRateLimiter):
         super().__init__(RateLimits(persons=(), person_deletes=(), general=(), users=()))
         self.buckets: Counter[str] = Counter()
 
-    def try_acquire(self, bucket: Bucket) -> bool:
-        self.buckets[bucket] += 1
+    def try_acquire(self, buckets: Buckets) -> bool:
+        """The transport asks with a tuple of the call's buckets (one name without a client)."""
+        self.buckets.update(as_buckets(buckets))
         return True
 
-    async def acquire(self, bucket: Bucket) -> None:  # pragma: no cover - try_acquire always wins
-        self.buckets[bucket] += 1
+    async def acquire(self, buckets: Buckets) -> None:  # pragma: no cover - try_acquire wins
+        self.buckets.update(as_buckets(buckets))
 
 
 @pytest_asyncio.fixture

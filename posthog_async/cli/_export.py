@@ -8,9 +8,11 @@ Every record is one line (properties and distinct ids are written as JSON, which
 newlines), so "the last whole line" is always a whole person.
 
 First Ctrl-C (or SIGTERM): stop after the page being written and print the command that
-resumes; a second Ctrl-C stops at once (the file is still resumable). Exit status: 0 every
-person written, 1 a call failed (the file holds every person before it: resume), 2 bad usage,
-130 interrupted.
+resumes; a second Ctrl-C stops at once (the file is still resumable). PostHog allows 120 HogQL
+queries an hour, so a big project's export waits out an hour-long wait now and then: it says
+when it resumes, and a Ctrl-C or SIGTERM during that wait stops it at once (nothing of the next
+page was read). Exit status: 0 every person written, 1 a call failed (the file holds every
+person before it: resume), 2 bad usage, 130 interrupted.
 
 The export reads PostHog's ClickHouse copy of persons, which lags its database: it is not
 proof that anyone was deleted.
@@ -30,10 +32,11 @@ import time
 from pathlib import Path
 from typing import IO
 
+import anyio
 import msgspec
 
 from .. import _constants as C
-from .. import AsyncPostHog, RateLimits
+from .. import AsyncPostHog, RateLimitError, RateLimits, RateLimitWaitError
 from .._query_models import ExportedPerson
 from ._args import CliParser, UsageError, bounded_int, redact
 from ._progress import format_duration
@@ -162,17 +165,32 @@ def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:
     return path.open("w", encoding="utf-8", newline=""), None, True
 
 
+class _Stop:
+    """The run's stop request, and the rate-limit wait it may cut short."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.waiting = anyio.CancelScope()  # cancelled: stop now, in a rate-limit wait
+        self.resume_at: float | None = None  # loop time the current wait ends
+
+    def in_wait(self) -> bool:
+        return self.resume_at is not None and asyncio.get_running_loop().time() < self.resume_at
+
+
 async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
     out, after, header = _open(args)
-    stop = asyncio.Event()
+    stop = _Stop()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     installed: list[int] = []
 
     def on_signal(sig: int) -> None:
-        if stop.is_set() and sig == signal.SIGINT and task is not None:
+        if stop.requested.is_set() and sig == signal.SIGINT and task is not None:
             task.cancel()
-        stop.set()
+        stop.requested.set()
+        if stop.in_wait():  # nothing of the next page was read: stop now
+            stop.waiting.cancel()
+            return
         print("\nstopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -195,44 +213,62 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
 
 
 async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], after: str | None,
-                  header: bool, stop: asyncio.Event) -> int:
+                  header: bool, stop: _Stop) -> int:
     writer = _Writer(out, args.format, header)
-    export = client.persons.export(page_size=args.page_size, after=after)
+    loop = asyncio.get_running_loop()
+
+    def on_wait(seconds: float, error: RateLimitError) -> None:
+        stop.resume_at = loop.time() + seconds
+        until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
+        why = (f"PostHog's limit on HogQL queries ({_pacing(client, short=True)}) is spent"
+               if isinstance(error, RateLimitWaitError)
+               else "PostHog refuses more HogQL queries for now (429)")
+        print(f"\n{why}: waiting {format_duration(seconds)}, resuming at {until} (Ctrl-C stops "
+              "now; the export resumes later with --resume)", file=sys.stderr, flush=True)
+        if stop.requested.is_set():
+            stop.waiting.cancel()
+
+    export = client.persons.export(page_size=args.page_size, after=after, on_wait=on_wait)
     started, done = time.monotonic(), 0
     where = f" after {after}" if after else ""
     print(f"exporting persons{where}, {args.page_size:,} a HogQL query; {_pacing(client)}",
           file=sys.stderr)
+    resume = f"; resume with: {_resume_command(args)}" if args.output else ""
     try:
-        async for page in export.pages():
-            writer.page(page)
-            out.flush()
-            if out is not sys.stdout:
-                os.fsync(out.fileno())
-            done += len(page)
-            _progress(done, None, started)
-            if stop.is_set():
-                print(f"\nstopped after {done:,} persons; resume with: {_resume_command(args)}"
-                      if args.output else f"\nstopped after {done:,} persons", file=sys.stderr)
-                return EXIT_INTERRUPTED
+        with stop.waiting:
+            async for page in export.pages():
+                stop.resume_at = None
+                writer.page(page)
+                out.flush()
+                if out is not sys.stdout:
+                    os.fsync(out.fileno())
+                done += len(page)
+                _progress(done, None, started)
+                if stop.requested.is_set():
+                    print(f"\nstopped after {done:,} persons{resume}", file=sys.stderr)
+                    return EXIT_INTERRUPTED
     except Exception as error:
         out.flush()
-        hint = f"; resume with: {_resume_command(args)}" if args.output else ""
         print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "
-                     f"{error}{hint}"), file=sys.stderr)
+                     f"{error}{resume}"), file=sys.stderr)
         return EXIT_INCOMPLETE
+    if stop.waiting.cancelled_caught:
+        print(f"\nstopped after {done:,} persons, while waiting for the rate limit{resume}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"\n{done:,} persons exported" + (f" to {args.output}" if args.output else ""),
           file=sys.stderr)
     return EXIT_OK
 
 
-def _pacing(client: AsyncPostHog) -> str:
+def _pacing(client: AsyncPostHog, *, short: bool = False) -> str:
     """What paces the export: PostHog's HogQL budget, as this client counts it."""
     limits = getattr(client.rate_limiter, "limits", None)
     windows = limits.windows("hogql") if isinstance(limits, RateLimits) else ()
     if not windows:
-        return "HogQL queries unpaced"
+        return "not paced here" if short else "HogQL queries unpaced"
     shown = " and ".join(f"{w.limit:,} per {format_duration(w.period)}" for w in windows)
-    return f"HogQL queries paced to PostHog's limit ({shown}), spread evenly"
+    return shown if short else f"HogQL queries paced to PostHog's limit ({shown}), spread evenly"
 
 
 def _progress(done: int, _total: int | None, started: float) -> None:

@@ -15,6 +15,10 @@ page of persons and their distinct ids in one HogQL query::
 The page's persons are chosen first and only their distinct ids are grouped, so a page costs
 the same at the start and at the end of a big project. ``after`` resumes after a person id.
 
+Each page is one HogQL query, and PostHog allows 120 an hour: an export of more than ~120
+pages meets an hour-long wait, which it waits out before the next page (``on_wait`` is told
+when it resumes; cancelling the task stops it there, and ``last_key`` says where to resume).
+
 HogQL lags PostHog's database (deletes reach ClickHouse later, through Kafka): an export is a
 snapshot of what ClickHouse holds, never proof that someone was deleted. The deletion job keeps
 its proof on the persons endpoints.
@@ -30,6 +34,7 @@ import msgspec
 from ... import _constants as C
 from ..._query_models import ExportedPerson
 from ..query import KeysetReader, Query
+from ..query._waits import WaitCallback
 
 __all__ = ["PersonsExport", "export_sql"]
 
@@ -68,12 +73,14 @@ def _properties(value: Any) -> dict[str, Any]:
 class PersonsExport:
     """``async for person in export`` (an :class:`ExportedPerson` each), or ``pages()`` (lists,
     for writers that record progress per page). ``last_key`` is the id of the last person read:
-    pass it as ``after=`` to resume."""
+    pass it as ``after=`` to resume. A rate-limit wait longer than one call sleeps through is
+    waited out between pages, ``on_wait(seconds, error)`` told first."""
 
     def __init__(self, query: Query, *, page_size: int = C.KEYSET_PAGE_SIZE,
-                 after: str | None = None) -> None:
+                 after: str | None = None, on_wait: WaitCallback | None = None) -> None:
         self._reader = KeysetReader(query.hogql_runner(), key="id", page_size=page_size,
-                                    after=after, template=export_sql)
+                                    after=after, template=export_sql, on_wait=on_wait,
+                                    max_retry_after=query.max_retry_after)
 
     @property
     def last_key(self) -> str | None:

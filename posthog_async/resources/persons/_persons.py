@@ -72,13 +72,15 @@ class Persons(Resource):
         event-deletion rows that turned ``completed``."""
         return PersonVerification(self._transport, self._scope, self)
 
-    def export(self, *, page_size: int = C.KEYSET_PAGE_SIZE,
-               after: str | None = None) -> PersonsExport:
+    def export(self, *, page_size: int = C.KEYSET_PAGE_SIZE, after: str | None = None,
+               on_wait: WaitCallback | None = None) -> PersonsExport:
         """Every person once, with distinct ids and properties, keyset-paged over HogQL
         (scope ``query:read``; ``page_size`` persons a HogQL query, at most 50,000).
 
         HogQL reads PostHog's ClickHouse copy, which lags its database: an export is not proof
-        of a deletion. ``after`` resumes after a person id (``export.last_key``).
+        of a deletion. ``after`` resumes after a person id (``export.last_key``). PostHog
+        allows 120 HogQL queries an hour: the export waits out the hour-long wait a big
+        project meets, telling ``on_wait(seconds, error)`` first (cancel the task to stop).
 
         Example::
 
@@ -86,7 +88,7 @@ class Persons(Resource):
                 print(person.id, person.distinct_ids, person.properties.get("email"))
         """
         return PersonsExport(Query(self._transport, self._scope), page_size=page_size,
-                             after=after)
+                             after=after, on_wait=on_wait)
 
     # -- listing -------------------------------------------------------------------------
 

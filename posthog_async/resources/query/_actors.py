@@ -17,11 +17,15 @@ sources (``posthog/hogql_queries/insights/insight_actors_query_runner.py``, ``sc
 - Retention: ``InsightActorsQuery{source: RetentionQuery, interval, breakdown}``.
 
 :class:`ActorsPaginator` pages the ActorsQuery's own ``limit``/``offset`` (fields of the query,
-not SQL: the OFFSET ban is for HogQL text only) and yields every person once.
+not SQL: the OFFSET ban is for HogQL text only) and yields every person once. Iterating, it
+waits out a long rate-limit wait between pages as the keyset reader does (:mod:`._waits`): an
+"every person" read is worth finishing, and PostHog's 1,200 other queries an hour can run out
+under a busy client. Awaited (one page) it is one call: such a wait raises, as for any call.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +36,7 @@ import msgspec
 from ... import _constants as C
 from ..._exceptions import BadRequestError, UnexpectedResponseError
 from ..._query_models import Actor, ActorsResponse
+from ._waits import WaitCallback, patiently
 
 __all__ = ["ActorsPaginator", "ActorsPage", "actors_source", "LIFECYCLE_STATUSES",
            "STICKINESS_OPERATORS"]
@@ -156,12 +161,20 @@ class ActorsPage:
 
 class ActorsPaginator:
     """Awaited: the first :class:`ActorsPage`; ``async for``: every person once, paging the
-    ActorsQuery's ``limit``/``offset`` while PostHog says ``hasMore``."""
+    ActorsQuery's ``limit``/``offset`` while PostHog says ``hasMore``.
 
-    def __init__(self, run: RunActors, query: dict[str, Any], *, page_limit: int | None) -> None:
+    Iterating, a rate-limit wait longer than ``max_retry_after`` (which one call refuses to
+    sleep through) is waited out before the next page, ``on_wait(seconds, error)`` told first
+    (settable here, or ``ph.query.actors(..., on_wait=)``); cancel the task to stop during it.
+    Awaited, such a wait raises :class:`RateLimitWaitError` as any call does."""
+
+    def __init__(self, run: RunActors, query: dict[str, Any], *, page_limit: int | None,
+                 on_wait: WaitCallback | None = None,
+                 max_retry_after: float = C.DEFAULT_MAX_RETRY_AFTER) -> None:
         self._run = run
         self._query = query
         self._page_limit = page_limit
+        self.on_wait, self.max_retry_after = on_wait, max_retry_after
 
     async def _fetch(self, offset: int | None, limit: int | None) -> ActorsPage:
         query = dict(self._query)
@@ -188,7 +201,9 @@ class ActorsPaginator:
         offset = self._query.get("offset") or 0
         limit = self._query.get("limit") or self._page_limit or C.ACTORS_PAGE_LIMIT
         while True:
-            page = await self._fetch(offset, limit)
+            page = await patiently(functools.partial(self._fetch, offset, limit),
+                                   max_retry_after=self.max_retry_after, on_wait=self.on_wait,
+                                   what="actors read")
             yield page
             if not page.has_more or not page.response.results:
                 return

@@ -11,10 +11,14 @@ The first page has no key condition (or starts after ``after``); each next page 
 the last row's key, read from the answer's column ``key_column``. The key must be unique (a
 person's ``id``, or a tuple such as ``("created_at", "id")``), or rows sharing a key across a
 page boundary would be skipped. A page shorter than ``page_size`` is the last.
+
+A long rate-limit wait between pages (PostHog's 120 HogQL queries an hour, spent) is waited
+out, not raised (:mod:`._waits`): ``on_wait`` is told when the read resumes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -22,6 +26,7 @@ from typing import Any
 from ... import _constants as C
 from ..._exceptions import PostHogError
 from ..._query_models import HogQLResponse
+from ._waits import WaitCallback, patiently
 
 __all__ = ["KeysetReader", "RunHogQL"]
 
@@ -33,7 +38,11 @@ _PLACEHOLDER = "keyset_after_{}"
 class KeysetReader:
     """Every row of a keyset-paged HogQL query: ``async for row in reader``, or
     ``async for page in reader.pages()``; :attr:`last_key` is the key of the last row read
-    (pass it as ``after=`` to resume)."""
+    (pass it as ``after=`` to resume).
+
+    A rate-limit wait longer than ``max_retry_after`` (which one call refuses to sleep
+    through) is waited out before the next page, ``on_wait(seconds, error)`` told first;
+    cancel the task to stop during it (``last_key`` says where to resume)."""
 
     def __init__(
         self, run: RunHogQL, *, select: str | None = None, from_: str | None = None,
@@ -41,6 +50,7 @@ class KeysetReader:
         values: Mapping[str, Any] | None = None, page_size: int = C.KEYSET_PAGE_SIZE,
         after: Any = None, key_column: str | Sequence[str] | None = None,
         template: Callable[[str | None, int], str] | None = None,
+        on_wait: WaitCallback | None = None, max_retry_after: float = C.DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         if not 1 <= page_size <= C.HOGQL_MAX_ROWS:
             raise ValueError(f"page_size must be between 1 and {C.HOGQL_MAX_ROWS} (PostHog "
@@ -67,6 +77,7 @@ class KeysetReader:
         self.page_size = page_size
         self.last_key: Any = after
         self.rows_read = 0
+        self.on_wait, self.max_retry_after = on_wait, max_retry_after
 
     def condition(self) -> str:
         """``key > {keyset_after_0}`` (or a tuple comparison for a composite key)."""
@@ -103,7 +114,10 @@ class KeysetReader:
     async def pages(self) -> AsyncIterator[HogQLResponse]:
         """Each page's answer, in key order, until a page is shorter than ``page_size``."""
         while True:
-            page = await self._run(self.sql(first=self.last_key is None), self._page_values())
+            fetch = functools.partial(self._run, self.sql(first=self.last_key is None),
+                                      self._page_values())
+            page = await patiently(fetch, max_retry_after=self.max_retry_after,
+                                   on_wait=self.on_wait, what="keyset read")
             rows = page.results
             if len(rows) > self.page_size:
                 raise PostHogError(f"a keyset page held {len(rows)} rows, more than its LIMIT "

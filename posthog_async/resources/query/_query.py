@@ -20,6 +20,7 @@ from .._base import Resource
 from ._actors import ActorsPaginator, actors_source
 from ._keyset import KeysetReader, RunHogQL
 from ._send import HOGQL_BUCKETS, OTHER_QUERY_BUCKETS, QuerySender, gate_for
+from ._waits import WaitCallback
 
 __all__ = ["Query", "Refresh", "REFRESH_MODES"]
 
@@ -51,9 +52,15 @@ class Query(Resource):
             raise ValueError("max_in_flight must be a whole number >= 1")
         gate_for(self._transport).limit = value
 
+    @property
+    def max_retry_after(self) -> float:
+        """The longest rate-limit wait one call sleeps through (the client's
+        ``RetryPolicy.max_retry_after``); readers of many pages wait longer ones out."""
+        return self._transport.retry_policy.max_retry_after
+
     def _sender(self) -> QuerySender:
         return QuerySender(self._transport, self._base(),
-                           (self._scope.family, str(self._scope.id)))
+                           (self._scope.family, str(self._scope.id)), self._scope.options)
 
     async def hogql(
         self, sql: str, *, values: Mapping[str, Any] | None = None,
@@ -66,7 +73,11 @@ class Query(Resource):
         ``refresh`` defaults to ``"force_blocking"`` so a lookup never reads a stale cached
         answer (PostHog caches HogQL on its day-insight schedule); ``"force_async"`` runs it in
         the background and polls. ``timeout`` is per request (above PostHog's own 10 s for
-        HogQL), ``deadline`` the whole query's, after which it is cancelled on the server.
+        HogQL; the view's and client's ``timeout`` do not apply), ``deadline`` the whole
+        query's, after which it is cancelled on the server. The view's ``deadline``
+        (``ph.with_options(deadline=2)``) bounds the whole query too, its wait for a query slot
+        and every poll included, and the shorter of the two wins; its ``max_wait`` and
+        ``max_retries`` apply as to any call.
 
         The answer may be cut: 100 rows when the SQL has no LIMIT (``has_more``), at most
         50,000 with one. ``response.complete`` says so and iterating a cut answer warns; read
@@ -95,7 +106,8 @@ class Query(Resource):
         """Send any query kind (a mapping with ``kind``) and return its answer.
 
         ``refresh`` is PostHog's (default: the server's, ``"blocking"``; HogQL queries sent
-        through :meth:`run` default to ``"force_blocking"`` as in :meth:`hogql`).
+        through :meth:`run` default to ``"force_blocking"`` as in :meth:`hogql`). ``timeout``
+        and ``deadline`` are as in :meth:`hogql`, and so are the view's options.
 
         Example: ``answer = await ph.query.run({"kind": "TrendsQuery", "series": [...]})``
         """
@@ -135,6 +147,7 @@ class Query(Resource):
         properties: Sequence[Mapping[str, Any]] | None = None,
         order_by: Sequence[str] | None = None, limit: int | None = None,
         offset: int | None = None, refresh: Refresh | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> ActorsPaginator:
         """The persons behind one point of an insight, through an ``ActorsQuery``.
 
@@ -143,6 +156,9 @@ class Query(Resource):
         the other arguments pick the point (see ``posthog_async/resources/query/_actors.py``
         for which kind takes which). Awaited, the first page; ``async for``, every person
         once (``limit`` per page, 1000 by default; PostHog's ``hasMore`` and ``offset``).
+        Iterating waits out a rate-limit wait longer than one call sleeps through (PostHog's
+        1,200 queries an hour, spent) before the next page, ``on_wait(seconds, error)`` told
+        first; awaited, the one call raises it (``RateLimitWaitError``) as any call does.
 
         Example::
 
@@ -182,14 +198,15 @@ class Query(Resource):
                 timeout=C.QUERY_TIMEOUT, deadline=C.QUERY_DEADLINE)
             return response
 
-        return ActorsPaginator(run, query, page_limit=limit)
+        return ActorsPaginator(run, query, page_limit=limit, on_wait=on_wait,
+                               max_retry_after=self.max_retry_after)
 
     def keyset(
         self, *, select: str, from_: str, key: str | Sequence[str] = "id",
         where: str | None = None, group_by: str | None = None,
         values: Mapping[str, Any] | None = None, page_size: int = C.KEYSET_PAGE_SIZE,
         after: Any = None, key_column: str | Sequence[str] | None = None,
-        refresh: Refresh = "force_blocking",
+        refresh: Refresh = "force_blocking", on_wait: WaitCallback | None = None,
     ) -> KeysetReader:
         """Every row of a HogQL query, ``page_size`` rows a query, by keyset (never OFFSET).
 
@@ -198,6 +215,11 @@ class Query(Resource):
         columns that is) and selected (its answer column is ``key_column``, by default the
         key's last name: ``p.id`` -> ``id``). ``after`` resumes after a key; the reader's
         ``last_key`` is the key of the last row read.
+
+        PostHog allows 120 HogQL queries an hour: a read of more pages meets a wait longer
+        than one call sleeps through. The reader waits it out before its next page, telling
+        ``on_wait(seconds, error)`` first; cancel the task to stop (resume with ``after=``).
+        A view's ``max_wait`` or ``deadline`` still bounds each page: such a wait is raised.
 
         Example::
 
@@ -208,7 +230,8 @@ class Query(Resource):
 
         return KeysetReader(self.hogql_runner(refresh), select=select, from_=from_, key=key,
                             where=where, group_by=group_by, values=values, page_size=page_size,
-                            after=after, key_column=key_column)
+                            after=after, key_column=key_column, on_wait=on_wait,
+                            max_retry_after=self.max_retry_after)
 
     def hogql_runner(self, refresh: Refresh = "force_blocking") -> RunHogQL:
         """``run(sql, values)`` for a :class:`KeysetReader` with a page shape of its own."""

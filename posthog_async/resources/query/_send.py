@@ -3,18 +3,32 @@
 Every query gets a ``client_query_id`` of ours, so it can be cancelled (``DELETE query/:id/``)
 whatever stage it is at: still being sent, running on the server (a blocking query keeps
 running in ClickHouse when its client goes away), or polled. The DELETE is sent when the
-awaiting task is cancelled, when our own timeout gives up, or when an asynchronous query
-outlives its deadline; it is shielded and best effort.
+awaiting task is cancelled (awaited, shielded: the loop may be ending with the task), and when
+our own timeout or deadline gives up (in the background: the caller's deadline holds, also
+when the DELETE must wait for a concurrency slot); it is best effort, at most 5 s.
 
 PostHog runs at most 3 queries at once per team and answers a 4th with a 429 after holding it
 up to 30 s; :class:`QueryGate` keeps at most ``limit`` queries of one project in flight per
 client (the POST and the polls), so that 429 does not happen in normal use.
+
+A query is one call of the view it is made on, in two parts: its own per-request ``timeout``
+(75 s by default, longer than PostHog's 10 s for HogQL and 60 s for other kinds, so the server
+decides when a query is too slow; the view's and client's ``timeout`` do not apply), and the
+view's ``deadline``, ``max_wait`` and ``max_retries`` (``ph.with_options(...)``), which apply as
+to every other call. A view's ``deadline`` bounds the *whole* query: the wait for a query slot,
+the POST, every poll of an asynchronous query and the backoff between them; each request gets
+what is left of it. The query's own ``deadline`` (600 s by default) bounds it too: whichever
+is shorter ends the query, and it is cancelled on the server either way. The view's deadline
+wins when shorter because it is the caller's promise (a web handler's 2 s must not become a
+10-minute poll), the query's when shorter because it is the only bound a caller without one has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 import uuid
 import weakref
 from collections import defaultdict
@@ -26,10 +40,12 @@ import anyio
 import msgspec
 
 from ... import _constants as C
+from ..._config import NO_OPTIONS, RequestOptions
 from ..._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    DeadlineExceededError,
     PostHogError,
     UnexpectedResponseError,
 )
@@ -53,26 +69,57 @@ _GATEWAY = {502, 504}
 _MAX_LOST = 5
 
 
+class _LoopGate:
+    """One event loop's part of a :class:`QueryGate` (asyncio objects belong to one loop)."""
+
+    __slots__ = ("background", "changed", "in_flight")
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Condition()
+        self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.background: set[asyncio.Task[None]] = set()
+
+
 class QueryGate:
-    """At most ``limit`` queries in flight per project, for one client (all its views)."""
+    """At most ``limit`` queries in flight per project, for one client (all its views).
+
+    A client serves successive event loops (``asyncio.run`` twice, a test client per test), so
+    the waiting and counting are per loop, as the connection pool is: each loop that runs
+    queries gets its own, dropped with the loop. ``limit`` is the client's, for every loop."""
 
     def __init__(self, limit: int = C.MAX_QUERIES_IN_FLIGHT) -> None:
         self.limit = limit
-        self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self._changed: asyncio.Condition | None = None
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGate] = (
+            weakref.WeakKeyDictionary())
+
+    def _here(self) -> _LoopGate:
+        loop = asyncio.get_running_loop()
+        gate = self._loops.get(loop)
+        if gate is None:
+            gate = self._loops[loop] = _LoopGate()
+        return gate
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a background task of the running loop (a cancel) until it is done."""
+        tasks = self._here().background
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def in_flight(self, project: tuple[str, str]) -> int:
+        """Queries of ``project`` in flight on the running loop."""
+        return self._here().in_flight[project]
 
     @asynccontextmanager
     async def slot(self, project: tuple[str, str]) -> AsyncIterator[None]:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        changed = self._changed
+        gate = self._here()
+        changed, in_flight = gate.changed, gate.in_flight
         async with changed:
-            await changed.wait_for(lambda: self.in_flight[project] < self.limit)
-            self.in_flight[project] += 1
+            await changed.wait_for(lambda: in_flight[project] < self.limit)
+            in_flight[project] += 1
         try:
             yield
         finally:
-            self.in_flight[project] -= 1
+            in_flight[project] -= 1
             with anyio.CancelScope(shield=True):  # a cancelled query still frees its slot
                 async with changed:
                     changed.notify_all()
@@ -89,58 +136,112 @@ def gate_for(transport: Transport) -> QueryGate:
     return gate
 
 
-class QuerySender:
-    """Sends queries of one project (``base`` = ``/api/projects/<id>``) through ``transport``."""
+class _Bounds:
+    """One query's place in time: when the view's deadline ends it, and what it is doing."""
 
-    def __init__(self, transport: Transport, base: str, project: tuple[str, str]) -> None:
+    def __init__(self, path: str, options: RequestOptions, deadline: float | None) -> None:
+        self.path, self.options, self.deadline = path, options, deadline
+        self.started = anyio.current_time()
+        self.end = math.inf if deadline is None else self.started + deadline
+        self.stage = "a query slot"
+        self.requests = 0
+        self.sent = False  # the POST may have reached the server: cancel it when giving up
+
+    def request_options(self) -> RequestOptions:
+        """The view's options for the next request, its deadline what is left of the view's."""
+        if self.deadline is None:
+            return self.options
+        now = anyio.current_time()
+        if now >= self.end:
+            raise self.exceeded(now)
+        self.requests += 1
+        return dataclasses.replace(self.options, deadline=self.end - now)
+
+    def exceeded(self, now: float | None = None) -> DeadlineExceededError:
+        now = anyio.current_time() if now is None else now
+        assert self.deadline is not None
+        return DeadlineExceededError(
+            f"POST {self.path}: the view's deadline of {self.deadline:g}s exceeded after "
+            f"{now - self.started:.2f}s (waiting for {self.stage})"
+            + ("; the query was cancelled on the server" if self.sent else ""),
+            method="POST", path=self.path, deadline=self.deadline, waited=now - self.started,
+            attempts=self.requests, waiting_for=self.stage, maybe_processed=self.sent)
+
+
+class QuerySender:
+    """Sends queries of one project (``base`` = ``/api/projects/<id>``) through ``transport``,
+    as calls of the view whose ``options`` (deadline, max_wait, max_retries) it is given."""
+
+    def __init__(self, transport: Transport, base: str, project: tuple[str, str],
+                 options: RequestOptions = NO_OPTIONS) -> None:
         self._transport = transport
         self._path = f"{base}/query/"
         self._project = project
+        self._options = options
 
     async def execute(
         self, query: Mapping[str, Any], cls: type[R], *, refresh: str | None, name: str | None,
         timeout: float, deadline: float, buckets: tuple[Bucket, ...],
     ) -> R:
         """POST the query and return its answer as ``cls``, polling if the server runs it in
-        the background; cancelled on the server if we are cancelled or give up."""
+        the background; cancelled on the server if we are cancelled or give up. ``timeout`` is
+        per request, ``deadline`` the query's own; the view's deadline bounds it as well (see
+        the module's docstring for which wins)."""
         query_id = uuid.uuid4().hex
         body: dict[str, Any] = {"query": dict(query), "client_query_id": query_id}
         if refresh is not None:
             body["refresh"] = refresh
         if name is not None:
             body["name"] = name
-        async with gate_for(self._transport).slot(self._project):
-            cancelled = False
-            try:
-                with anyio.fail_after(deadline):
-                    return await self._run(query_id, body, cls, timeout, buckets)
-            except anyio.get_cancelled_exc_class():
-                cancelled = True
-                raise
-            except TimeoutError:
-                cancelled = True
-                raise APITimeoutError(
-                    f"POST {self._path}: query {query_id} still running after {deadline:g}s "
-                    "(cancelled on the server)", method="POST", path=self._path) from None
-            except APITimeoutError:
-                cancelled = True
-                raise
-            except APIStatusError as error:
-                raise _explained(error) from None
-            finally:
-                if cancelled:
-                    await self._cancel(query_id)
+        bounds = _Bounds(self._path, self._options, self._transport.view_deadline(self._options))
+        own_end = bounds.started + deadline
+        give_up = False
+        try:
+            with anyio.fail_after(min(deadline, bounds.end - bounds.started)):
+                async with gate_for(self._transport).slot(self._project):
+                    return await self._run(query_id, body, cls, timeout, buckets, bounds)
+        except anyio.get_cancelled_exc_class():
+            if bounds.sent:  # awaited (shielded): the loop may be ending with this task
+                await self._cancel(query_id)
+            raise
+        except TimeoutError:
+            give_up = True
+            if anyio.current_time() < own_end - 0.001:  # the view's deadline came first
+                raise bounds.exceeded() from None
+            raise APITimeoutError(
+                f"POST {self._path}: query {query_id} still running after {deadline:g}s "
+                "(cancelled on the server)", method="POST", path=self._path) from None
+        except APITimeoutError:
+            give_up = True
+            raise
+        except APIStatusError as error:
+            raise _explained(error) from None
+        finally:
+            if give_up and bounds.sent:
+                await self._cancel_later(query_id)
+
+    async def _cancel_later(self, query_id: str) -> None:
+        """Cancel on the server without making the caller wait: its timeout or deadline is a
+        promise, and the DELETE may have to wait for a concurrency slot (the abandoned attempt
+        of this very query keeps one until the server answers it). One turn of the loop lets
+        the DELETE take a free slot before the caller's next call does."""
+        task = asyncio.get_running_loop().create_task(self._cancel(query_id))
+        gate_for(self._transport).keep(task)
+        await asyncio.sleep(0)
 
     async def _run(self, query_id: str, body: dict[str, Any], cls: type[R], timeout: float,
-                   buckets: tuple[Bucket, ...]) -> R:
+                   buckets: tuple[Bucket, ...], bounds: _Bounds) -> R:
+        bounds.stage = "the answer to the query"
+        options = bounds.request_options()
+        bounds.sent = True
         resp = await self._transport.request("POST", self._path, bucket=buckets, json=body,
-                                             idempotent=False, timeout=timeout)
+                                             idempotent=False, timeout=timeout, options=options)
         if resp.status == 202:
             status, _ = self._status(resp.content, "POST")
-            return await self._poll(status.id or query_id, cls, timeout)
+            return await self._poll(status.id or query_id, cls, timeout, bounds)
         return self._answer(resp.content, cls, "POST", self._path)
 
-    async def _poll(self, query_id: str, cls: type[R], timeout: float) -> R:
+    async def _poll(self, query_id: str, cls: type[R], timeout: float, bounds: _Bounds) -> R:
         """GET the status with backoff until it is complete. A poll that fails in transit (a
         dropped connection, a gateway's 502/504) is simply polled again, up to 5 times in a
         row; a status that says the query failed (400 with its message, 500 without) is
@@ -149,11 +250,14 @@ class QuerySender:
         delay = C.QUERY_POLL_INITIAL
         lost = 0
         while True:
+            bounds.stage = f"the next poll of the query's status (in {delay:.2f}s)"
             await anyio.sleep(delay)
             delay = min(delay * C.QUERY_POLL_FACTOR, C.QUERY_POLL_MAX)
+            bounds.stage = "the query's status"
             try:
                 resp = await self._transport.request("GET", path, bucket=OTHER_QUERY_BUCKETS,
-                                                     timeout=timeout, idempotent=False)
+                                                     timeout=timeout, idempotent=False,
+                                                     options=bounds.request_options())
             except APIStatusError as error:
                 if _has_status(error) or error.status_code not in _GATEWAY or lost >= _MAX_LOST:
                     raise _status_failure(error) from None
