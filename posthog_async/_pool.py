@@ -88,9 +88,10 @@ class Slots:
         try:
             got: bool = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None \
+                    and waiter.result():
                 self.release()  # handed a slot, and cancelled before it could use it
-            else:
+            else:  # cancelled while waiting, or after its deadline came: it never had a slot
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise

@@ -45,3 +45,21 @@ async def test_a_waiter_cancelled_before_or_after_its_turn_loses_no_slot() -> No
     await last
     slots.release()
     assert slots.free == 1 and not slots.locked()
+
+
+async def test_a_waiter_that_gave_up_and_is_cancelled_in_the_same_turn_gives_back_nothing() -> None:
+    """Its deadline passed (the timer answered "no slot") and a cancellation came in the same
+    loop iteration, as when a handler's own timeout matches the call's deadline on a busy
+    loop: it was never handed a slot, so it must not give one back (that inflated the cap)."""
+    loop = asyncio.get_running_loop()
+    slots = Slots(1, loop)
+    assert slots.try_take()  # the only slot is in use
+    until = loop.time() + 0.02
+    waiter = asyncio.create_task(slots.take(until))
+    await asyncio.sleep(0)
+    loop.call_at(until, waiter.cancel)  # both timers are due in the same iteration
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert slots.free == 0 and slots.locked() and not slots.try_take()
+    slots.release()
+    assert slots.free == 1 and not slots.locked()
