@@ -4,6 +4,7 @@ cancellation, also one that comes after the slot was handed over."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -63,3 +64,26 @@ async def test_a_waiter_that_gave_up_and_is_cancelled_in_the_same_turn_gives_bac
     assert slots.free == 0 and slots.locked() and not slots.try_take()
     slots.release()
     assert slots.free == 1 and not slots.locked()
+
+
+async def test_the_server_never_sees_more_than_the_cap_after_such_a_give_up() -> None:
+    """End to end on the offline server: cap 2, both slots held by slow calls, a third call
+    with a deadline whose caller is cancelled in the same loop turn (a busy loop makes both
+    timers due together). Afterwards the server still sees at most 2 requests at once."""
+    from posthog_async.testing import FakePostHog, Faults
+
+    async with FakePostHog(rate_limits=None, faults=Faults(latency=0.4)) as server:
+        server.seed_persons(2)
+        async with server.client(max_concurrency=2) as ph:
+            loop = asyncio.get_running_loop()
+            hold = [asyncio.create_task(ph.users.retrieve()) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            third = asyncio.create_task(ph.with_options(deadline=0.2).users.retrieve())
+            loop.call_later(0.21, third.cancel)  # just after its deadline
+            loop.call_later(0.18, time.sleep, 0.05)  # a busy loop: both timers come due together
+            with pytest.raises((asyncio.CancelledError, Exception)):
+                await third
+            await asyncio.gather(*hold)
+            server.stats.peak_in_flight = 0
+            await asyncio.gather(*(ph.users.retrieve() for _ in range(6)))
+            assert server.stats.peak_in_flight == 2
