@@ -24,14 +24,14 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from ._exceptions import ConfigurationError, PostHogError, RateLimiterUnavailableError
 from ._pool import close_socket
 from ._ratelimit_scripts import ACQUIRE_LUA, PENALIZE_LUA
+from ._redis_location import client_location, failure_reason, redis_location
 from ._ratelimit import BUCKETS, Bucket, Buckets, LocalRateLimiter, RateLimits, RateWindow, as_buckets
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class RedisRateLimiter:
         self.on_error = on_error
         self.fallback_share = fallback_share
         if isinstance(redis, str):
-            self.location = _redact(redis)
+            self.location = redis_location(redis)
             try:
                 # Our own short timeouts and no retries: redis-py's defaults take ~5 s to
                 # report even a refused connection, far too long on the request path.
@@ -145,7 +145,7 @@ class RedisRateLimiter:
                 raise ConfigurationError(f"not a Redis URL: {self.location} ({exc})") from None
             self._owns_redis = True
         else:
-            self.location = _describe_client(redis)
+            self.location = client_location(redis)
             self._redis, self._owns_redis = redis, False
         self._errors: tuple[type[BaseException], ...] = (
             RedisError, OSError, asyncio.TimeoutError, TimeoutError)
@@ -242,7 +242,7 @@ class RedisRateLimiter:
         except self._errors as exc:
             if self.on_error == "raise":
                 logger.warning("shared rate limiter at %s: could not share a 429 hold (%s)",
-                               self.location, _reason(exc, self.timeout))
+                               self.location, failure_reason(exc, self.timeout))
             else:
                 self._failed(exc)
 
@@ -356,7 +356,7 @@ class RedisRateLimiter:
         if self.on_error == "raise":
             raise RateLimiterUnavailableError(
                 f"shared rate limiter at {self.location} unavailable "
-                f"({_reason(exc, self.timeout)}); the request was not sent") from exc
+                f"({failure_reason(exc, self.timeout)}); the request was not sent") from exc
         now = time.monotonic()
         self._retry_at = now + self.cooldown
         if self._down_since is None:
@@ -364,7 +364,7 @@ class RedisRateLimiter:
             logger.warning(
                 "shared rate limiter at %s unreachable (%s); pacing this process alone "
                 "(share %g of the limits) and retrying Redis every %gs",
-                self.location, _reason(exc, self.timeout), self.fallback_share, self.cooldown)
+                self.location, failure_reason(exc, self.timeout), self.fallback_share, self.cooldown)
 
     def _recovered(self) -> None:
         if self._down_since is not None:
@@ -386,29 +386,3 @@ def _scaled(limits: RateLimits, share: float) -> RateLimits:
         for bucket in BUCKETS
     }
     return replace(limits, **changes)  # type: ignore[arg-type]
-
-
-def _redact(url: str) -> str:
-    """``redis://user:secret@host:6379/0`` -> ``redis://host:6379/0``: no password in logs."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparsable Redis URL>"
-    if not parts.scheme:
-        return "<unparsable Redis URL>"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-def _describe_client(client: Any) -> str:
-    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
-    if "host" in kwargs:
-        return f"redis://{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return type(client).__name__
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return f"no answer within {timeout:g}s"
-    return f"{type(exc).__name__}: {exc}"
