@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import FakeAPIError, not_found, validation_error
-from ._query_engine import MAX_ROWS, QueryEngine, query_error
+from ._query_actors import run_actors_query
+from ._query_engine import QueryEngine, query_error
 from ._request import Reply, Req
 from ._store import FakePerson, ProjectData, now_iso
 
@@ -261,8 +262,6 @@ class QueryHandlers:
         if kind == "HogQLQuery":
             return self._hogql(query, project)
         if kind == "ActorsQuery":
-            from ._query_actors import run_actors_query
-
             return run_actors_query(query, project, self.actors_resolver,
                                     stickiness_actors_query=self.options.stickiness_actors_query)
         raise validation_error(
@@ -287,10 +286,3 @@ class QueryHandlers:
         if result.has_more is not None:
             answer.update(hasMore=result.has_more, limit=result.limit, offset=result.offset)
         return answer
-
-
-def clamp_limit(value: Any) -> int:
-    """``HogQLHasMorePaginator.from_limit_context``: default 100, at most 50,000."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return 100
-    return min(value, MAX_ROWS)

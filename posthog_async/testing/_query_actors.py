@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._errors import validation_error
+from ._query_engine import clamp_limit
 from ._store import FakePerson, ProjectData
 
 __all__ = ["run_actors_query"]
@@ -88,8 +89,6 @@ def _cell(column: str, person: FakePerson) -> Any:
 
 def run_actors_query(query: dict[str, Any], project: ProjectData, resolver: Resolver | None, *,
                      stickiness_actors_query: bool = True) -> dict[str, Any]:
-    from ._query import clamp_limit
-
     source = query.get("source")
     if source is not None:
         _check_source(source, stickiness_actors_query)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 __all__ = ["QueryEngine", "HogQLResult", "OFFSET_NOT_ALLOWED_MESSAGE", "DEFAULT_ROWS", "MAX_ROWS",
-           "engine_missing"]
+           "clamp_limit", "engine_missing"]
 
 #: ``posthog/hogql/user_query_validator.py`` (PostHog/posthog@19194eff).
 OFFSET_NOT_ALLOWED_MESSAGE = (
@@ -49,6 +49,15 @@ OFFSET_NOT_ALLOWED_MESSAGE = (
 #: ``DEFAULT_RETURNED_ROWS`` and ``MAX_SELECT_RETURNED_ROWS`` (``posthog/hogql/constants.py``).
 DEFAULT_ROWS = 100
 MAX_ROWS = 50_000
+
+
+def clamp_limit(value: Any) -> int:
+    """``HogQLHasMorePaginator.from_limit_context``: default 100, at most 50,000."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return DEFAULT_ROWS
+    return min(value, MAX_ROWS)
+
+
 TABLES = ("persons", "person_distinct_ids", "raw_persons", "raw_person_distinct_ids")
 _INSTALL = ('the fake PostHog answers HogQL with sqlglot and DuckDB: pip install '
             '"posthog-async-client[testing-sql]"')
