@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from posthog_async import AsyncPostHog
 from posthog_async.testing import FakePostHog
@@ -33,15 +34,20 @@ def project_ids() -> list[int | str]:
 
 
 @contextlib.asynccontextmanager
-async def posthog(seed_persons: int = 2000) -> AsyncIterator[AsyncPostHog]:
-    """An open client: on your PostHog, or on an offline one seeded with ``user-1`` ... persons."""
+async def posthog(seed_persons: int = 2000, *, offline: dict[str, Any] | None = None,
+                  **options: Any) -> AsyncIterator[AsyncPostHog]:
+    """An open client: on your PostHog, or on an offline one seeded with ``user-1`` ... persons.
+
+    ``options`` go to the client either way (``AsyncPostHog(**options)``); ``offline`` are the
+    offline PostHog's knobs (``FakePostHog(**offline)``), e.g. ``event_deletion_delay``.
+    """
     if real_posthog():
-        async with AsyncPostHog() as ph:  # key, host and project from the environment
+        async with AsyncPostHog(**options) as ph:  # key, host and project from the environment
             yield ph
         return
-    async with FakePostHog(project_ids=OFFLINE_PROJECTS) as server:
+    async with FakePostHog(project_ids=OFFLINE_PROJECTS, **(offline or {})) as server:
         for pid in OFFLINE_PROJECTS:
             server.seed_persons(seed_persons // pid, project_id=pid)
         print(f"(no POSTHOG_PERSONAL_API_KEY: using the offline PostHog at {server.url})")
-        async with server.client() as ph:
+        async with server.client(**options) as ph:
             yield ph

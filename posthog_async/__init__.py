@@ -41,7 +41,7 @@ from .resources.persons import GoneCheck
 from .resources.persons._export import PersonsExport
 from .resources.query import ActorsPage, ActorsPaginator, KeysetReader
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Sorted (case-insensitively), as tests/test_exports.py checks.
 __all__ = [

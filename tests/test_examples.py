@@ -23,8 +23,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OFFLINE_BANNER = "no POSTHOG_PERSONAL_API_KEY: using the offline PostHog"
 RUNS = [
     ("quickstart.py", []), ("gdpr_bulk_delete.py", []), ("fan_out_projects.py", []),
-    ("aiohttp_web_app.py", ["--check"]),
+    ("aiohttp_web_app.py", ["--check"]), ("query_export.py", ["--api-queries-plan"]),
+    ("erase_across_projects.py", []),
 ]
+#: Examples that delete: on your PostHog only the ids of a file you name (tested below).
+DELETING = ("gdpr_bulk_delete.py", "erase_across_projects.py")
 
 
 async def run_example(script: str, args: list[str], **env: str) -> tuple[int, str, str]:
@@ -58,7 +61,7 @@ def key_env(server: FakePostHog, **extra: str) -> dict[str, str]:
             **extra}
 
 
-@pytest.mark.parametrize("script,args", [run for run in RUNS if run[0] != "gdpr_bulk_delete.py"])
+@pytest.mark.parametrize("script,args", [run for run in RUNS if run[0] not in DELETING])
 async def test_example_talks_to_your_posthog_when_the_key_is_set(script: str, args: list[str]) -> None:
     async with await your_posthog() as server:
         code, out, err = await run_example(script, args, **key_env(server, POSTHOG_PROJECT_IDS="7,8"))
@@ -72,6 +75,10 @@ async def test_example_talks_to_your_posthog_when_the_key_is_set(script: str, ar
             assert "project 7:" in out and "project 8:" in out and "failed" not in out
         if script == "aiohttp_web_app.py":
             assert out.startswith("200 ")
+        if script == "query_export.py":  # only reads: queries and GETs
+            assert not [e for e in server.stats.by_endpoint if not e.startswith("GET ")
+                        and not e.startswith("POST query/")], server.stats.by_endpoint
+            assert "persons by plan: {" in out and "first page: 30 persons" in out
 
 
 async def test_erasure_example_on_your_posthog_deletes_only_the_ids_you_name(tmp_path: Path) -> None:
@@ -88,3 +95,25 @@ async def test_erasure_example_on_your_posthog_deletes_only_the_ids_you_name(tmp
         left = {d for d in server.project(7).by_distinct_id if d.startswith("user-")}
         assert left == {f"user-{i}" for i in range(5, 31)}
         assert "not_found': 1" in out  # "nobody", accounted for
+
+
+async def test_erase_across_projects_on_your_posthog_deletes_only_named_ids_in_named_projects(
+        tmp_path: Path) -> None:
+    async with await your_posthog() as server:
+        code, _, err = await run_example("erase_across_projects.py", [],
+                                         **key_env(server, POSTHOG_PROJECT_IDS="7,8"))
+        assert code == 2 and "a file you name" in err
+        assert server.ids_deleted == 0  # refused before any request that deletes
+
+        erase = tmp_path / "erase.txt"
+        erase.write_text("user-1\nuser-2\nother-1\nnobody\n", encoding="utf-8")
+        code, out, err = await run_example("erase_across_projects.py", [str(erase)],
+                                           **key_env(server, POSTHOG_PROJECT_IDS="7,8"))
+        # PostHog's weekly batch has not run: the persons are gone, their events pending (3).
+        assert code == 3, err
+        assert "verification: pending" in out
+        assert {d for d in server.project(7).by_distinct_id if d.startswith("user-")} == {
+            f"user-{i}" for i in range(3, 31)}
+        assert {d for d in server.project(8).by_distinct_id if d.startswith("other-")} == {
+            f"other-{i}" for i in range(2, 11)}
+        assert "project 7: covered, 2 deleted" in out and "project 8: covered, 1 deleted" in out
