@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from posthog_async.jobs import InputError, InputReader, InputSpec
+from posthog_async.jobs import InputError, InputReader, InputSpec, Rejected
 from posthog_async.jobs._input import identify
 
 
@@ -64,10 +64,21 @@ def test_csv_errors_name_the_real_cause(tmp_path: Path, text: str, line: int, ca
     assert f"line {line}:" in str(info.value) and "control" not in str(info.value)
 
 
-def test_a_quoted_cell_spanning_lines_is_read_as_one_value(tmp_path: Path) -> None:
+def test_a_quoted_cell_spanning_lines_is_rejected_alone_naming_its_lines(tmp_path: Path) -> None:
+    """Read as one value and rejected alone, named by the line its record starts on (it was
+    named by the line it ends on, with a reason that spoke of CSV for JSON Lines too)."""
     source = tmp_path / "erase.csv"
     source.write_text('id\n"user-1\nuser-2"\nuser-3\n')
-    assert read(source, "csv", "id") == ["user-1\nuser-2", "user-3"]  # refused later, alone
+    found = list(InputReader(InputSpec("distinct_ids", str(source), "csv", "id")))
+    assert found[1] == (4, "user-3")
+    line, rejected = found[0]
+    assert line == 2 and isinstance(rejected, Rejected) and rejected.value == "user-1\nuser-2"
+    assert "spans lines 2-3" in rejected.reason
+    jsonl = tmp_path / "erase.jsonl"
+    jsonl.write_text('{"id": "user-1\\nuser-2"}\n')
+    [(_, rejected)] = list(InputReader(InputSpec("distinct_ids", str(jsonl), "jsonl", "id")))
+    assert isinstance(rejected, Rejected) and "CSV" not in rejected.reason
+    assert "line break" in rejected.reason and "JSON string" in rejected.reason
 
 
 def test_a_stray_nul_in_one_id_is_left_for_that_id_alone(tmp_path: Path) -> None:

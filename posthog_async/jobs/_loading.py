@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._validation import InvalidIdError, clean_id
 from ._input import InputReader, InputSpec, identify, prefix_sha256
+from ._input_formats import Rejected, shown
 from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
 from ._lock import JournalWriteError, utc_now
@@ -199,7 +201,8 @@ def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | No
             hasher = InputReader(src, skip_bytes=skip, first_line=first, should_stop=stop.is_set)
             entries = iter(hasher)
         readers.append(hasher)
-        sources.append((src.kind, _until_stopped(entries, stop)))
+        sources.append((src.kind, _until_stopped(entries, stop, uuids=src.kind == "ids",
+                                                 empty=_empty_input(src) if not skip else None)))
     before = (journal.get_meta("load_stats") or {}).get("requested", 0)
 
     def describe() -> dict[str, Any]:
@@ -223,14 +226,58 @@ def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | No
                "last run")
 
 
-def _until_stopped(entries: Iterator[tuple[int, object]],
-                   stop: threading.Event) -> Iterator[tuple[int, object]]:
+def _until_stopped(entries: Iterator[tuple[int, object]], stop: threading.Event, *,
+                   uuids: bool, empty: Callable[[int], str] | None
+                   ) -> Iterator[tuple[int, object]]:
+    """``entries`` until a stop is requested. On the way: a value holding control characters
+    that make it no id is rejected here, shown with escapes (the report is text: a NUL or an
+    escape sequence written raw would corrupt it or a terminal showing it); and, with
+    ``empty`` (an input read whole), an input without a single value (only blank lines, or a
+    CSV column empty in every row) is refused with ``empty(lines)``: it is not the list meant."""
+    found = False
+    count = -1
     try:
-        for count, entry in enumerate(entries):
+        for count, (line, value) in enumerate(entries):
             if count % 1000 == 0 and stop.is_set():
                 raise JobInterrupted("stopped while loading the input: nothing was sent")
-            yield entry
+            if isinstance(value, str) and not value.isprintable():
+                value = _escaped(value, uuids=uuids)
+            if not found and (not isinstance(value, str) or value.strip()):
+                found = True
+            yield line, value
+        if empty is not None and not found:
+            raise InputError(empty(count + 1))
     finally:
         close = getattr(entries, "close", None)
         if close is not None:
             close()  # the input file now, not whenever the garbage collector gets to it
+
+
+def _escaped(value: str, *, uuids: bool) -> object:
+    """``value``, or, if it is no id, its rejection with the value shown with escapes."""
+    try:
+        clean_id(value, uuid=uuids)
+    except InvalidIdError as exc:
+        return Rejected(shown(value), f"{exc} (shown here with \\x escapes)")
+    return value
+
+
+def _empty_input(src: InputSpec | IterableInput) -> Callable[[int], str] | None:
+    """The refusal of ``src`` when it holds no value at all (``None``: ids given as an
+    iterable, which the job as a whole checks)."""
+    if isinstance(src, IterableInput):
+        return None
+
+    def refusal(entries: int) -> str:
+        where = src.describe()
+        if src.format == "csv":
+            what = (f"its column {src.column!r} is empty in every row ({entries:,} rows)"
+                    if entries else "it has no rows")
+        elif entries:
+            what = f"it holds only blank lines ({entries:,})"
+        else:
+            what = "it is empty"
+        return (f"{where} holds no ids: {what}. Is it the right file? Nothing was sent; give "
+                "each input with ids in it")
+
+    return refusal
