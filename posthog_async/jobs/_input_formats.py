@@ -3,10 +3,11 @@ column of a CSV export, a field of JSON Lines.
 
 Between :mod:`._input_bytes` (bytes, encodings) and :mod:`._input` (an input's identity, the
 reader). Each entry is ``(line number, value)``, or ``(line number, Rejected)`` for a value that
-cannot be an id, named with the line where its record starts. What one line may cost is bounded:
-a line longer than any record holding an id could be (:data:`MAX_LINE`) is rejected while it is
-read (its text is never held whole), or, in a CSV file, whose quoting it may throw off, refuses
-the file.
+cannot be an id, named with the line where its record starts. A CSV row with more or fewer
+cells than the header refuses the file: which cell holds the id is unknown. What one line may
+cost is bounded: a line longer than any record holding an id could be (:data:`MAX_LINE`) is
+rejected while it is read (its text is never held whole), or, in a CSV file, whose quoting it
+may throw off, refuses the file.
 """
 
 from __future__ import annotations
@@ -232,12 +233,14 @@ def _csv_entries(column: str, text: io.TextIOWrapper, where: str) -> Iterator[tu
         elif not any(cell.strip() for cell in row):
             yield first, ""
         elif len(row) != len(names):
-            spans = f" (the record spans lines {first}-{last})" if last > first else ""
-            yield first, Rejected(",".join(row)[:_SHOWN], (
-                f"the row has {len(row)} cells and the header {len(names)}{spans}: an unquoted "
-                "comma in a cell (or a missing one) shifts the columns; quote such cells")
-                if len(row) > len(names) else
-                f"the row has {len(row)} cells and the header {len(names)}{spans}")
+            # Which cell holds the id is unknown: an unquoted comma shifted the cells after it
+            # (Smith, John -> two cells), or one is missing. Refusing the file loses nothing.
+            spans = f"-{last}" if last > first else ""
+            raise InputError(
+                f"{where}, line {first}{spans}: the row has {len(row)} cells and the header "
+                f"{len(names)}, so which cell is {column!r} is unclear (an unquoted comma in a "
+                "cell, or a missing cell, shifts the columns). Quote cells holding commas; "
+                "nothing was sent")
         else:
             yield first, Rejected(value, f"the quoted cell spans lines {first}-{last}: it "
                                   "holds a line break, so it may hold more than one id")
