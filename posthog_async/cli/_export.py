@@ -25,7 +25,6 @@ import asyncio
 import csv
 import io
 import os
-import shlex
 import signal
 import sys
 import time
@@ -37,8 +36,10 @@ import msgspec
 
 from .. import _constants as C
 from .. import AsyncPostHog, RateLimitError, RateLimits, RateLimitWaitError
+from .._config import resolve_project_id
 from .._query_models import ExportedPerson
 from ._args import CliParser, UsageError, bounded_int, redact
+from ._hint import host_words, option, shell_join
 from ._progress import format_duration
 
 __all__ = ["add_export_parser", "run_export", "last_exported_id", "CSV_FIELDS"]
@@ -136,13 +137,18 @@ class _Writer:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    words = ["posthog-async"]
-    if args.project_id:
-        words += ["--project-id", str(args.project_id)]
-    words += ["persons", "export", "--format", args.format, "--output", args.output, "--resume"]
+    """The command that continues this export, as a deletion job's hint is built (see
+    ``_hint``): the host and the project named also when they came from the environment, the
+    pacing plan kept, every word quoted to survive copy-paste; never the key."""
+    project = resolve_project_id(args.project_id)
+    words = [*host_words(args), *(option("--project-id", project) if project else []),
+             "persons", "export", "--format", args.format, *option("--output", args.output),
+             "--resume"]
     if args.page_size != C.KEYSET_PAGE_SIZE:
         words += ["--page-size", str(args.page_size)]
-    return " ".join(shlex.quote(w) for w in words)
+    if args.api_queries_plan:
+        words.append("--api-queries-plan")
+    return "posthog-async " + shell_join(words)
 
 
 def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:

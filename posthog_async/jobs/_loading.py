@@ -17,6 +17,7 @@ import hashlib
 import shutil
 import sqlite3
 import threading
+from urllib.parse import urlsplit
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,7 +29,7 @@ from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
 from ._lock import JournalWriteError, utc_now
 
-__all__ = ["IterableInput", "prepare", "check_unchanged"]
+__all__ = ["IterableInput", "prepare", "check_unchanged", "check_host"]
 
 Notice = Callable[[str], object]
 #: Inputs that cannot be read twice: a resumed job relies on its journal for them.
@@ -134,6 +135,23 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
     tails = [(src, _compare(src, old, notice, stop)) for src, old in zip(sources, known)]
     if any(skip is not None for _, skip in tails):
         _load(journal, tails, known, chunk_size, notice, stop, projects)
+
+
+def check_host(journal: Journal, host: str, *, loaded: bool) -> None:
+    """Record the PostHog host (the API's base URL) a job runs against; refuse a resume or a
+    verification against another one. Its persons are another host's: "not found" there would
+    be a false proof, and the deletions would be sent where nobody asked. A journal of an older
+    version, which recorded no host, takes this run's. The host is no secret (credentials in
+    it are refused before any run), and userinfo is dropped all the same."""
+    parts = urlsplit(host.rstrip("/"))
+    this = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2].lower()}{parts.path}"
+    recorded = journal.get_meta("host") if loaded else None
+    if recorded is None:
+        journal.set_meta("host", this)
+    elif recorded != this:
+        raise InputError(f"journal {journal.path} was started against {recorded}, not {this}: "
+                         f"its persons are there. Resume with --host {recorded} (or set "
+                         "POSTHOG_HOST), or start a new job with --journal NEW")
 
 
 def check_unchanged(journal: Journal, sources: list[InputSpec | IterableInput],
