@@ -119,8 +119,9 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
         return
     recorded = journal.get_meta("options")
     if recorded != options:
-        raise InputError(f"journal {where} was started with other options {recorded}; use the "
-                         "same options to resume, or another --journal")
+        raise InputError(f"journal {where} was started with other options: "
+                         f"{_differences(recorded or {}, options)}. Resume with the journal's "
+                         "options, or start a new job with another --journal")
     known: list[dict[str, Any]] = journal.get_meta("inputs") or []
     if not sources:
         files = [k["path"] for k in known if k["path"] not in _UNREPEATABLE]
@@ -135,6 +136,27 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
     tails = [(src, _compare(src, old, notice, stop)) for src, old in zip(sources, known)]
     if any(skip is not None for _, skip in tails):
         _load(journal, tails, known, chunk_size, notice, stop, projects)
+
+
+def _differences(recorded: dict[str, Any], options: dict[str, Any]) -> str:
+    """What differs between the journal's options and this run's, in the command line's words
+    (the library's parameter in brackets): "--delete-events: the journal's run had it, this one
+    does not"."""
+    said = []
+    for name in dict.fromkeys([*recorded, *options]):
+        then, now = recorded.get(name), options.get(name)
+        if then == now:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "resolve":  # on by default: its flag is the one that turns it off
+            flag, then, now = "--no-resolve", not then, not now
+        if isinstance(then, bool) or isinstance(now, bool):
+            said.append(f"{flag} ({name}): " + ("the journal's run had it, this one does not"
+                                                 if then else "this run has it, the journal's "
+                                                 "did not"))
+        else:
+            said.append(f"{flag} ({name}): {then} in the journal, {now} in this run")
+    return "; ".join(said)
 
 
 def check_host(journal: Journal, host: str, *, loaded: bool) -> None:
