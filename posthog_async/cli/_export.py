@@ -40,6 +40,7 @@ from .._config import resolve_project_id
 from .._query_models import ExportedPerson
 from ._args import CliParser, UsageError, bounded_int, redact
 from ._hint import host_words, option, shell_join
+from ._signals import on_stop_signals
 from ._progress import format_duration
 
 __all__ = ["add_export_parser", "run_export", "last_exported_id", "CSV_FIELDS"]
@@ -186,9 +187,7 @@ class _Stop:
 async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
     out, after, header = _open(args)
     stop = _Stop()
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    installed: list[int] = []
 
     def on_signal(sig: int) -> None:
         if stop.requested.is_set() and sig == signal.SIGINT and task is not None:
@@ -199,21 +198,14 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
             return
         print("\nstopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-            pass
     try:
-        return await _export(args, client, out, after, header, stop)
+        with on_stop_signals(on_signal):
+            return await _export(args, client, out, after, header, stop)
     except asyncio.CancelledError:
         print(f"interrupted; resume with: {_resume_command(args)}" if args.output
               else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        for installed_sig in installed:
-            loop.remove_signal_handler(installed_sig)
         if out is not sys.stdout:
             out.close()
 

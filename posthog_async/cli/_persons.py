@@ -27,6 +27,7 @@ from .. import _constants as C
 from .. import AsyncPostHog, Person
 from ..jobs import InputReader, InputSpec, JobInterrupted, Rejected
 from ._args import CliParser, UsageError, bounded_int, positive_int, redact
+from ._signals import on_stop_signals
 
 __all__ = ["add_read_parsers", "run_list", "run_lookup"]
 
@@ -120,7 +121,6 @@ async def _stoppable(work: Any, stop: threading.Event) -> tuple[asyncio.Future[A
     """Run ``work``; the first Ctrl-C or SIGTERM stops it at once. Returns its task and the
     signal's name (``None``: it ran to its end)."""
     task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
     received: list[str] = []
 
     def handle(sig: int) -> None:
@@ -130,18 +130,8 @@ async def _stoppable(work: Any, stop: threading.Event) -> tuple[asyncio.Future[A
         stop.set()  # a read waiting for input notices within 0.1 s
         task.cancel()
 
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handle, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-            pass
-    try:
+    with on_stop_signals(handle):
         await asyncio.wait([task])
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
     return task, received[0] if received else None
 
 
