@@ -245,6 +245,8 @@ async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], 
                 if stop.requested.is_set():
                     print(f"\nstopped after {done:,} persons{resume}", file=sys.stderr)
                     return EXIT_INTERRUPTED
+    except BrokenPipeError:  # standard output's reader left (| head): the CLI ends quietly
+        raise
     except Exception as error:
         out.flush()
         print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "
