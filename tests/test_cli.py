@@ -148,8 +148,9 @@ async def test_what_will_not_heal_stops_the_job_at_once(srv: FakePostHog, tmp_pa
     assert code == 1 and "stopped" in err and "--resume" in err and "Traceback" not in err
     assert srv.stats.requests <= 8  # not 50 chunks × 401
     started = time.monotonic()
+    # a new job (a resume against another host is refused: the journal records its host)
     code, _, err = await run(None, "persons", "delete", "--distinct-ids-file", str(source),
-                             "--chunk-size", "100", "--resume",
+                             "--chunk-size", "100", "--journal", str(tmp_path / "j2.sqlite"),
                              host="http://127.0.0.1:9")  # nobody listens: refused
     # the transport retries a refused connection for ~15 s before the job sees it (measured
     # 18-20 s on 2 busy cores, before and after issue 17): 30 s still tells a stop from a hang
@@ -228,8 +229,11 @@ async def test_sigkill_at_random_moments_with_lost_answers(tmp_path: Path) -> No
         args = ["persons", "delete", "--distinct-ids-file", str(source), "--chunk-size", "100",
                 "--concurrency", "4"]
         kills = 0
-        for attempt in range(5):
-            proc = await spawn(server, *args, *(["--resume"] if attempt else []))
+        journal = Path(f"{source}.journal.sqlite")
+        for _ in range(5):
+            # --resume once a journal exists: on two busy cores a kill may come before the
+            # first run even created it
+            proc = await spawn(server, *args, *(["--resume"] if journal.exists() else []))
             try:
                 await asyncio.wait_for(proc.wait(), rng.uniform(0.8, 2.0))
             except asyncio.TimeoutError:

@@ -211,8 +211,9 @@ async def test_file_jobs_resume_only_with_their_file_and_appended_lines_keep_the
             await DeletionJob(ph, journal=journal).run()
         write_ids(source, ["user-1", "user-2", "user-3", "bad\tid"])
         report = await DeletionJob(ph, distinct_ids=source).run()
-    assert report.rejected == [{"kind": "distinct_ids", "line": 4, "value": "bad\tid",
-                                "reason": "contains control or invisible characters"}]
+    assert report.rejected == [{"kind": "distinct_ids", "line": 4, "value": "bad\\x09id",
+                                "reason": "contains control or invisible characters (shown "
+                                          "here with \\x escapes)"}]
 
 
 async def test_a_deletion_status_that_fails_is_a_note_not_a_crash(rec: FakePostHog,

@@ -58,8 +58,9 @@ async def test_totals_add_up_and_every_id_is_named(rec: FakePostHog, tmp_path: P
     assert t["not_found"] == 100 and t["failed"] == t["pending"] == t["unresolved"] == 0
     assert t["events_queued_for_persons"] == 2500
     assert report.complete and not report.ok  # one invalid id: exit status 1, and it is named
-    assert report.rejected == [{"kind": "distinct_ids", "line": 2605, "value": "bad\tid",
-                                "reason": "contains control or invisible characters"}]
+    assert report.rejected == [{"kind": "distinct_ids", "line": 2605, "value": "bad\\x09id",
+                                "reason": "contains control or invisible characters (shown "
+                                          "here with \\x escapes)"}]
     assert report.exactness["per_id_outcomes_exact"] and report.exactness["person_totals_exact"]
     assert report.deletion_status is None  # only on request
     assert sorted(len(b["distinct_ids"]) for b in rec.stats.bodies[BULK]) == [600, 1000, 1000]
@@ -72,7 +73,7 @@ async def test_totals_add_up_and_every_id_is_named(rec: FakePostHog, tmp_path: P
                          "person_check", "gone_at", "events", "delete_verified_at"])
     outcomes = {r[1]: r[2] for r in rows[header + 1:]}
     assert outcomes["user-1"] == "deleted" and outcomes["user-2600"] == "not_found"
-    assert outcomes["bad\tid"] == "invalid" and len(outcomes) == 2601
+    assert outcomes["bad\\x09id"] == "invalid" and len(outcomes) == 2601
 
 
 async def test_without_lookups_totals_stay_exact_and_say_what_is_not(rec: FakePostHog,
@@ -158,7 +159,8 @@ async def test_csv_and_json_lines_exports(rec: FakePostHog, tmp_path: Path) -> N
                                    journal=tmp_path / "b.sqlite").run()
         assert report.totals["deleted"] == 1 and report.totals["not_found"] == 1  # "4" is nobody
         assert sorted(r["reason"] for r in report.rejected) == [
-            "field 'distinct_id' is not a string", "has no 'distinct_id' field", "not valid JSON"]
+            "field 'distinct_id' is null, not a string", "has no 'distinct_id' field",
+            "not valid JSON"]
         with pytest.raises(InputError, match="no column 'user'"):
             await DeletionJob(ph, inputs=[InputSpec("distinct_ids", str(table), "csv", "user")],
                               journal=tmp_path / "c.sqlite").run()

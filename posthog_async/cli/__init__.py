@@ -10,7 +10,8 @@ values is refused, wherever each was given.
 
 Exit status: 0 done, 1 incomplete (failures, a report or journal that could not be written, a
 project not covered), 2 bad usage or configuration (nothing was sent), 3 (``persons verify``)
-work still pending at PostHog, 130 interrupted (Ctrl-C, SIGTERM).
+work still pending at PostHog, 130 interrupted (Ctrl-C, SIGTERM), 141 standard output closed
+by its reader (``persons list | head -1``: nothing is printed, as a command killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -136,9 +137,37 @@ def _client(args: argparse.Namespace) -> AsyncPostHog:
     return AsyncPostHog(args.api_key, host=args.host, project_id=args.project_id, **options)  # type: ignore[arg-type]
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command its reader left
+
+
+def _refuse_for_demo(args: argparse.Namespace) -> None:
+    """``demo`` runs against its own offline server: options naming another would be ignored."""
+    given = [flag for flag, value in (("--host", args.host), ("--project-id", args.project_ids),
+                                      ("--redis-url", args.redis_url), ("--api-key", args.api_key))
+             if value]
+    if given:
+        raise UsageError(f"demo runs against its own offline PostHog on 127.0.0.1, with its own "
+                         f"projects and key: {', '.join(given)} would be ignored; leave "
+                         f"{'it' if len(given) == 1 else 'them'} out")
+
+
+def _refuse_a_project_key(args: argparse.Namespace) -> None:
+    """A project API key (``phc_...``) only sends events: PostHog answers every call of these
+    commands with a 401 that does not say why. Say it before any request."""
+    key = (args.api_key or os.environ.get(C.ENV_API_KEY) or "").strip()
+    if key.startswith("phc_"):
+        raise UsageError(
+            "the key is a project API key (it starts with 'phc_'), which only sends events; "
+            "these commands need a personal API key (it starts with 'phx_'): create one in "
+            "PostHog under Settings > Personal API keys, with the person scopes, and set "
+            f"{C.ENV_API_KEY} to it")
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
+        _refuse_for_demo(args)
         return await run_demo(args)
+    _refuse_a_project_key(args)
     async with _client(args) as client:  # the key and host are checked here: no request yet
         if args.action not in MULTI_PROJECT_ACTIONS or not (
                 args.all_projects or args.action == "verify" or args.resume):
@@ -169,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of standard output left: nothing more to say to it
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except JournalWriteError as exc:  # the disk, not the usage: exit status 1
         print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -181,6 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's flush at exit does not
+    fail on the broken pipe a second time (and print a traceback)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - no stdout file descriptor
+        pass
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from ._hint import hint_notes, job_command, verify_command
 from ._job_args import (
     add_input_arguments,
     add_project_arguments,
+    check_journal_target,
     check_report_target,
     input_specs,
     job_projects,
@@ -114,6 +115,7 @@ def validate_delete_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
     folder = journal.parent if str(journal.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write the journal in {folder}: the folder is missing or not writable")
+    check_journal_target(journal)
     if journal.exists():  # another run's journal is not read: say whose it is (JournalBusy)
         JobLock(journal).release()
     state = journal_loaded(journal)

@@ -25,7 +25,6 @@ import asyncio
 import csv
 import io
 import os
-import shlex
 import signal
 import sys
 import time
@@ -37,8 +36,11 @@ import msgspec
 
 from .. import _constants as C
 from .. import AsyncPostHog, RateLimitError, RateLimits, RateLimitWaitError
+from .._config import resolve_project_id
 from .._query_models import ExportedPerson
 from ._args import CliParser, UsageError, bounded_int, redact
+from ._hint import host_words, option, shell_join
+from ._signals import on_stop_signals
 from ._progress import format_duration
 
 __all__ = ["add_export_parser", "run_export", "last_exported_id", "CSV_FIELDS"]
@@ -136,13 +138,18 @@ class _Writer:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    words = ["posthog-async"]
-    if args.project_id:
-        words += ["--project-id", str(args.project_id)]
-    words += ["persons", "export", "--format", args.format, "--output", args.output, "--resume"]
+    """The command that continues this export, as a deletion job's hint is built (see
+    ``_hint``): the host and the project named also when they came from the environment, the
+    pacing plan kept, every word quoted to survive copy-paste; never the key."""
+    project = resolve_project_id(args.project_id)
+    words = [*host_words(args), *(option("--project-id", project) if project else []),
+             "persons", "export", "--format", args.format, *option("--output", args.output),
+             "--resume"]
     if args.page_size != C.KEYSET_PAGE_SIZE:
         words += ["--page-size", str(args.page_size)]
-    return " ".join(shlex.quote(w) for w in words)
+    if args.api_queries_plan:
+        words.append("--api-queries-plan")
+    return "posthog-async " + shell_join(words)
 
 
 def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:
@@ -180,9 +187,7 @@ class _Stop:
 async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
     out, after, header = _open(args)
     stop = _Stop()
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    installed: list[int] = []
 
     def on_signal(sig: int) -> None:
         if stop.requested.is_set() and sig == signal.SIGINT and task is not None:
@@ -193,21 +198,14 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
             return
         print("\nstopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-            pass
     try:
-        return await _export(args, client, out, after, header, stop)
+        with on_stop_signals(on_signal):
+            return await _export(args, client, out, after, header, stop)
     except asyncio.CancelledError:
         print(f"interrupted; resume with: {_resume_command(args)}" if args.output
               else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        for installed_sig in installed:
-            loop.remove_signal_handler(installed_sig)
         if out is not sys.stdout:
             out.close()
 
@@ -247,6 +245,8 @@ async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], 
                 if stop.requested.is_set():
                     print(f"\nstopped after {done:,} persons{resume}", file=sys.stderr)
                     return EXIT_INTERRUPTED
+    except BrokenPipeError:  # standard output's reader left (| head): the CLI ends quietly
+        raise
     except Exception as error:
         out.flush()
         print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "

@@ -4,14 +4,20 @@ arguments.
 Never from the raw command line: the hint must not carry the API key (in any spelling), nor a
 Redis URL (it may hold a password), nor credentials in the host URL. A job that read standard
 input resumes from its journal alone (``--resume --journal PATH``): a pipe cannot be read twice.
-Every word is quoted for a POSIX shell. The projects are always named (``--project-id`` once
-or several times, or ``--all-projects`` with its ``--exclude-project``), also when the project
-came from ``POSTHOG_PROJECT_ID``: a resume in another shell must reach the same projects.
+Every word is quoted for a POSIX shell, so the hint survives copy-paste: a value starting
+with ``-`` is written ``--option=value`` (else it would read as an option), and a file name
+that is not UTF-8 text (or holds control characters) is written ``$'...'`` with its bytes as
+``\\xNN`` escapes (bash, zsh and ksh reproduce it). The projects are always named
+(``--project-id`` once or several times, or ``--all-projects`` with its
+``--exclude-project``), also when the project came from ``POSTHOG_PROJECT_ID``; the host too,
+also when it came from ``POSTHOG_HOST`` (it is no secret): a resume in another shell must
+reach the same projects on the same PostHog (the journal refuses another host in any case).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,7 @@ from .. import _constants as C
 from .._config import resolve_project_id
 from ..jobs._input_bytes import reads_once
 
-__all__ = ["job_command", "verify_command", "hint_notes"]
+__all__ = ["job_command", "verify_command", "hint_notes", "shell_join", "option", "host_words"]
 
 _DEFAULT_CHUNK_SIZE = C.MAX_BULK_DELETE_IDS
 _DEFAULT_PATIENCE = 600
@@ -31,6 +37,36 @@ def _host(host: str) -> str:
     scheme, sep, rest = host.rpartition("://")
     netloc, slash, path = rest.partition("/")
     return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def option(flag: str, value: str) -> list[str]:
+    """``flag value`` as words of a command; ``flag=value`` when the value starts with ``-``
+    (``--journal -j.sqlite`` reads ``-j.sqlite`` as an option; ``-`` alone is standard input)."""
+    return [f"{flag}={value}"] if value.startswith("-") and value != "-" else [flag, value]
+
+
+def _quote(word: str) -> str:
+    if word.isprintable() and not any("\udc80" <= char <= "\udcff" for char in word):
+        return shlex.quote(word)
+    # Bytes that are not UTF-8 (surrogate escapes, as Python decodes them in sys.argv) or
+    # control characters: $'...' with \xNN escapes, the only quoting that reproduces them.
+    escaped = "".join(chr(b) if 0x20 <= b < 0x7F and chr(b) not in "'\\" else f"\\x{b:02x}"
+                      for b in os.fsencode(word))
+    return f"$'{escaped}'"
+
+
+def shell_join(words: list[str]) -> str:
+    """``words`` as one line a shell reads back as those words (see the module docstring)."""
+    return " ".join(_quote(word) for word in words)
+
+
+def host_words(args: argparse.Namespace) -> list[str]:
+    """``--host URL`` for the host this run used (``--host`` or ``POSTHOG_HOST``; credentials
+    left out), or nothing for PostHog's default host."""
+    host = args.host or os.environ.get(C.ENV_HOST)
+    if not host or _host(host.strip()).rstrip("/") == C.DEFAULT_HOST:
+        return []
+    return option("--host", _host(host.strip()).rstrip("/"))
 
 
 def _reads_stdin(args: argparse.Namespace) -> bool:
@@ -61,17 +97,17 @@ def job_command(args: argparse.Namespace, journal: Path, *, resume: bool = True,
     if args.patience != _DEFAULT_PATIENCE:
         words += ["--patience", str(args.patience)]
     if args.report:
-        words += ["--report", args.report]
+        words += option("--report", args.report)
     if args.per_id:
         words.append("--per-id")
     if args.deletion_status:
         words.append("--deletion-status")
-    words += ["--journal", str(journal)]
+    words += option("--journal", str(journal))
     if resume:
         words.append("--resume")
         if args.retry_failed or retry_failed:
             words.append("--retry-failed")
-    return "posthog-async " + shlex.join(words)
+    return "posthog-async " + shell_join(words)
 
 
 def _every_project(args: argparse.Namespace, selection: dict[str, Any] | None) -> bool:
@@ -79,13 +115,11 @@ def _every_project(args: argparse.Namespace, selection: dict[str, Any] | None) -
 
 
 def _global_words(args: argparse.Namespace, selection: dict[str, Any] | None) -> list[str]:
-    words: list[str] = []
-    if args.host:
-        words += ["--host", _host(args.host)]
+    words = host_words(args)
     if not _every_project(args, selection):
         named = [str(p) for p in selection["ids"]] if selection else _projects(args)
         for project in named:
-            words += ["--project-id", project]
+            words += option("--project-id", project)
     if args.verbose:
         words.append("-v")
     return words
@@ -100,16 +134,16 @@ def _input_words(args: argparse.Namespace, selection: dict[str, Any] | None, *,
         for flag, paths in (("--distinct-ids-file", args.distinct_ids_file),
                             ("--ids-file", args.ids_file)):
             for path in paths or ():
-                words += [flag, path]
+                words += option(flag, path)
         if args.csv:
-            words += ["--csv", "--column", args.column]
+            words += ["--csv", *option("--column", args.column)]
         elif args.jsonl:
-            words += ["--jsonl", "--field", args.field]
+            words += ["--jsonl", *option("--field", args.field)]
     if _every_project(args, selection):
         words.append("--all-projects")
         left_out = selection["exclude"] if selection else args.exclude_project or ()
         for project in dict.fromkeys(str(p) for p in left_out):
-            words += ["--exclude-project", project]
+            words += option("--exclude-project", project)
     return words
 
 
@@ -119,9 +153,9 @@ def verify_command(args: argparse.Namespace, journal: Path,
     words = [*_global_words(args, selection), "persons", "verify",
              *_input_words(args, selection, resume=True)]
     if args.report:
-        words += ["--report", args.report]
-    words += ["--journal", str(journal)]
-    return "posthog-async " + shlex.join(words)
+        words += option("--report", args.report)
+    words += option("--journal", str(journal))
+    return "posthog-async " + shell_join(words)
 
 
 def _projects(args: argparse.Namespace) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..jobs._input_bytes import unreadable_reason
 from ._args import UsageError
 
 __all__ = ["add_input_arguments", "add_project_arguments", "input_specs", "job_projects",
-           "check_report_target", "JOURNAL_SIDE_FILES"]
+           "check_report_target", "check_journal_target", "JOURNAL_SIDE_FILES"]
 
 JOURNAL_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")  # SQLite's, and the job's lock
 
@@ -120,6 +121,23 @@ def job_projects(args: argparse.Namespace, *, resume: bool = False) -> tuple[Any
     if resume and not named:
         return JOURNAL_PROJECTS, []
     return (named if len(named) > 1 else None), []
+
+
+def check_journal_target(journal: Path) -> None:
+    """Refuse a journal (or a side file of it) that exists and is not a regular file: SQLite
+    opening a named pipe waits for a writer forever, a device or a folder is no journal."""
+    for path in (journal, *(journal.with_name(journal.name + s) for s in JOURNAL_SIDE_FILES)):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # missing (created later), or unreadable (SQLite says why)
+        if not stat.S_ISREG(mode):
+            kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a directory"
+                    if stat.S_ISDIR(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+            name = f"the journal {path}" if path == journal else f"the journal's side file {path}"
+            raise UsageError(f"{name} is {kind}, not a regular file: give --journal the path "
+                             "of a file (it is created if missing)")
 
 
 def check_report_target(report: Path, specs: list[InputSpec], journal: Path) -> None:

@@ -2,24 +2,36 @@
 
 A call that fails is reported on stderr with its reason (the exception's type and message, the
 key redacted) and exit status 1; a lookup given no ids at all is a usage error (exit status 2).
+
+A lookup reads its input in a worker thread, a thousand ids at a time, so the event loop stays
+free while standard input or a named pipe is silent (or waits for its writer): one Ctrl-C or
+SIGTERM stops it at once, with a message and exit status 130, as ``persons delete`` does (a
+lookup changes nothing and journals nothing, so there is nothing to finish first).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import msgspec
 
 from .. import _constants as C
 from .. import AsyncPostHog, Person
-from ..jobs import InputReader, InputSpec, Rejected
+from ..jobs import InputReader, InputSpec, JobInterrupted, Rejected
 from ._args import CliParser, UsageError, bounded_int, positive_int, redact
+from ._signals import on_stop_signals
 
 __all__ = ["add_read_parsers", "run_list", "run_lookup"]
+
+EXIT_INTERRUPTED = 130  # as persons delete
 
 
 def add_read_parsers(sub: argparse._SubParsersAction[CliParser]) -> None:
@@ -79,9 +91,48 @@ async def run_list(args: argparse.Namespace, client: AsyncPostHog) -> int:
     return 0
 
 
-def _values(spec: InputSpec) -> Iterator[str]:
-    for _, value in InputReader(spec):
-        yield value.value if isinstance(value, Rejected) else str(value)
+_BATCH = 1000  # ids read per trip to the worker thread
+
+
+def _take(entries: Iterator[tuple[int, object]]) -> list[str]:
+    batch = []
+    for _, value in entries:
+        batch.append(value.value if isinstance(value, Rejected) else str(value))
+        if len(batch) == _BATCH:
+            break
+    return batch
+
+
+async def _values(spec: InputSpec, stop: threading.Event) -> AsyncIterator[str]:
+    """The ids of ``spec``, read off the event loop; a stop ends a silent read within 0.1 s."""
+    entries = iter(InputReader(spec, should_stop=stop.is_set))
+    try:
+        while batch := await anyio.to_thread.run_sync(_take, entries):
+            for value in batch:
+                yield value
+    finally:
+        try:  # a generator: close the file (or the pipe's reader thread) now
+            entries.close()  # type: ignore[attr-defined]
+        except ValueError:  # being read in the worker thread (a cancellation does not wait for
+            stop.set()      # it): that read ends within 0.1 s, and closes the file itself
+
+
+async def _stoppable(work: Any, stop: threading.Event) -> tuple[asyncio.Future[Any], str | None]:
+    """Run ``work``; the first Ctrl-C or SIGTERM stops it at once. Returns its task and the
+    signal's name (``None``: it ran to its end)."""
+    task = asyncio.ensure_future(work)
+    received: list[str] = []
+
+    def handle(sig: int) -> None:
+        if not received:
+            received.append("Ctrl-C" if sig == signal.SIGINT else "SIGTERM")
+            print(f"{received[0]}: stopping the lookup...", file=sys.stderr, flush=True)
+        stop.set()  # a read waiting for input notices within 0.1 s
+        task.cancel()
+
+    with on_stop_signals(handle):
+        await asyncio.wait([task])
+    return task, received[0] if received else None
 
 
 async def run_lookup(args: argparse.Namespace, client: AsyncPostHog) -> int:
@@ -99,14 +150,20 @@ async def run_lookup(args: argparse.Namespace, client: AsyncPostHog) -> int:
                          "--distinct-ids-file PATH / --ids-file PATH (- reads standard input)")
     by_uuid = args.uuids or args.ids_file is not None
     source: Any = args.values
+    stop = threading.Event()
     if args.ids_file or args.distinct_ids_file:
         spec = (InputSpec("ids", args.ids_file) if args.ids_file
                 else InputSpec("distinct_ids", args.distinct_ids_file))
-        source = _values(spec)
-    if by_uuid:
-        report = await client.persons.batch_by_uuids_all(source)
-    else:
-        report = await client.persons.batch_by_distinct_ids_all(source)
+        source = _values(spec, stop)
+    lookup = (client.persons.batch_by_uuids_all if by_uuid
+              else client.persons.batch_by_distinct_ids_all)
+    task, stopped_by = await _stoppable(lookup(source), stop)
+    if stopped_by is not None and (task.cancelled() or isinstance(task.exception(),
+                                                                  JobInterrupted)):
+        print(f"interrupted by {stopped_by}: the lookup stopped; nothing was written to "
+              "standard output", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    report = task.result()
     stats = report.input
     if stats.requested == stats.blank:  # nothing was sent: there was nothing to send
         where = "standard input" if _reads_stdin(args) else files[0] if files else "the input"

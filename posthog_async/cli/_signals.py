@@ -7,14 +7,15 @@ loading, even from a silent standard input). Second Ctrl-C: abort now (the task 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from ..jobs import DeletionJob
 from ._progress import ProgressLine
 
-__all__ = ["JobSignals", "run_with_signals"]
+__all__ = ["JobSignals", "run_with_signals", "on_stop_signals"]
 
 
 class JobSignals:
@@ -58,3 +59,22 @@ async def run_with_signals(job: DeletionJob, work: Coroutine[Any, Any, Any],
         signals.remove()
         progress.close()
     return task, signals.received
+
+
+@contextlib.contextmanager
+def on_stop_signals(handler: Callable[[int], object]) -> Iterator[None]:
+    """``handler(sig)`` runs in the event loop on Ctrl-C and SIGTERM while inside (the commands
+    that are not jobs: ``persons lookup``, ``persons export``); the handlers are removed after."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

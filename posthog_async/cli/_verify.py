@@ -31,6 +31,7 @@ from ._hint import verify_command
 from ._job_args import (
     add_input_arguments,
     add_project_arguments,
+    check_journal_target,
     check_report_target,
     input_specs,
     job_projects,
@@ -128,6 +129,7 @@ def validate_verify_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
         raise UsageError("--until goes with --wait")
     first = next(iter(specs), None)
     journal = Path(args.journal) if args.journal else Path(f"{first.path}.journal.sqlite")  # type: ignore[union-attr]
+    check_journal_target(journal)
     if not journal_loaded(journal):
         raise UsageError(f"no deletion job to verify in {journal}: run persons delete first, or "
                          "give its --journal")

@@ -37,7 +37,7 @@ from ._input_bytes import InputError
 from ._job_projects import Projects, ProjectsArg, refused_project, selection_for
 from ._journal import ChunkRow, Journal
 from ._lock import JournalError, utc_now
-from ._loading import IterableInput, prepare
+from ._loading import IterableInput, check_host, prepare
 from ._report import JobReport
 from ._report_build import build_report
 from ._status_counts import deletion_status_counts
@@ -194,6 +194,7 @@ class DeletionJob:
             loaded = await self._db(lambda: journal.loaded)
             if not loaded and not self.sources:
                 raise InputError(f"journal {journal.path} holds no loaded job: give the input")
+            await self._db(lambda: check_host(journal, self.client.host, loaded=loaded))
             projects = self._projects()
             await projects.settle(journal, loaded=loaded)
             await self._db(lambda: prepare(

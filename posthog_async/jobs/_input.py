@@ -18,22 +18,20 @@ A job must never send garbage nor silently skip ids, so input is read strictly:
 
 from __future__ import annotations
 
-import csv
 import io
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import msgspec
-
 from ._input_bytes import HashingStream, InputError, detect_encoding, open_binary
+from ._input_formats import Format, Rejected, entries
 
-# InputError is defined in _input_bytes; named here too because _journal imports it from here.
+# InputError is defined in _input_bytes and Rejected in _input_formats; named here too because
+# _journal imports them from here.
 __all__ = ["InputSpec", "InputIdentity", "InputError", "InputReader", "Rejected", "identify",
            "prefix_sha256"]
 
-Format = Literal["lines", "csv", "jsonl"]
 Kind = Literal["distinct_ids", "ids"]
 
 
@@ -73,14 +71,6 @@ class InputIdentity:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A value the reader itself refused (bad JSON, a missing column...)."""
-
-    value: str
-    reason: str
 
 
 def identify(path: str, should_stop: Callable[[], bool] | None = None) -> InputIdentity:
@@ -124,13 +114,18 @@ class InputReader:
         raw = open_binary(self.spec.path, self.should_stop)
         try:
             stream = HashingStream(raw, name=self.spec.describe())
-            buffered = io.BufferedReader(stream, buffer_size=1 << 16)
+            buffered = _CountingReader(stream, buffer_size=1 << 16)
             encoding, bom = detect_encoding(buffered.peek(4)[:4], stream)
             skip = max(bom, self.skip_bytes)
             if skip:
                 buffered.read(skip)
             text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline=None)
-            yield from _entries(self.spec, text, self.first_line)
+            try:
+                yield from entries(self.spec.format, self.spec.column or "", text,
+                                   self.spec.describe(), self.first_line)
+            except UnicodeDecodeError as exc:
+                raise _not_text(self.spec, exc, encoding,
+                                self.first_line + buffered.lines_before(exc)) from None
             self.size, self.sha256 = stream.size, stream.sha.hexdigest()
             self.lines = stream.newlines
             self.ends_with_newline = stream.last == b"\n"
@@ -139,87 +134,27 @@ class InputReader:
                 raw.close()
 
 
-def _entries(spec: InputSpec, text: io.TextIOWrapper,
-             first_line: int = 1) -> Iterator[tuple[int, object]]:
-    line = first_line - 1
-    try:
-        if spec.format == "csv":
-            yield from _csv_entries(spec, text)
-            return
-        for line, content in enumerate(text, start=first_line):
-            value = content.rstrip("\n")
-            if spec.format == "jsonl":
-                yield line, _json_value(value, spec.column or "")
-            elif "," in value and value.strip():
-                yield line, Rejected(value, "contains a comma: for a CSV export use --csv --column NAME")
-            else:
-                yield line, value
-    except UnicodeDecodeError as exc:
-        hint = (" (UTF-16 without a byte-order mark, or a legacy encoding such as Latin-1 or "
-                "Windows-1252?)" if text.encoding == "utf-8" else "")
-        raise InputError(f"{spec.describe()}, after line {line}: not valid {text.encoding} "
-                         f"({exc.reason}){hint}; convert the file to UTF-8") from None
+class _CountingReader(io.BufferedReader):
+    """A buffered reader that knows how many lines came before the block the text layer
+    decodes now: text is decoded a block ahead of the lines read, so the line of a byte that is
+    not valid text is found from the block it is in (one ``count`` per 64 KiB block)."""
+
+    _before = 0
+    _block = b""
+
+    def read1(self, size: int = -1) -> bytes:
+        self._before += self._block.count(b"\n")
+        self._block = super().read1(size)
+        return self._block
+
+    def lines_before(self, error: UnicodeDecodeError) -> int:
+        """The lines before the byte ``error`` names (the text layer's decoder hands it the
+        block, after at most a few bytes of an unfinished character, which hold no newline)."""
+        return self._before + bytes(error.object).count(b"\n", 0, error.start)
 
 
-def _json_value(content: str, field: str) -> object:
-    if not content.strip():
-        return ""
-    try:
-        row = msgspec.json.decode(content)
-    except msgspec.DecodeError:
-        return Rejected(content, "not valid JSON")
-    if not isinstance(row, dict):
-        return Rejected(content, "not a JSON object")
-    if field not in row:
-        return Rejected(content, f"has no {field!r} field")
-    value = row[field]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # numeric distinct ids are common in exports
-    if not isinstance(value, str):
-        return Rejected(content, f"field {field!r} is not a string")
-    return value
-
-
-def _csv_rows(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, cells)``; a row that is not valid CSV stops the load with its line.
-
-    Strict CSV: a quote never closed would make the rest of the file one cell, and text after
-    a closing quote (``"a"b``) would be glued to the cell (``ab``), an id nobody asked for."""
-    reader = csv.reader(text, strict=True)
-    started = 1  # the line the row being read starts on
-    try:
-        for row in reader:
-            yield reader.line_num, row
-            started = reader.line_num + 1
-    except csv.Error as exc:
-        where = spec.describe()
-        if "end of data" in str(exc):
-            raise InputError(f"{where}, line {started}: a quote opens a cell that is never "
-                             "closed (the rest of the file would be that one cell); close the "
-                             "quote") from None
-        if "expected after" in str(exc):
-            raise InputError(f"{where}, line {reader.line_num}: text after the closing quote of "
-                             'a cell (like "a"b); quote the whole cell') from None
-        raise InputError(f"{where}, line {reader.line_num}: not valid CSV ({exc})") from None
-
-
-def _csv_entries(spec: InputSpec, text: io.TextIOWrapper) -> Iterator[tuple[int, object]]:
-    rows = _csv_rows(spec, text)
-    header = next(rows, None)
-    if header is None:
-        return
-    names = [name.strip() for name in header[1]]
-    if spec.column not in names:
-        raise InputError(f"{spec.describe()}: no column {spec.column!r}; the header has "
-                         f"{', '.join(repr(n) for n in names[:20])}")
-    if names.count(spec.column) > 1:
-        raise InputError(f"{spec.describe()}: the header names column {spec.column!r} "
-                         f"{names.count(spec.column)} times; which one holds the ids is unclear")
-    index = names.index(spec.column)
-    for line, row in rows:
-        if not row or not any(cell.strip() for cell in row):
-            yield line, ""
-        elif index >= len(row):
-            yield line, Rejected(",".join(row), f"row has no {spec.column!r} column")
-        else:
-            yield line, row[index]
+def _not_text(spec: InputSpec, exc: UnicodeDecodeError, encoding: str, line: int) -> InputError:
+    hint = (" (UTF-16 without a byte-order mark, or a legacy encoding such as Latin-1 or "
+            "Windows-1252?)" if encoding == "utf-8" else "")
+    return InputError(f"{spec.describe()}, line {line}: not valid {encoding} ({exc.reason})"
+                      f"{hint}; convert the file to UTF-8")

@@ -17,16 +17,19 @@ import hashlib
 import shutil
 import sqlite3
 import threading
+from urllib.parse import urlsplit
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._validation import InvalidIdError, clean_id
 from ._input import InputReader, InputSpec, identify, prefix_sha256
+from ._input_formats import Rejected, shown
 from ._input_bytes import InputError, JobInterrupted, reads_once
 from ._journal import Journal
 from ._lock import JournalWriteError, utc_now
 
-__all__ = ["IterableInput", "prepare", "check_unchanged"]
+__all__ = ["IterableInput", "prepare", "check_unchanged", "check_host"]
 
 Notice = Callable[[str], object]
 #: Inputs that cannot be read twice: a resumed job relies on its journal for them.
@@ -116,8 +119,9 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
         return
     recorded = journal.get_meta("options")
     if recorded != options:
-        raise InputError(f"journal {where} was started with other options {recorded}; use the "
-                         "same options to resume, or another --journal")
+        raise InputError(f"journal {where} was started with other options: "
+                         f"{_differences(recorded or {}, options)}. Resume with the journal's "
+                         "options, or start a new job with another --journal")
     known: list[dict[str, Any]] = journal.get_meta("inputs") or []
     if not sources:
         files = [k["path"] for k in known if k["path"] not in _UNREPEATABLE]
@@ -132,6 +136,44 @@ def _prepare(journal: Journal, sources: list[InputSpec | IterableInput], options
     tails = [(src, _compare(src, old, notice, stop)) for src, old in zip(sources, known)]
     if any(skip is not None for _, skip in tails):
         _load(journal, tails, known, chunk_size, notice, stop, projects)
+
+
+def _differences(recorded: dict[str, Any], options: dict[str, Any]) -> str:
+    """What differs between the journal's options and this run's, in the command line's words
+    (the library's parameter in brackets): "--delete-events: the journal's run had it, this one
+    does not"."""
+    said = []
+    for name in dict.fromkeys([*recorded, *options]):
+        then, now = recorded.get(name), options.get(name)
+        if then == now:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "resolve":  # on by default: its flag is the one that turns it off
+            flag, then, now = "--no-resolve", not then, not now
+        if isinstance(then, bool) or isinstance(now, bool):
+            said.append(f"{flag} ({name}): " + ("the journal's run had it, this one does not"
+                                                 if then else "this run has it, the journal's "
+                                                 "did not"))
+        else:
+            said.append(f"{flag} ({name}): {then} in the journal, {now} in this run")
+    return "; ".join(said)
+
+
+def check_host(journal: Journal, host: str, *, loaded: bool) -> None:
+    """Record the PostHog host (the API's base URL) a job runs against; refuse a resume or a
+    verification against another one. Its persons are another host's: "not found" there would
+    be a false proof, and the deletions would be sent where nobody asked. A journal of an older
+    version, which recorded no host, takes this run's. The host is no secret (credentials in
+    it are refused before any run), and userinfo is dropped all the same."""
+    parts = urlsplit(host.rstrip("/"))
+    this = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2].lower()}{parts.path}"
+    recorded = journal.get_meta("host") if loaded else None
+    if recorded is None:
+        journal.set_meta("host", this)
+    elif recorded != this:
+        raise InputError(f"journal {journal.path} was started against {recorded}, not {this}: "
+                         f"its persons are there. Resume with --host {recorded} (or set "
+                         "POSTHOG_HOST), or start a new job with --journal NEW")
 
 
 def check_unchanged(journal: Journal, sources: list[InputSpec | IterableInput],
@@ -199,7 +241,8 @@ def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | No
             hasher = InputReader(src, skip_bytes=skip, first_line=first, should_stop=stop.is_set)
             entries = iter(hasher)
         readers.append(hasher)
-        sources.append((src.kind, _until_stopped(entries, stop)))
+        sources.append((src.kind, _until_stopped(entries, stop, uuids=src.kind == "ids",
+                                                 empty=_empty_input(src) if not skip else None)))
     before = (journal.get_meta("load_stats") or {}).get("requested", 0)
 
     def describe() -> dict[str, Any]:
@@ -223,14 +266,58 @@ def _load(journal: Journal, todo: list[tuple[InputSpec | IterableInput, int | No
                "last run")
 
 
-def _until_stopped(entries: Iterator[tuple[int, object]],
-                   stop: threading.Event) -> Iterator[tuple[int, object]]:
+def _until_stopped(entries: Iterator[tuple[int, object]], stop: threading.Event, *,
+                   uuids: bool, empty: Callable[[int], str] | None
+                   ) -> Iterator[tuple[int, object]]:
+    """``entries`` until a stop is requested. On the way: a value holding control characters
+    that make it no id is rejected here, shown with escapes (the report is text: a NUL or an
+    escape sequence written raw would corrupt it or a terminal showing it); and, with
+    ``empty`` (an input read whole), an input without a single value (only blank lines, or a
+    CSV column empty in every row) is refused with ``empty(lines)``: it is not the list meant."""
+    found = False
+    count = -1
     try:
-        for count, entry in enumerate(entries):
+        for count, (line, value) in enumerate(entries):
             if count % 1000 == 0 and stop.is_set():
                 raise JobInterrupted("stopped while loading the input: nothing was sent")
-            yield entry
+            if isinstance(value, str) and not value.isprintable():
+                value = _escaped(value, uuids=uuids)
+            if not found and (not isinstance(value, str) or value.strip()):
+                found = True
+            yield line, value
+        if empty is not None and not found:
+            raise InputError(empty(count + 1))
     finally:
         close = getattr(entries, "close", None)
         if close is not None:
             close()  # the input file now, not whenever the garbage collector gets to it
+
+
+def _escaped(value: str, *, uuids: bool) -> object:
+    """``value``, or, if it is no id, its rejection with the value shown with escapes."""
+    try:
+        clean_id(value, uuid=uuids)
+    except InvalidIdError as exc:
+        return Rejected(shown(value), f"{exc} (shown here with \\x escapes)")
+    return value
+
+
+def _empty_input(src: InputSpec | IterableInput) -> Callable[[int], str] | None:
+    """The refusal of ``src`` when it holds no value at all (``None``: ids given as an
+    iterable, which the job as a whole checks)."""
+    if isinstance(src, IterableInput):
+        return None
+
+    def refusal(entries: int) -> str:
+        where = src.describe()
+        if src.format == "csv":
+            what = (f"its column {src.column!r} is empty in every row ({entries:,} rows)"
+                    if entries else "it has no rows")
+        elif entries:
+            what = f"it holds only blank lines ({entries:,})"
+        else:
+            what = "it is empty"
+        return (f"{where} holds no ids: {what}. Is it the right file? Nothing was sent; give "
+                "each input with ids in it")
+
+    return refusal

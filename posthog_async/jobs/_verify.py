@@ -37,7 +37,7 @@ from .._models import DeletionStatus, Page
 from ._input_bytes import InputError
 from ._job_projects import Projects, refused_project
 from ._journal import Journal
-from ._loading import check_unchanged
+from ._loading import check_host, check_unchanged
 from ._lock import utc_now
 from ._report import JobReport
 from ._report_build import VERIFICATION_META, build_report
@@ -259,6 +259,7 @@ async def verify_job(
         options = journal.get_meta("options") or {}
         if options.get("dry_run"):
             raise InputError("a dry run deleted nothing: there is nothing to verify")
+        await job._db(lambda: check_host(journal, job.client.host, loaded=True))
         if job.sources:
             await job._db(lambda: check_unchanged(journal, job.sources, job._stop))
         projects = job._projects()
