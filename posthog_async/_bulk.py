@@ -243,7 +243,8 @@ async def bulk_delete_all(
         oldest = min(out, default=started)
         while waiting and (final or waiting[0][0] <= oldest):
             _, ids, bound = waiting.popleft()
-            proven = bound is None or step.ledger.proves_absent(step.kind, bound)
+            proven = bound is None or step.ledger.proves_absent(
+                step.kind, bound, looked_up=step.resolve)
             report.settle_not_found(ids, persons, proven=proven)
 
     done = 0

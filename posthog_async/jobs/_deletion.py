@@ -216,6 +216,11 @@ class DeletionJob:
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "
                              "deleted their person through another of its ids: reported as such")
+            wide = await self._db(journal.unprove_wide)
+            if wide:
+                self._notice(f"{wide:,} ids were not found after this job had deleted a person "
+                             "with 10 or more distinct ids, of whom lookups show 10: they may "
+                             "have been theirs, so they are reported unresolved")
             status = (await deletion_status_counts(journal, projects, self._db, self._notice)
                       if self.check_deletion_status else None)
             report: JobReport = await self._db(lambda: build_report(
@@ -241,6 +246,8 @@ class DeletionJob:
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
             await self._db(journal.unprove_not_found)
+            await self._db(journal.credit_aliases)
+            await self._db(journal.unprove_wide)
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at="", finished_at=utc_now(), interrupted=True,
                 stopped=self.stopped, deletion_status=None, notes=self.notes))

@@ -258,8 +258,23 @@ class Journal(ProjectRecords, CheckRecords):
         """Without lookups: ids "not found" after a call of their project that may have removed
         their person (through another id) was sent become unresolved (``RunLedger``). Returns
         how many; call it once no call is out."""
+        if self._looks_up:  # a looked-up chunk's ``bound`` is its lookup's: see unprove_wide
+            return 0
         with self._mutex:
             return _settle.unprove_not_found(self._db)
+
+    def unprove_wide(self) -> int:
+        """With lookups, after :meth:`credit_aliases`: ids "not found" by a lookup after the job
+        deleted a person with 10 or more distinct ids become unresolved. Returns how many."""
+        if not self._looks_up:
+            return 0
+        with self._mutex:
+            return _settle.unprove_wide(self._db)
+
+    @property
+    def _looks_up(self) -> bool:
+        """The job looks each chunk up before its send (its ``resolve`` option)."""
+        return bool((self.get_meta("options") or {}).get("resolve", True))
 
     def mark_sent(self, chunk: int, seq: int) -> None:
         with self._mutex:

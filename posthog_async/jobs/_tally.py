@@ -95,11 +95,12 @@ def wide_persons(db: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def maybe_deleted(db: sqlite3.Connection) -> int:
+def maybe_deleted(db: sqlite3.Connection, reason: str = MAYBE_DELETED) -> int:
     """Ids a call without lookups found nobody for after the job had deleted persons through
-    other ids (see ``RunLedger.not_found_is_exact``)."""
+    other ids (see ``RunLedger.proves_absent``); with ``reason=MAYBE_WIDE``, ids a lookup found
+    nobody for after the job had deleted a person with 10 or more distinct ids."""
     row = db.execute("SELECT COUNT(*) FROM ids WHERE outcome = 'unresolved' AND reason = ?",
-                     (MAYBE_DELETED,)).fetchone()
+                     (reason,)).fetchone()
     return int(row[0])
 
 
