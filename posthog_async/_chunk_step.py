@@ -25,7 +25,7 @@ from ._chunk_result import (
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
     PermissionDeniedError, PostHogError, RateLimitError, RedirectError,
-    UnexpectedResponseError,
+    UnexpectedResponseError, WaitAbandonedError,
 )
 from ._models import BulkDeleteResult, Person, answer_status
 
@@ -106,7 +106,8 @@ class ChunkStep:
     timeouts, dropped connections) before it is reported failed. A ``Retry-After`` longer than
     the transport sleeps through is waited out here (``on_wait`` is told), not counted as failure.
     ``should_stop`` is polled while waiting: when it turns true, the chunk is abandoned
-    (:class:`ChunkAbandoned`) instead of being sent after the wait.
+    (:class:`ChunkAbandoned`) instead of being sent after the wait; a wait inside the transport
+    that a :class:`~posthog_async._admission.WaitStop` ends abandons it too.
 
     :attr:`ledger` is what the run's chunks know of each other (share one between the steps of
     a run, seed it when resuming): the persons they deleted, so a person a lookup found that
@@ -208,6 +209,11 @@ class ChunkStep:
                     if self.resolve and not state.answer_lost and waited > STALE_LOOKUP:
                         await self._look_up(state, recorder)  # the data may have changed since
                     continue
+                except WaitAbandonedError as error:  # a stop ended a wait: not sent (again)
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=error.maybe_processed)
+                    state.answer_lost |= error.maybe_processed
+                    raise ChunkAbandoned(str(error)) from error
                 except Exception as error:
                     unknown = _outcome_unknown(error)
                     if recorder is not None:
@@ -296,7 +302,7 @@ class ChunkStep:
             removed = answer.persons_found is None or bool(
                 (answer.persons_deleted or 0) + (answer.persons_queued_for_deletion or 0))
         except PostHogError as error:
-            removed = _outcome_unknown(error)
+            removed = _outcome_unknown(error) or getattr(error, "maybe_processed", False)
             raise
         finally:
             if removed:
@@ -346,6 +352,8 @@ class ChunkStep:
             attempt += 1
             try:
                 return await self.lookup(batch)
+            except WaitAbandonedError as error:  # a stop ended the transport's wait
+                raise ChunkAbandoned(str(error)) from error
             except RateLimitError as error:
                 await self._wait(error, attempt=attempt)
             except (InternalServerError, APIConnectionError) as error:

@@ -21,6 +21,7 @@ The tree::
         │   └── APITimeoutError
         │       └── DeadlineExceededError
         ├── UnexpectedResponseError
+        ├── WaitAbandonedError              (a stop ended its wait: not sent again)
         └── APIStatusError
             ├── RedirectError                   3xx
             ├── BadRequestError                 400
@@ -47,7 +48,7 @@ import msgspec
 __all__ = [
     "PostHogError", "ConfigurationError", "UnsafeURLError", "RateLimiterUnavailableError",
     "APIError", "APIConnectionError", "APITimeoutError", "DeadlineExceededError",
-    "UnexpectedResponseError", "APIStatusError", "RedirectError", "BadRequestError",
+    "UnexpectedResponseError", "WaitAbandonedError", "APIStatusError", "RedirectError", "BadRequestError",
     "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
     "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
     "RateLimitWaitError",
@@ -138,6 +139,16 @@ class UnexpectedResponseError(APIError):
         super().__init__(message, method=method, path=path)
         self.status_code = status_code
         self.body = body
+        self.maybe_processed = maybe_processed
+
+
+class WaitAbandonedError(APIError):
+    """A call gave up a wait of the transport (a bucket's pacing or hold, a retry's sleep)
+    because its run was asked to stop (``_admission.WaitStop``): it was not sent (again).
+    ``maybe_processed``: an earlier attempt of it may have done its work on the server."""
+
+    def __init__(self, message: str, *, method: str, path: str, maybe_processed: bool) -> None:
+        super().__init__(message, method=method, path=path)
         self.maybe_processed = maybe_processed
 
 

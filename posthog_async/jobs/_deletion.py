@@ -16,7 +16,6 @@ others and the report names it. :meth:`DeletionJob.verify` later proves what the
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
+from .._admission import STOP, WaitStop
 from .._chunk_result import ChunkState, RunLedger
 from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkStep, is_fatal
 from .._client import ScopedPostHog
@@ -154,7 +154,7 @@ class DeletionJob:
         self.on_notice = on_notice
         self.notes: list[str] = []
         self.stopped: str | None = None
-        self._stop = threading.Event()
+        self._stop = WaitStop()  # set: waits in the transport end too (see _admission)
         self._db_limiter = anyio.CapacityLimiter(1)
         self._progress: JobProgress | None = None
         self._refused: set[int] = set()  # projects refused during this run
@@ -329,6 +329,7 @@ class DeletionJob:
                 raise
             await journaled(journal.mark_done, row.chunk, result)
 
+        stop_waits = STOP.set(self._stop)  # the chunks' tasks inherit it
         results = bounded_map(self._chunks(rows), settle, limit=self.concurrency)
         try:
             async for row, _, error in results:
@@ -354,6 +355,7 @@ class DeletionJob:
                     self.on_progress(progress)
         finally:
             await results.aclose()
+            STOP.reset(stop_waits)
 
     async def _journaled(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A journal call while sending; one that fails stops the job (progress it cannot
