@@ -143,3 +143,60 @@ async def test_the_oldest_posthog_failing_midway_is_never_reported_deleted(tmp_p
     assert outcomes["user-2"][0] == outcomes["user-3"][0] == "failed"
     assert "500" in str(outcomes["user-2"][1]) and doomed in alive and not report.ok
     assert {k for k, (o, _) in outcomes.items() if o == "deleted"} == {"user-1"}
+
+
+# -- the calls counted: what PostHog may have acted on, and chunks really re-sent -----------------
+
+def bulk_arrivals(server: FakePostHog) -> list[int]:
+    """The status of each bulk_delete PostHog received, recorded by a hook (in order)."""
+    seen: list[int] = []
+
+    def hook(request: web.Request) -> None:
+        if "bulk_delete" in request.path:
+            seen.append(1)
+        return None
+
+    server.add_hook(hook)
+    return seen
+
+
+async def test_a_lost_answer_settled_by_a_lookup_is_not_a_resent_chunk(srv: FakePostHog,
+                                                                      tmp_path: Path) -> None:
+    """The probe's s3: "delete_calls 1, resent_chunks 1" though nothing was re-sent."""
+    srv.seed_persons(5)
+    srv.fail_next(None, lose_answer=True, path_contains="bulk_delete")
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 6)])
+    async with srv.client(rate_limits=None) as ph:
+        report = await DeletionJob(ph, distinct_ids=source, concurrency=1).run()
+    t = report.totals
+    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == (1, 1, 0), t
+    assert t["deleted"] == 5 and report.ok
+
+
+async def test_a_chunk_sent_again_after_a_lost_answer_is_a_resent_chunk(srv: FakePostHog,
+                                                                       tmp_path: Path) -> None:
+    srv.seed_persons(5)
+    srv.fail_next(None, drop=True, path_contains="bulk_delete")  # before PostHog acts
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 6)])
+    async with srv.client(rate_limits=None) as ph:
+        report = await DeletionJob(ph, distinct_ids=source, concurrency=1).run()
+    t = report.totals
+    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == (2, 1, 1), t
+    assert t["deleted"] == 5 and report.ok
+
+
+async def test_calls_refused_with_a_429_are_not_delete_calls(srv: FakePostHog,
+                                                           tmp_path: Path) -> None:
+    """Refused calls reached the server but PostHog did nothing with them: the report's
+    delete_calls are the calls it may have acted on (probe: 48 reported for 40 received)."""
+    srv.seed_persons(4)
+    arrivals = bulk_arrivals(srv)
+    srv.fail_next(429, times=4, retry_after=0, path_contains="bulk_delete")
+    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 5)])
+    async with srv.client(rate_limits=None, max_retries=1) as ph:
+        report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1,
+                                   resolve=False).run()
+    t = report.totals
+    assert len(arrivals) == 6 and srv.stats.errors_injected == 4
+    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == (2, 0, 0), t
+    assert t["deleted"] == 4 and report.ok

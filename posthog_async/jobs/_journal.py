@@ -284,11 +284,15 @@ class Journal(ProjectRecords, CheckRecords):
                 "WHERE chunk = ?", (seq, seq, utc_now(), chunk))
 
     def mark_unanswered(self, chunk: int, *, lost: bool) -> None:
-        """A call ended without an answer: ``lost`` if it may have been processed."""
+        """A call ended without an answer: ``lost`` if it may have been processed (a lost
+        answer); else PostHog refused it unprocessed, or it never reached PostHog (a 429 or
+        other 4xx, a refused connection, a stop while it waited): it is no call of the job's
+        (``sends`` counts calls PostHog may have acted on, see ``_tally.chunk_sums``)."""
         with self._mutex:
             self._db.execute(
-                "UPDATE chunks SET in_flight = 0, lost_answers = lost_answers + ?, updated_at = ? "
-                "WHERE chunk = ?", (int(lost), utc_now(), chunk))
+                "UPDATE chunks SET in_flight = 0, lost_answers = lost_answers + ?, "
+                "sends = MAX(0, sends - ?), updated_at = ? WHERE chunk = ?",
+                (int(lost), int(not lost), utc_now(), chunk))
 
     def mark_done(self, chunk: int, result: ChunkResult, *, failed: str | None = None) -> None:
         """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction.
