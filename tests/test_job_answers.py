@@ -160,28 +160,21 @@ def bulk_arrivals(server: FakePostHog) -> list[int]:
     return seen
 
 
-async def test_a_lost_answer_settled_by_a_lookup_is_not_a_resent_chunk(srv: FakePostHog,
-                                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fault", "expected"), [
+    ({"lose_answer": True}, (1, 1, 0)),  # processed, answer lost: the lookup settles it
+    ({"drop": True}, (2, 1, 1)),  # dropped before PostHog acts: the lookup finds all, re-sent
+])
+async def test_resent_chunks_are_chunks_sent_again(srv: FakePostHog, tmp_path: Path,
+                                                  fault: dict[str, bool],
+                                                  expected: tuple[int, int, int]) -> None:
     """The probe's s3: "delete_calls 1, resent_chunks 1" though nothing was re-sent."""
     srv.seed_persons(5)
-    srv.fail_next(None, lose_answer=True, path_contains="bulk_delete")
+    srv.fail_next(None, path_contains="bulk_delete", **fault)
     source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 6)])
     async with srv.client(rate_limits=None) as ph:
         report = await DeletionJob(ph, distinct_ids=source, concurrency=1).run()
     t = report.totals
-    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == (1, 1, 0), t
-    assert t["deleted"] == 5 and report.ok
-
-
-async def test_a_chunk_sent_again_after_a_lost_answer_is_a_resent_chunk(srv: FakePostHog,
-                                                                       tmp_path: Path) -> None:
-    srv.seed_persons(5)
-    srv.fail_next(None, drop=True, path_contains="bulk_delete")  # before PostHog acts
-    source = write_ids(tmp_path / "erase.txt", [f"user-{i}" for i in range(1, 6)])
-    async with srv.client(rate_limits=None) as ph:
-        report = await DeletionJob(ph, distinct_ids=source, concurrency=1).run()
-    t = report.totals
-    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == (2, 1, 1), t
+    assert (t["delete_calls"], t["lost_answers"], t["resent_chunks"]) == expected, t
     assert t["deleted"] == 5 and report.ok
 
 
