@@ -13,13 +13,29 @@ Every wait is bounded. A wait for a bucket longer than the call may wait (``max_
 is left of its ``deadline``, or ``max_retry_after`` for a single hold or spent window) raises
 :class:`RateLimitWaitError` at once, carrying ``retry_after``; a slot or backoff wait that
 reaches the deadline raises :class:`DeadlineExceededError`; ``aclose()`` cancels every wait.
+
+A run that may be stopped (the deletion job: Ctrl-C, SIGTERM) makes its calls under a
+:class:`WaitStop` (:data:`STOP`, a context variable its tasks inherit). Once it is set, from any
+thread, every bucket wait and retry sleep of those calls ends at once with
+:class:`WaitAbandonedError`: the call is not sent (again), while sends already out go on and
+are answered. Example::
+
+    stop = WaitStop()
+    token = STOP.set(stop)
+    try:
+        await ph.persons.bulk_delete(distinct_ids=ids)  # stop.set() elsewhere ends its waits
+    finally:
+        STOP.reset(token)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
+import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -31,11 +47,43 @@ from ._exceptions import (
     InternalServerError,
     PostHogError,
     RateLimitWaitError,
+    WaitAbandonedError,
 )
 from ._pool import CLOSED_MESSAGE, LoopPool, Turn
 from ._ratelimit import BUCKETS, Bucket, RateLimiter, RateLimits
 
-__all__ = ["Call", "Admission"]
+__all__ = ["Call", "Admission", "WaitStop", "STOP"]
+
+
+class WaitStop(threading.Event):
+    """An event that, once set (from any thread), ends the transport's waits of the calls made
+    under it (:data:`STOP`): they raise :class:`WaitAbandonedError` instead of being sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mutex = threading.Lock()
+        self._waits: dict[anyio.CancelScope, asyncio.AbstractEventLoop] = {}
+
+    def set(self) -> None:
+        super().set()
+        with self._mutex:
+            waits = list(self._waits.items())
+        for scope, loop in waits:
+            loop.call_soon_threadsafe(scope.cancel)
+
+    def add(self, scope: anyio.CancelScope, loop: asyncio.AbstractEventLoop) -> None:
+        with self._mutex:
+            self._waits[scope] = loop
+        if self.is_set():  # set meanwhile: never miss it
+            loop.call_soon_threadsafe(scope.cancel)
+
+    def discard(self, scope: anyio.CancelScope) -> None:
+        with self._mutex:
+            self._waits.pop(scope, None)
+
+
+#: The stop of the run the current task belongs to (``None``: waits end only as bounded).
+STOP: ContextVar[WaitStop | None] = ContextVar("posthog_async_wait_stop", default=None)
 
 
 
@@ -75,6 +123,13 @@ class Call:
             text, method=self.method, path=self.path, deadline=self.deadline,
             waited=now - self.started, attempts=self.attempts, waiting_for=waiting_for,
             last_error=last, maybe_processed=in_attempt or _maybe_processed(last))
+
+    def stopped_error(self, waiting_for: str) -> WaitAbandonedError:
+        """The call's run was asked to stop while it waited for ``waiting_for``: not sent."""
+        return WaitAbandonedError(
+            f"{self.method} {self.path}: not sent: the run was asked to stop while the call "
+            f"waited for {waiting_for}", method=self.method, path=self.path,
+            maybe_processed=_maybe_processed(self.last_error))
 
     def wait_error(self, buckets: tuple[Bucket, ...], wait: float, bound: str,
                    limit: float) -> RateLimitWaitError:
@@ -159,7 +214,7 @@ class Admission:
 
     async def sleep(self, pool: LoopPool, call: Call, seconds: float, what: str) -> None:
         """Sleep ``seconds`` (already checked against the deadline); ``aclose`` interrupts."""
-        with self._bounded(pool, None) as scope:
+        with self._bounded(pool, call, None, what) as scope:
             await anyio.sleep(seconds)
         if scope.cancelled_caught:
             raise self._ended(pool, call, what)
@@ -185,7 +240,8 @@ class Admission:
             return
         now = pool.loop.time()
         until, bound, limit = self._allowance(pool, call, now)
-        with self._bounded(pool, None if math.isinf(until) else until) as scope:
+        with self._bounded(pool, call, None if math.isinf(until) else until,
+                           "its turn in its rate-limit buckets") as scope:
             await turn.lock.acquire()
         waited = pool.loop.time() - now
         call.bucket_waited += waited
@@ -235,17 +291,28 @@ class Admission:
             raise call.wait_error(buckets, wait, "max_retry_after", call.max_retry_after)
 
     @contextlib.contextmanager
-    def _bounded(self, pool: LoopPool, until: float | None) -> Iterator[anyio.CancelScope]:
-        """A cancel scope ending at ``until`` (loop time) that ``aclose`` can cancel."""
+    def _bounded(self, pool: LoopPool, call: Call, until: float | None,
+                 what: str) -> Iterator[anyio.CancelScope]:
+        """A cancel scope ending at ``until`` (loop time) that ``aclose`` can cancel, and the
+        run's :class:`WaitStop` (then :class:`WaitAbandonedError`)."""
         if self.closed or pool.closed:
             raise PostHogError(CLOSED_MESSAGE)
+        stop = STOP.get()
+        if stop is not None and stop.is_set():
+            raise call.stopped_error(what)
         scope = anyio.CancelScope(deadline=math.inf if until is None else until)
         pool.waiters.add(scope)
+        if stop is not None:
+            stop.add(scope, pool.loop)
         try:
             with scope:
                 yield scope
         finally:
             pool.waiters.discard(scope)
+            if stop is not None:
+                stop.discard(scope)
+        if stop is not None and stop.is_set() and scope.cancelled_caught:
+            raise call.stopped_error(what)
 
     def _ended(self, pool: LoopPool, call: Call, what: str) -> PostHogError:
         if self.closed or pool.closed:

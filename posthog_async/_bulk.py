@@ -54,7 +54,10 @@ class BulkDeleteReport:
     input: InputStats = field(default_factory=InputStats)
     rejected: list[RejectedId] = field(default_factory=list)
     chunks: int = 0
+    #: ``bulk_delete`` calls PostHog may have acted on: answered 2xx, or answer lost (not the
+    #: calls it refused, a 429 or another 4xx, nor those refused a connection).
     delete_calls: int = 0
+    #: Of those, the calls whose outcome was not heard (a dropped connection, a 5xx).
     lost_answers: int = 0
     persons_found: int = 0
     persons_deleted: int = 0
@@ -243,7 +246,8 @@ async def bulk_delete_all(
         oldest = min(out, default=started)
         while waiting and (final or waiting[0][0] <= oldest):
             _, ids, bound = waiting.popleft()
-            proven = bound is None or step.ledger.proves_absent(step.kind, bound)
+            proven = bound is None or step.ledger.proves_absent(
+                step.kind, bound, looked_up=step.resolve)
             report.settle_not_found(ids, persons, proven=proven)
 
     done = 0

@@ -14,9 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
+from . import _constants as C
 from ._models import BulkDeleteResult, DeletionError
 
-__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger", "settle_answer"]
+__all__ = ["Outcome", "Kind", "Group", "ChunkState", "ChunkResult", "RunLedger", "settle_answer",
+           "settle_uncounted", "wide_persons"]
 
 Outcome = Literal["deleted", "queued", "kept", "found", "not_found", "failed", "unresolved"]
 """What happened to one id (``found``: a dry run's lookup matched it)."""
@@ -32,6 +34,14 @@ POSTHOG_FAILED = "PostHog could not delete person"
 MAYBE_DELETED = ("not found when sent, but this job had already deleted persons through other "
                  "ids, and one of them may have been this id's (look ups first, --resolve, "
                  "make this exact)")
+#: The reason of an id a lookup found nobody for, when a call of the job sent before that lookup
+#: ended deleted (or queued) a person with 10 or more distinct ids: PostHog's lookups show 10 of
+#: a person's ids, so this id may have been one of the others, deleted with them.
+MAYBE_WIDE = ("not found when looked up, but this job had already deleted a person with 10 or "
+              "more distinct ids, of whom PostHog's lookups show only 10: this id may have been "
+              "one of the others, deleted with them")
+#: How the reasons of ids settled by a lookup after a call PostHog accepted without counts begin.
+UNCOUNTED = "PostHog accepted the call without saying whom it found"
 
 
 @dataclass
@@ -50,6 +60,9 @@ class ChunkState:
     aliases: dict[str, str] = field(default_factory=dict)
     #: Persons this chunk itself already settled as deleted (a partial run before a retry).
     own: set[str] = field(default_factory=set)
+    #: The calls of the job sent (:attr:`RunLedger.next_seq`) when its last lookup ended: a call
+    #: numbered from it on was sent after PostHog answered that lookup.
+    bound: int | None = None
 
 
 #: Ids that share one outcome and reason.
@@ -79,9 +92,10 @@ class ChunkResult:
     persons: set[str] = field(default_factory=set)
     #: The lookup's distinct ids of the persons it found (see :attr:`ChunkState.aliases`).
     aliases: dict[str, str] = field(default_factory=dict)
-    #: Without lookups first: the calls sent (:attr:`RunLedger.next_seq`) when its "not found"
-    #: ids were settled; they are proven absent only if none of those calls removed a person
-    #: (:meth:`RunLedger.proves_absent`). ``None``: nothing to prove (lookups credit aliases).
+    #: The calls sent (:attr:`RunLedger.next_seq`) when its "not found" ids were settled (with
+    #: lookups: when the lookup that found nobody for them ended); they are proven absent only if
+    #: none of those calls may have removed their person (:meth:`RunLedger.proves_absent`).
+    #: ``None``: no "not found" id to prove.
     bound: int | None = None
 
     def add(self, ids: list[str], outcome: Outcome, reason: str | None = None) -> None:
@@ -144,6 +158,9 @@ class RunLedger:
     deleted: set[str] = field(default_factory=set)
     next_seq: int = 0
     removals: dict[str, int] = field(default_factory=dict)
+    #: The lowest number of a call that deleted (or queued) a person whose lookup showed 10
+    #: distinct ids, all a lookup shows: they may have more, which no lookup names.
+    wide_removal: int | None = None
     #: The same id may be sent twice (``bulk_delete_all(dedupe=False)``): even a UUID may have
     #: been deleted by an earlier call.
     repeats: bool = False
@@ -157,14 +174,25 @@ class RunLedger:
         """Call ``seq``, of ``kind``, may have removed a person."""
         self.removals[kind] = min(self.removals.get(kind, seq), seq)
 
-    def proves_absent(self, kind: Kind, bound: int) -> bool:
+    def removed_wide(self, seq: int) -> None:
+        """Call ``seq`` deleted (or queued) a person with 10 or more distinct ids."""
+        self.wide_removal = seq if self.wide_removal is None else min(self.wide_removal, seq)
+
+    def proves_absent(self, kind: Kind, bound: int, *, looked_up: bool = False) -> bool:
         """Does "found nobody", settled once calls ``0 .. bound - 1`` were sent, prove that an id
         of ``kind`` named nobody this job deleted? (Ask once all those calls are known.)
 
-        A distinct id can name any person: no call below ``bound`` may have removed one. A UUID
-        names one person, whom only a distinct-id call (or, with repeats, the same UUID sent
-        before) can have removed.
+        Without lookups (the call found nobody): a distinct id can name any person, so no call
+        below ``bound`` may have removed one; a UUID names one person, whom only a distinct-id
+        call (or, with repeats, the same UUID sent before) can have removed.
+
+        With lookups (``looked_up``: a lookup that ended when ``bound`` calls were sent found
+        nobody), a person the job deleted earlier is known by the distinct ids its lookup showed
+        (the job credits those), which are all of them unless it showed 10: then no call below
+        ``bound`` may have deleted such a person. A UUID lookup finds its person, whatever ids.
         """
+        if looked_up:
+            return kind == "ids" or self.wide_removal is None or self.wide_removal >= bound
         rivals: tuple[str, ...] = ("distinct_ids", "ids") if kind == "distinct_ids" or \
             self.repeats else ("distinct_ids",)
         return all(self.removals.get(k, bound) >= bound for k in rivals)
@@ -211,7 +239,7 @@ def settle_answer(ids: list[str], found: dict[str, str] | None, answer: BulkDele
         if matched is not None:
             matched -= len(set(failed.values()))
     if matched is None:
-        result.add(ids, "unresolved", "PostHog accepted the call without saying whom it found")
+        result.add(ids, "unresolved", UNCOUNTED)
         result.exact = False
     elif matched == 0:
         result.add(ids, "not_found")
@@ -221,3 +249,33 @@ def settle_answer(ids: list[str], found: dict[str, str] | None, answer: BulkDele
         result.add(ids, "unresolved",
                    f"PostHog matched {matched} of these {len(ids)} ids; look ups first to name them")
     return result
+
+
+def settle_uncounted(ids: list[str], found: dict[str, str] | None, *,
+                     delete_events: bool) -> ChunkResult:
+    """Each id's outcome after ``bulk_delete`` was accepted without counts (an old PostHog's
+    bare 202, or a 2xx body that is not a bulk_delete answer), once a lookup after the send
+    found none of them (the caller stops the job otherwise): such an answer proves nothing, the
+    lookups do. An id the lookup before found was deleted; one it did not find was not found;
+    without a lookup before, an id nobody has now was deleted by the call, or never there.
+    Events are counted as queued for the persons deleted (as asked); recordings are not
+    (PostHog's oldest ``bulk_delete`` never queued them). Persons are counted as the lookups
+    name them; without a lookup before, the counts stay unknown."""
+    result = ChunkResult(persons_found=None, exact=found is not None)
+    if found is None:
+        result.add(ids, "unresolved", f"{UNCOUNTED}, and nobody has this id now: deleted by "
+                                      "the call, or never there (look ups first make this exact)")
+        return result
+    result.add([key for key in ids if key in found], "deleted",
+               f"{UNCOUNTED}; gone when looked up after it")
+    result.add([key for key in ids if key not in found], "not_found")
+    result.persons = {found[key] for key in ids if key in found}
+    result.persons_found = result.persons_deleted = len(result.persons)  # as the lookups count
+    result.events_queued = delete_events and bool(result.persons)
+    return result
+
+
+def wide_persons(aliases: dict[str, str]) -> set[str]:
+    """The persons a lookup showed 10 or more distinct ids of (all it shows: maybe more)."""
+    seen = Counter(aliases.values())
+    return {person for person, count in seen.items() if count >= C.MAX_LOOKUP_DISTINCT_IDS}

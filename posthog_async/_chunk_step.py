@@ -18,12 +18,16 @@ from typing import Protocol
 
 import anyio
 
-from ._chunk_result import ChunkResult, ChunkState, Kind, Outcome, RunLedger, settle_answer
+from ._chunk_result import (
+    ChunkResult, ChunkState, Kind, Outcome, RunLedger, settle_answer, settle_uncounted,
+    wide_persons,
+)
 from ._exceptions import (
     APIConnectionError, APIStatusError, AuthenticationError, InternalServerError, NotFoundError,
-    PermissionDeniedError, PostHogError, RateLimitError, RateLimitWaitError, RedirectError,
+    PermissionDeniedError, PostHogError, RateLimitError, RedirectError,
+    UnexpectedResponseError, WaitAbandonedError,
 )
-from ._models import BulkDeleteResult, Person
+from ._models import BulkDeleteResult, Person, answer_status
 
 __all__ = [
     "DeleteChunk", "LookupChunk", "WaitCallback", "ChunkIncomplete", "ChunkAbandoned",
@@ -55,9 +59,11 @@ def is_fatal(error: BaseException) -> bool:
 
 
 def _outcome_unknown(error: BaseException) -> bool:
-    """The call may have been processed: the answer was lost or the server failed midway."""
+    """The call may have been processed: the answer was lost, the server failed midway, or a
+    2xx came back whose body is not PostHog's answer (a proxy's page)."""
     return isinstance(error, InternalServerError) or (
-        isinstance(error, APIConnectionError) and error.maybe_processed)
+        isinstance(error, (APIConnectionError, UnexpectedResponseError))
+        and error.maybe_processed)
 
 
 class ChunkIncomplete(Exception):
@@ -79,9 +85,11 @@ class ChunkRecorder(Protocol):
 
     ``sending`` comes before every ``bulk_delete`` call (``seq``: its number in the job, see
     :class:`RunLedger`); the call then ends in a settled result, or in ``unanswered``: ``lost``
-    when it may have been processed (a dropped connection, a 5xx), not when PostHog refused it
-    (a 429, a 4xx, a refused connection). A call that ends in neither (the process died, or the
-    run was cancelled) had its answer lost too.
+    when it may have been processed and its answer tells nothing (a dropped connection, a 5xx,
+    a 2xx body that is not PostHog's answer, an answer whose lookup after it failed), not when
+    it was refused unprocessed (a 429 or other 4xx, a refused connection, the client's own
+    rate limit, a stop while it waited to be sent). A call that ends in neither (the process
+    died, or the run was cancelled) had its answer lost too.
     """
 
     async def looked_up(self, state: ChunkState) -> None: ...
@@ -98,7 +106,8 @@ class ChunkStep:
     timeouts, dropped connections) before it is reported failed. A ``Retry-After`` longer than
     the transport sleeps through is waited out here (``on_wait`` is told), not counted as failure.
     ``should_stop`` is polled while waiting: when it turns true, the chunk is abandoned
-    (:class:`ChunkAbandoned`) instead of being sent after the wait.
+    (:class:`ChunkAbandoned`) instead of being sent after the wait; a wait inside the transport
+    that a :class:`~posthog_async._admission.WaitStop` ends abandons it too.
 
     :attr:`ledger` is what the run's chunks know of each other (share one between the steps of
     a run, seed it when resuming): the persons they deleted, so a person a lookup found that
@@ -155,6 +164,7 @@ class ChunkStep:
 
     async def _look_up(self, state: ChunkState, recorder: ChunkRecorder | None) -> None:
         state.found = await self.find(state.ids, state.aliases)
+        state.bound = self.ledger.next_seq
         if recorder is not None:
             await recorder.looked_up(state)
 
@@ -171,7 +181,8 @@ class ChunkStep:
             return result
         settled: dict[str, tuple[Outcome, str | None]] = {}
         persons_gone: set[str] = set()
-        delete_calls = lost = 0
+        delete_calls = lost = refusals = 0
+        first_seq: int | None = None
         deadline: float | None = None  # patience runs from the first failure that may heal
         try:
             while True:
@@ -183,29 +194,37 @@ class ChunkStep:
                     break
                 self._check_stop()
                 seq = self.ledger.take()
+                first_seq = seq if first_seq is None else first_seq
                 if recorder is not None:
                     await recorder.sending(state, seq)
-                delete_calls += 1
                 try:
                     answer = await self._send(to_send, seq)
-                except RateLimitError as error:  # not processed: wait as long as PostHog says
+                except RateLimitError as error:  # refused, not processed: wait as PostHog says
                     if recorder is not None:
                         await recorder.unanswered(state, lost=False)
-                    if isinstance(error, RateLimitWaitError):  # refused by the client: not sent
-                        delete_calls -= 1
-                    waited = await self._wait(error, attempt=max(1, delete_calls))
+                    refusals += 1
+                    waited = await self._wait(error, attempt=refusals)
                     if deadline is not None:
                         deadline += waited
                     if self.resolve and not state.answer_lost and waited > STALE_LOOKUP:
                         await self._look_up(state, recorder)  # the data may have changed since
                     continue
-                except Exception as error:
+                except WaitAbandonedError as error:  # a stop ended a wait: not sent (again)
                     if recorder is not None:
-                        await recorder.unanswered(state, lost=_outcome_unknown(error))
-                    if not _outcome_unknown(error):
+                        await recorder.unanswered(state, lost=error.maybe_processed)
+                    state.answer_lost |= error.maybe_processed
+                    raise ChunkAbandoned(str(error)) from error
+                except Exception as error:
+                    unknown = _outcome_unknown(error)
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=unknown)
+                    if not unknown:
                         raise
+                    delete_calls += 1
                     state.answer_lost = True
                     lost += 1
+                    if is_fatal(error):  # not PostHog's answer: stop; a resume looks it up first
+                        raise
                     now = anyio.current_time()
                     deadline = now + self.patience if deadline is None else deadline
                     if now >= deadline:  # a last look settles what it can
@@ -216,13 +235,15 @@ class ChunkStep:
                         break
                     await self._sleep(_backoff(lost))
                     continue
+                delete_calls += 1
                 state.answer_lost = True  # processed: until recorded, its outcome is ours only
-                after = None
-                if answer.deletion_errors and found_now is None:
-                    after = await self.find(to_send)  # the failed are still there: name them
-                queued = (answer.persons_queued_for_deletion or 0) > 0
-                result = settle_answer(to_send, found_now, answer, after, deleted=self.deleted,
-                                       success=self.success_outcome(queued=queued))
+                try:
+                    result = await self._settle(state, to_send, found_now, answer)
+                except Exception:  # the lookup after it failed: its answer is lost to us
+                    lost += 1
+                    if recorder is not None:
+                        await recorder.unanswered(state, lost=True)
+                    raise
                 result.exact = result.exact and exact
                 break
         except ChunkAbandoned:
@@ -237,11 +258,39 @@ class ChunkStep:
             raise  # a journal that cannot be written, say: not the chunk's failure
         result.aliases = state.aliases
         self._with_settled(result, settled, persons_gone, delete_calls, lost)
-        if not self.resolve and result.counts()["not_found"]:
-            result.bound = self.ledger.next_seq  # proven later: see RunLedger.proves_absent
+        if result.counts()["not_found"]:  # proven later: see RunLedger.proves_absent
+            looked = state.bound if self.resolve else None  # None: rebuilt, not looked up here
+            result.bound = self.ledger.next_seq if looked is None else looked
         if not self.keep_person:
             self.ledger.deleted |= result.persons
+            if first_seq is not None and result.persons & wide_persons(state.aliases):
+                self.ledger.removed_wide(first_seq)
         return result
+
+    async def _settle(self, state: ChunkState, ids: list[str], found: dict[str, str] | None,
+                      answer: BulkDeleteResult) -> ChunkResult:
+        """Every id's outcome from PostHog's answer, and from a lookup after it where the answer
+        does not name enough: the persons PostHog failed on (without a lookup before), or the
+        answer had no counts (an old PostHog's bare 202, or a body that is not its answer at
+        all, which proves nothing)."""
+        uncounted = not answer.counts_known and self.lookup is not None
+        after = None
+        if uncounted or (answer.deletion_errors and found is None):
+            after = await self.find(ids, state.aliases)
+        if uncounted:
+            assert after is not None
+            if after:  # PostHog deletes before it answers, even its oldest 202: not its answer
+                raise UnexpectedResponseError(
+                    f"POST persons/bulk_delete/: accepted without counts (a "
+                    f"{answer_status(answer)} with no bulk_delete answer), yet {len(after):,} of "
+                    f"its {len(ids):,} ids still name a person: not PostHog's answer (a proxy, a "
+                    "firewall or a login page in the way?)", method="POST",
+                    path="persons/bulk_delete/", status_code=answer_status(answer), body=None,
+                    maybe_processed=True)
+            return settle_uncounted(ids, found, delete_events=self.delete_events)
+        queued = (answer.persons_queued_for_deletion or 0) > 0
+        return settle_answer(ids, found, answer, after, deleted=self.deleted,
+                             success=self.success_outcome(queued=queued))
 
     async def _send(self, ids: list[str], seq: int) -> BulkDeleteResult:
         """Call ``seq``: one ``bulk_delete``, told to the ledger if it may have removed a person
@@ -252,8 +301,8 @@ class ChunkStep:
             answer = await self.delete(ids)
             removed = answer.persons_found is None or bool(
                 (answer.persons_deleted or 0) + (answer.persons_queued_for_deletion or 0))
-        except (APIStatusError, APIConnectionError) as error:
-            removed = _outcome_unknown(error)
+        except PostHogError as error:
+            removed = _outcome_unknown(error) or getattr(error, "maybe_processed", False)
             raise
         finally:
             if removed:
@@ -303,6 +352,8 @@ class ChunkStep:
             attempt += 1
             try:
                 return await self.lookup(batch)
+            except WaitAbandonedError as error:  # a stop ended the transport's wait
+                raise ChunkAbandoned(str(error)) from error
             except RateLimitError as error:
                 await self._wait(error, attempt=attempt)
             except (InternalServerError, APIConnectionError) as error:

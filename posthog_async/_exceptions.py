@@ -21,6 +21,7 @@ The tree::
         │   └── APITimeoutError
         │       └── DeadlineExceededError
         ├── UnexpectedResponseError
+        ├── WaitAbandonedError              (a stop ended its wait: not sent again)
         └── APIStatusError
             ├── RedirectError                   3xx
             ├── BadRequestError                 400
@@ -47,7 +48,7 @@ import msgspec
 __all__ = [
     "PostHogError", "ConfigurationError", "UnsafeURLError", "RateLimiterUnavailableError",
     "APIError", "APIConnectionError", "APITimeoutError", "DeadlineExceededError",
-    "UnexpectedResponseError", "APIStatusError", "RedirectError", "BadRequestError",
+    "UnexpectedResponseError", "WaitAbandonedError", "APIStatusError", "RedirectError", "BadRequestError",
     "AuthenticationError", "PermissionDeniedError", "PersonalAPIKeyNotAllowedError",
     "NotFoundError", "MethodNotAllowedError", "ConflictError", "RateLimitError",
     "RateLimitWaitError",
@@ -124,16 +125,31 @@ class DeadlineExceededError(APITimeoutError):
 
 
 class UnexpectedResponseError(APIError):
-    """A read succeeded but its body is not the documented shape. ``body`` holds it as JSON.
+    """A 2xx whose body is not what the endpoint answers. ``body`` holds it as JSON.
 
-    Only reads raise this: a call that changed state and was accepted (2xx) is never reported
-    as failed because of its answer's shape.
+    A read raises this when its body is not the documented shape. A call that changed state is
+    never reported failed because of its answer's *shape*; it raises this only when its body is
+    not JSON at all where a typed answer was due (a proxy's or a login page): that is not
+    PostHog's answer, and the call may or may not have reached PostHog (``maybe_processed``;
+    ``body`` is then ``None``, as such a page may echo the request's headers).
     """
 
-    def __init__(self, message: str, *, method: str, path: str, status_code: int, body: Any) -> None:
+    def __init__(self, message: str, *, method: str, path: str, status_code: int, body: Any,
+                 maybe_processed: bool = False) -> None:
         super().__init__(message, method=method, path=path)
         self.status_code = status_code
         self.body = body
+        self.maybe_processed = maybe_processed
+
+
+class WaitAbandonedError(APIError):
+    """A call gave up a wait of the transport (a bucket's pacing or hold, a retry's sleep)
+    because its run was asked to stop (``_admission.WaitStop``): it was not sent (again).
+    ``maybe_processed``: an earlier attempt of it may have done its work on the server."""
+
+    def __init__(self, message: str, *, method: str, path: str, maybe_processed: bool) -> None:
+        super().__init__(message, method=method, path=path)
+        self.maybe_processed = maybe_processed
 
 
 class APIStatusError(APIError):

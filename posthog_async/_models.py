@@ -17,11 +17,14 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ._exceptions import UnexpectedResponseError
+
 __all__ = [
     "JSON", "Model", "Page", "Person", "BulkDeleteResult", "DeletionError", "DeletionStatus",
     "PropertyValue", "PropertyValues", "PropertyDefinition", "UserBasic", "Subscription", "User",
     "SharingConfiguration", "SharingPassword", "SharePasswordInfo", "PointInTimeMetadata",
-    "PersonAtTime", "BatchPersons", "decode", "decode_accepted", "decoder_for",
+    "PersonAtTime", "BatchPersons", "accepted_bulk_delete", "answer_status", "decode",
+    "decode_accepted", "decoder_for",
 ]
 
 logger = logging.getLogger("posthog_async")
@@ -286,22 +289,36 @@ def _shape(value: Any) -> str:
     return type(value).__name__
 
 
-def decode_accepted(content: bytes, type_: type[T], *, what: str) -> T:
+def decode_accepted(content: bytes, type_: type[T], *, what: str, status: int = 200) -> T:
     """Decode the answer to an accepted (2xx) call that changed state, whatever its shape.
 
-    An empty body gives ``type_()`` (every field unknown). A body that does not match is read
-    leniently (fields that convert are kept, the rest left unset), a warning is logged once per
-    shape, and the raw JSON stays available as ``result.unexpected_body``.
+    An empty body gives ``type_()`` (every field unknown). A JSON body that does not match is
+    read leniently (fields that convert are kept, the rest left unset), a warning is logged once
+    per shape, and the raw JSON stays available as ``result.unexpected_body``. A body that is
+    not JSON at all where a model was due is not PostHog's answer (PostHog answers JSON or
+    nothing; a proxy's or a login page is HTML): :class:`UnexpectedResponseError`, with
+    ``maybe_processed`` (``what`` is ``"METHOD /path"``; the page itself is not kept, as such a
+    page may echo the request's headers, key included).
     """
     if not content.strip():
-        return None if type_ is JSON else type_()  # type: ignore[return-value]
+        if type_ is JSON:
+            return None  # type: ignore[return-value]
+        empty = type_()
+        if isinstance(empty, Model):
+            empty.__dict__.update(_status=status, _empty=True)
+        return empty
     try:
-        return decode(content, type_)
+        decoded = decode(content, type_)
+        if isinstance(decoded, Model):
+            decoded.__dict__["_status"] = status
+        return decoded
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         reason = str(exc)
     try:
         raw: Any = msgspec.json.decode(content)
     except msgspec.DecodeError:
+        if isinstance(type_, type) and issubclass(type_, Model):
+            raise _not_json(content, what, status) from None
         raw = content[:2000].decode("utf-8", "replace")
     key = (what, _shape(raw))
     if key not in _warned_shapes:
@@ -310,8 +327,45 @@ def decode_accepted(content: bytes, type_: type[T], *, what: str) -> T:
                        "the raw JSON. Shape: %s", what, reason, key[1][:300])
     result = _lenient(type_, raw)
     if isinstance(result, Model):
-        result.__dict__["_unexpected_body"] = raw
+        result.__dict__.update(_unexpected_body=raw, _status=status)
     return result
+
+
+def answer_status(model: Model) -> int:
+    """The status of the 2xx an accepted answer came with (:func:`decode_accepted`; else 200)."""
+    status: int = model.__dict__.get("_status", 200)
+    return status
+
+
+def accepted_bulk_delete(answer: BulkDeleteResult, *, what: str) -> BulkDeleteResult:
+    """``answer`` if it is PostHog's answer to ``bulk_delete``, else :class:`UnexpectedResponseError`.
+
+    PostHog answers ``bulk_delete`` with a JSON object of counts (``persons_found`` and the
+    rest), or, in its oldest version, with a 202 and no body (``posthog/api/person.py`` at
+    ``a8b2677e``: ``Response(status=202)`` after deleting every person). Any other 2xx (an
+    empty 200, a 204, ``{"ok": true}``, a page) is not its answer, says nothing of what was
+    deleted, and must never pass for "deleted": the call may or may not have reached PostHog.
+    """
+    if answer.counts_known or (answer_status(answer) == 202 and answer.__dict__.get("_empty")):
+        return answer
+    status = answer_status(answer)
+    shape = "an empty body" if answer.__dict__.get("_empty") else "JSON without its counts"
+    method, _, path = what.partition(" ")
+    raise UnexpectedResponseError(
+        f"{what}: the {status} answer is not PostHog's: {shape} where PostHog answers its counts "
+        "(or, in its oldest version, a 202 with no body). A proxy, a firewall or a login page "
+        "in the way? The call may or may not have reached PostHog", method=method, path=path,
+        status_code=status, body=None, maybe_processed=True)
+
+
+def _not_json(content: bytes, what: str, status: int) -> UnexpectedResponseError:
+    method, _, path = what.partition(" ")
+    kind = "an HTML page" if content.lstrip()[:1] == b"<" else "text"
+    return UnexpectedResponseError(
+        f"{what}: the {status} answer is not PostHog's: {kind} of {len(content):,} bytes where "
+        "PostHog answers JSON (a proxy, a firewall or a login page in the way?). The call may "
+        "or may not have reached PostHog", method=method, path=path, status_code=status,
+        body=None, maybe_processed=True)
 
 
 def _lenient(type_: type[T], raw: Any) -> T:

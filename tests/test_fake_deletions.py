@@ -71,6 +71,28 @@ async def test_row06_older_answer_shapes() -> None:
         FakePostHog(bulk_delete_version="P-B", queue_person_deletions=True)
 
 
+async def test_p_a_deletes_one_by_one_and_a_failure_is_a_500_midway() -> None:
+    """PostHog's P-A (posthog/api/person.py@a8b2677e): a loop of delete_person and
+    perform_destroy inside the request, events queued after each; nothing catches a failure,
+    so the persons before it are deleted, it and those after it stay, and the answer is a 500.
+    It reads distinct_ids (else ids) and delete_events only: keep_person and delete_recordings
+    do not exist there."""
+    async with FakePostHog(rate_limits=None, bulk_delete_version="P-A") as server:
+        server.seed_persons(4)
+        first, doomed, last = (server.project().by_distinct_id[f"user-{i}"] for i in (1, 2, 3))
+        server.fail_deletion_of(doomed.uuid)
+        status, body = await bulk(server, {"distinct_ids": ["user-1", "user-2", "user-3"],
+                                           "delete_events": True})
+        assert status == 500 and body["type"] == "server_error"
+        alive = server.project().persons
+        assert first.uuid not in alive and doomed.uuid in alive and last.uuid in alive
+        assert set(server.project().deletion_rows) == {first.uuid}
+        assert await bulk(server, {"distinct_ids": ["user-3"], "ids": [doomed.uuid],
+                                   "keep_person": True, "delete_recordings": True}) == (202, None)
+        assert last.uuid not in server.project().persons and doomed.uuid in server.project().persons
+        assert not server.project().recording_deletions
+
+
 async def test_row07_validation_messages_in_order(server: FakePostHog) -> None:
     many = [f"d{i}" for i in range(1001)]
     cases = [({"ids": many, "distinct_ids": many}, "You must provide either distinct_ids or ids, not both"),

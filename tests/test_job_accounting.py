@@ -140,7 +140,8 @@ async def test_a_lost_answer_before_a_stop_is_counted_by_the_resumed_run(
         assert stopped.stopped and stopped.totals["lost_answers"] == 1
         report = await DeletionJob(ph, distinct_ids=source).run()
     t = report.totals
-    assert (t["lost_answers"], t["resent_chunks"], t["delete_calls"]) == (1, 1, 1)
+    # settled by the resumed run's lookup: nothing was sent again (resent_chunks counts re-sends)
+    assert (t["lost_answers"], t["resent_chunks"], t["delete_calls"]) == (1, 0, 1)
     assert report.ok and t["deleted"] == 5
 
 
@@ -184,7 +185,7 @@ async def test_a_kill_during_a_call_is_a_lost_answer_on_resume(rec: FakePostHog,
     async with rec.client(rate_limits=None) as ph:
         report = await DeletionJob(ph, distinct_ids=source, chunk_size=2, concurrency=1).run()
     t = report.totals
-    assert (t["lost_answers"], t["resent_chunks"], t["delete_calls"]) == (1, 1, 3)
+    assert (t["lost_answers"], t["resent_chunks"], t["delete_calls"]) == (1, 0, 3)  # see above
     assert report.ok and t["deleted"] == 6 and t["persons_deleted"] == 6
     assert per_id(report)["user-3"] == ("deleted", "deleted by a call whose answer was lost")
 

@@ -313,11 +313,28 @@ async def test_not_found_beside_a_person_with_more_ids_than_lookups_show_is_not_
     """PostHog's batch lookup shows 10 of a person's distinct ids: the 12th, not found after
     the person was deleted, cannot be told from an id that never existed. Say so."""
     rec.add_person([f"dev-{i:02d}" for i in range(12)])
-    source = write_ids(tmp_path / "erase.txt", ["dev-00", "dev-11"])
+    source = write_ids(tmp_path / "erase.txt", ["ghost", "dev-00", "dev-11", "nobody"])
     async with rec.client(rate_limits=None) as ph:
         report = await DeletionJob(ph, distinct_ids=source, chunk_size=1, concurrency=1).run()
+    outcomes = per_id(report)
+    # dev-11 and "nobody", looked up after dev-00's person went: either may have been one of
+    # the ids the lookup did not show; "ghost", looked up before, was proven absent
+    for key in ("dev-11", "nobody"):
+        assert outcomes[key][0] == "unresolved" and "10 or more" in str(outcomes[key][1])
+    assert outcomes["ghost"] == ("not_found", None) and outcomes["dev-00"][0] == "deleted"
     assert not report.exactness["per_id_outcomes_exact"]
     assert any("10 or more distinct ids" in why for why in report.exactness["why"])
+
+
+async def test_the_in_memory_helper_leaves_ids_beside_a_wide_person_unresolved(
+        rec: FakePostHog) -> None:
+    rec.add_person([f"dev-{i:02d}" for i in range(12)])
+    async with rec.client(rate_limits=None) as ph:
+        report = await ph.persons.bulk_delete_all(
+            distinct_ids=["ghost", "dev-00", "dev-11"], chunk_size=1, concurrency=1,
+            resolve=True)
+    assert report.not_found == ["ghost"] and report.unresolved == ["dev-11"]
+    assert report.outcomes["deleted"] == 1 and not report.exact
 
 
 async def test_a_journal_failure_after_a_lost_answer_still_stops_the_job(

@@ -1,7 +1,8 @@
 """Ctrl-C and SIGTERM during a deletion job.
 
 First Ctrl-C or SIGTERM: stop after the chunks in flight (a job loading its input stops
-loading, even from a silent standard input). Second Ctrl-C: abort now (the task is cancelled).
+loading, even from a silent standard input; chunks waiting, even inside the transport, are left
+unsent at once). Second Ctrl-C or SIGTERM: abort now (the task is cancelled).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class JobSignals:
             self.progress.interrupt(f"{name}: stopping after the chunks in flight "
                                     "(Ctrl-C again to abort now)...")
             self.job.request_stop()
-        elif sig == signal.SIGINT and not self.task.done():
+        elif not self.task.done():  # a second Ctrl-C or SIGTERM
             self.progress.interrupt("aborting: chunks in flight will be checked on resume")
             self.task.cancel()
 

@@ -16,7 +16,6 @@ others and the report names it. :meth:`DeletionJob.verify` later proves what the
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
+from .._admission import STOP, WaitStop
 from .._chunk_result import ChunkState, RunLedger
 from .._chunk_step import ChunkAbandoned, ChunkIncomplete, ChunkStep, is_fatal
 from .._client import ScopedPostHog
@@ -154,7 +154,7 @@ class DeletionJob:
         self.on_notice = on_notice
         self.notes: list[str] = []
         self.stopped: str | None = None
-        self._stop = threading.Event()
+        self._stop = WaitStop()  # set: waits in the transport end too (see _admission)
         self._db_limiter = anyio.CapacityLimiter(1)
         self._progress: JobProgress | None = None
         self._refused: set[int] = set()  # projects refused during this run
@@ -217,6 +217,11 @@ class DeletionJob:
             if moved:
                 self._notice(f"{moved:,} ids were not found because this job had already "
                              "deleted their person through another of its ids: reported as such")
+            wide = await self._db(journal.unprove_wide)
+            if wide:
+                self._notice(f"{wide:,} ids were not found after this job had deleted a person "
+                             "with 10 or more distinct ids, of whom lookups show 10: they may "
+                             "have been theirs, so they are reported unresolved")
             status = (await deletion_status_counts(journal, projects, self._db, self._notice)
                       if self.check_deletion_status else None)
             report: JobReport = await self._db(lambda: build_report(
@@ -242,6 +247,8 @@ class DeletionJob:
         journal: Journal = await self._db(Journal, self.journal_path)
         try:
             await self._db(journal.unprove_not_found)
+            await self._db(journal.credit_aliases)
+            await self._db(journal.unprove_wide)
             report: JobReport = await self._db(lambda: build_report(
                 journal, started_at="", finished_at=utc_now(), interrupted=True,
                 stopped=self.stopped, deletion_status=None, notes=self.notes))
@@ -323,6 +330,7 @@ class DeletionJob:
                 raise
             await journaled(journal.mark_done, row.chunk, result)
 
+        stop_waits = STOP.set(self._stop)  # the chunks' tasks inherit it
         results = bounded_map(self._chunks(rows), settle, limit=self.concurrency)
         try:
             async for row, _, error in results:
@@ -348,6 +356,7 @@ class DeletionJob:
                     self.on_progress(progress)
         finally:
             await results.aclose()
+            STOP.reset(stop_waits)
 
     async def _journaled(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A journal call while sending; one that fails stops the job (progress it cannot

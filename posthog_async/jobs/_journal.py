@@ -258,8 +258,23 @@ class Journal(ProjectRecords, CheckRecords):
         """Without lookups: ids "not found" after a call of their project that may have removed
         their person (through another id) was sent become unresolved (``RunLedger``). Returns
         how many; call it once no call is out."""
+        if self._looks_up:  # a looked-up chunk's ``bound`` is its lookup's: see unprove_wide
+            return 0
         with self._mutex:
             return _settle.unprove_not_found(self._db)
+
+    def unprove_wide(self) -> int:
+        """With lookups, after :meth:`credit_aliases`: ids "not found" by a lookup after the job
+        deleted a person with 10 or more distinct ids become unresolved. Returns how many."""
+        if not self._looks_up:
+            return 0
+        with self._mutex:
+            return _settle.unprove_wide(self._db)
+
+    @property
+    def _looks_up(self) -> bool:
+        """The job looks each chunk up before its send (its ``resolve`` option)."""
+        return bool((self.get_meta("options") or {}).get("resolve", True))
 
     def mark_sent(self, chunk: int, seq: int) -> None:
         with self._mutex:
@@ -269,11 +284,15 @@ class Journal(ProjectRecords, CheckRecords):
                 "WHERE chunk = ?", (seq, seq, utc_now(), chunk))
 
     def mark_unanswered(self, chunk: int, *, lost: bool) -> None:
-        """A call ended without an answer: ``lost`` if it may have been processed."""
+        """A call ended without an answer: ``lost`` if it may have been processed (a lost
+        answer); else PostHog refused it unprocessed, or it never reached PostHog (a 429 or
+        other 4xx, a refused connection, a stop while it waited): it is no call of the job's
+        (``sends`` counts calls PostHog may have acted on, see ``_tally.chunk_sums``)."""
         with self._mutex:
             self._db.execute(
-                "UPDATE chunks SET in_flight = 0, lost_answers = lost_answers + ?, updated_at = ? "
-                "WHERE chunk = ?", (int(lost), utc_now(), chunk))
+                "UPDATE chunks SET in_flight = 0, lost_answers = lost_answers + ?, "
+                "sends = MAX(0, sends - ?), updated_at = ? WHERE chunk = ?",
+                (int(lost), int(not lost), utc_now(), chunk))
 
     def mark_done(self, chunk: int, result: ChunkResult, *, failed: str | None = None) -> None:
         """Record a settled chunk: PostHog's counts and every id's outcome, in one transaction.

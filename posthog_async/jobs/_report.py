@@ -166,23 +166,67 @@ class JobReport:
     def write(self, path: str | Path, *, per_id: bool = False) -> Path:
         """Write JSON (``.json``) or a per-id CSV (any other suffix), atomically.
 
-        The CSV has ``# total`` lines (numbers), then one row per (project, id)
-        (:data:`ID_COLUMNS`): the per-id proof, each id of a project not covered with PostHog's
-        reason. The JSON holds the totals, projects and verification (and every id with
-        ``per_id``).
+        The CSV begins with ``#`` lines: the totals (``# name,number``), then the rest of the
+        proof (:meth:`_comment_rows`: exactness and why, options, inputs, projects, stopped,
+        notes), then one row per (project, id) (:data:`ID_COLUMNS`): the per-id proof, each id
+        of a project not covered with PostHog's reason. The JSON holds the totals, projects and
+        verification (and every id with ``per_id``, streamed from the journal a row at a time:
+        a report of millions of ids costs no more memory than one of ten).
         """
         target = Path(path)
         if target.suffix.lower() == ".json":
-            body = json.dumps(self.to_dict(per_id=per_id), indent=2) + "\n"
-            _write_atomically(target, lambda handle: handle.write(body))
+            _write_atomically(target, lambda handle: self._write_json(handle, per_id=per_id))
             return target
 
         def write_csv(handle: IO[str]) -> None:
             writer = csv.writer(handle)
             for key, value in self.totals.items():
                 writer.writerow([f"# {key}", value])
+            writer.writerows(self._comment_rows())
             writer.writerow(ID_COLUMNS)
             writer.writerows(_outcomes(self._journal_path))
 
         _write_atomically(target, write_csv)
         return target
+
+    def _write_json(self, handle: IO[str], *, per_id: bool) -> None:
+        """``to_dict(per_id=per_id)`` as indented JSON, its ``ids`` written as they are read."""
+        head = json.dumps(self.to_dict(), indent=2)
+        if not per_id:
+            handle.write(head + "\n")
+            return
+        handle.write(head[:-2] + ',\n  "ids": [')  # the object without its closing "\n}"
+        first = True
+        for row in _outcomes(self._journal_path):
+            handle.write(("\n    " if first else ",\n    ")
+                         + json.dumps(dict(zip(ID_COLUMNS, row))))
+            first = False
+        handle.write("\n  ]\n}\n" if not first else "]\n}\n")
+
+    def _comment_rows(self) -> Iterator[list[Any]]:
+        """The CSV's ``#`` lines after the totals: everything the JSON says besides the ids, so
+        the per-id proof stands alone (a value that is not text or a number is JSON)."""
+        def cell(value: Any) -> Any:
+            return value if isinstance(value, (str, int)) and not isinstance(value, bool) \
+                else json.dumps(value)
+
+        for key in ("per_id_outcomes_exact", "person_totals_exact"):
+            yield [f"# exactness {key}", "yes" if self.exactness.get(key) else "no"]
+        for why in self.exactness.get("why", []):
+            yield ["# exactness why", why]
+        for key, value in self.options.items():
+            yield [f"# option {key}", cell(value)]
+        for source in self.inputs:
+            yield ["# input", cell(source)]
+        for section in self.projects:
+            yield [f"# project {section.get('id', '')}".rstrip(), cell(section)]
+        for key in ("not_covered", "excluded", "verification", "deletion_status"):
+            if getattr(self, key):
+                yield [f"# {key}", cell(getattr(self, key))]
+        yield ["# stopped", self.stopped or ""]
+        if self.interrupted:
+            yield ["# interrupted", "yes"]
+        for note in self.notes:
+            yield ["# note", note]
+        for key in ("started_at", "finished_at", "journal"):
+            yield [f"# {key}", getattr(self, key)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._chunk_result import MAYBE_WIDE
 from . import _tally
 from ._checks import PENDING, WRONG
 from ._journal import Journal
@@ -63,6 +64,7 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
         summary["may_double_count"] = _tally.may_double_count(db)
     summary["wide_persons"] = _tally.wide_persons(db)
     summary["maybe_deleted"] = _tally.maybe_deleted(db)
+    summary["maybe_wide"] = _tally.maybe_deleted(db, MAYBE_WIDE)
     totals = _totals(db, load, summary)
     totals["projects"] = 0
     checked = journal.get_meta(VERIFICATION_META)
@@ -142,7 +144,11 @@ def verdict(report: JobReport, counts: dict[str, Any],
 def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:
     """Which figures are exact, and why: the part of the proof a reader must not guess."""
     why: list[str] = []
-    per_id = totals["unresolved"] == 0
+    unsettled = totals.get("pending", 0) + totals.get("not_covered", 0)
+    per_id = totals["unresolved"] == 0 and unsettled == 0
+    if unsettled:
+        why.append(f"{unsettled:,} ids are not settled (pending or not covered): nothing is "
+                   "claimed about them yet")
     counts = summary["chunks_without_counts"] == 0 and summary["inexact_chunks"] == 0
     if summary.get("may_double_count"):
         counts = False
@@ -158,14 +164,15 @@ def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[st
         why.append(f"PostHog's per-call counts sum to {sums['persons_found']} found, "
                    f"{sums['persons_deleted']} deleted, {sums['persons_queued']} queued; the "
                    "totals count each person once, by the ids that named them")
-    if summary["wide_persons"] and totals["not_found"]:
-        per_id = False
-        why.append(f"{summary['wide_persons']} persons this job deleted have 10 or more distinct "
-                   "ids and PostHog's lookups show at most 10: a 'not found' id may have been "
-                   "one of theirs, deleted with them")
     if options.get("resolve"):
         why.append("every chunk was looked up before it was sent, so each id's outcome comes "
-                   "from PostHog's own answer about that id")
+                   "from PostHog's own answer about that id (a lookup that found nobody, after "
+                   "this job deleted a person with 10 or more distinct ids, proves nothing: "
+                   "such ids are 'unresolved')")
+    if summary.get("maybe_wide"):
+        why.append(f"{summary['maybe_wide']} ids were not found by their lookup after this job "
+                   "had deleted a person with 10 or more distinct ids; PostHog's lookups show "
+                   "10, so they may have been that person's: 'unresolved', not 'not found'")
     else:
         why.append("chunks were not looked up first (--no-resolve): found/deleted totals are "
                    "PostHog's per-call counts. An id is deleted (queued, kept) only where its "

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from .._chunk_result import MAYBE_DELETED
+from .. import _constants as C
+from .._chunk_result import MAYBE_DELETED, MAYBE_WIDE
 
-__all__ = ["removed", "unprove_not_found", "credit_aliases"]
+__all__ = ["removed", "unprove_not_found", "unprove_wide", "credit_aliases"]
 
 
 def removed(c: str) -> str:
@@ -35,6 +36,28 @@ def unprove_not_found(db: sqlite3.Connection) -> int:
         "AND first.seq < b.bound AND (b.kind = 'distinct_ids' OR first.kind = 'distinct_ids'))",
         (MAYBE_DELETED,))
     return int(db.execute("SELECT changes()").fetchone()[0])  # rowcount: -1 after WITH
+
+
+def unprove_wide(db: sqlite3.Connection) -> int:
+    """With lookups, once aliases are credited: distinct ids "not found" by a lookup that ended
+    after a call of their project that deleted (or queued) a person whose lookup showed 10
+    distinct ids become unresolved. PostHog's lookups show at most 10 of a person's ids, so
+    such an id may have been one of the others, deleted with them (``RunLedger.proves_absent``).
+    A chunk without a recorded ``bound`` (a journal from before it was kept) counts as looked
+    up after every call. Returns how many."""
+    db.execute(
+        "WITH wide AS (SELECT project, person FROM aliases GROUP BY project, person "
+        "  HAVING COUNT(*) >= ?), "
+        "first AS (SELECT c.project, MIN(c.first_seq) AS seq FROM ids JOIN wide "
+        "  ON wide.project = ids.project AND wide.person = ids.person "
+        "  JOIN chunks AS c ON c.chunk = ids.chunk "
+        "  WHERE ids.outcome IN ('deleted', 'queued') AND c.first_seq IS NOT NULL "
+        "  GROUP BY c.project) "
+        "UPDATE ids SET outcome = 'unresolved', reason = ? WHERE outcome = 'not_found' "
+        "AND kind = 'distinct_ids' AND chunk IN (SELECT b.chunk FROM chunks AS b JOIN first "
+        "ON first.project = b.project AND first.seq < COALESCE(b.bound, 1 << 62))",
+        (C.MAX_LOOKUP_DISTINCT_IDS, MAYBE_WIDE))
+    return int(db.execute("SELECT changes()").fetchone()[0])
 
 
 def credit_aliases(db: sqlite3.Connection) -> int:

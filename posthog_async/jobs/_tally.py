@@ -39,7 +39,19 @@ def _where(project: int | None, table: str, glue: str = "WHERE") -> tuple[str, t
 
 
 def chunk_sums(db: sqlite3.Connection, project: int | None = None) -> dict[str, Any]:
-    """Chunk states, ids per outcome, and PostHog's per-call counts summed over chunks."""
+    """Chunk states, ids per outcome, and PostHog's per-call counts summed over chunks.
+
+    The calls, over every run of the job:
+
+    - ``delete_calls``: ``bulk_delete`` calls PostHog may have acted on: answered 2xx, or whose
+      answer was lost. Calls PostHog refused (a 429, another 4xx), calls that never reached it
+      (a refused connection, the client's own rate limit, a stop while they waited) are not.
+    - ``lost_answers``: of those, the calls whose outcome was not heard: a dropped connection
+      after the send, a 5xx, a 2xx that is not PostHog's answer, a run that died with the call
+      out (it may have left). Their chunks are looked up before anything is sent again.
+    - ``resent_chunks``: chunks PostHog received more than one call of: sent again after a lost
+      answer (a chunk a lookup settled after its lost answer is not re-sent, and not counted).
+    """
     on_chunks, args = _where(project, "chunks")
     on_ids, _ = _where(project, "ids")
     states = dict(db.execute(f"SELECT state, COUNT(*) FROM chunks{on_chunks} GROUP BY state",
@@ -57,7 +69,7 @@ def chunk_sums(db: sqlite3.Connection, project: int | None = None) -> dict[str, 
         "COALESCE(SUM(CASE WHEN events_queued THEN persons_found END), 0), "
         "COALESCE(SUM(CASE WHEN recordings_queued THEN persons_found END), 0), "
         "COALESCE(SUM(sends), 0), COALESCE(SUM(lost_answers), 0), "
-        "COUNT(CASE WHEN lost_answers > 0 THEN 1 END), "
+        "COUNT(CASE WHEN sends > 1 THEN 1 END), "
         "COUNT(CASE WHEN state = 'done' AND persons_found IS NULL THEN 1 END), "
         "COUNT(CASE WHEN state = 'done' AND NOT exact THEN 1 END) "
         f"FROM chunks{on_chunks}", args).fetchone()
@@ -95,11 +107,12 @@ def wide_persons(db: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def maybe_deleted(db: sqlite3.Connection) -> int:
+def maybe_deleted(db: sqlite3.Connection, reason: str = MAYBE_DELETED) -> int:
     """Ids a call without lookups found nobody for after the job had deleted persons through
-    other ids (see ``RunLedger.not_found_is_exact``)."""
+    other ids (see ``RunLedger.proves_absent``); with ``reason=MAYBE_WIDE``, ids a lookup found
+    nobody for after the job had deleted a person with 10 or more distinct ids."""
     row = db.execute("SELECT COUNT(*) FROM ids WHERE outcome = 'unresolved' AND reason = ?",
-                     (MAYBE_DELETED,)).fetchone()
+                     (reason,)).fetchone()
     return int(row[0])
 
 

@@ -105,13 +105,14 @@ class Resource:
         POST that only reads, like the batch lookups) that does not decode raises
         :class:`UnexpectedResponseError`: a lookup nobody can read must never pass for "nobody".
         """
-        content = (await self._transport.request(
+        answer = await self._transport.request(
             method, path, bucket=bucket or self.bucket, params=params, json=json,
-            idempotent=idempotent, options=self._scope.options)).content
+            idempotent=idempotent, options=self._scope.options)
+        content = answer.content
         if cast_to is None:
             return None
         if not (method in _READS if read is None else read):
-            return decode_accepted(content, cast_to, what=f"{method} {path}")
+            return decode_accepted(content, cast_to, what=f"{method} {path}", status=answer.status)
         if cast_to is JSON and not content.strip():
             return None
         try:

@@ -3,6 +3,12 @@ shapes of the ``person.py`` versions PostHog has shipped.
 
 ``bulk_delete_version`` picks the shape: ``"P-D"`` (newest: errors carry ``step``), ``"P-C"``
 (errors without ``step``), ``"P-B"`` (no ``persons_queued_for_deletion``), ``"P-A"`` (a bare 202).
+
+P-A (``posthog/api/person.py`` at ``a8b2677e``) is another program, not only another shape: it
+reads ``distinct_ids`` (else ``ids``) and ``delete_events`` only (no ``keep_person``, no
+``delete_recordings``), and deletes the persons one by one inside the request, queueing each
+one's events after it; nothing catches a failure, so a person it cannot delete ends the loop
+with a 500, the persons before it deleted and those after it untouched.
 ``queue_person_deletions`` is ``settings.PERSON_BULK_DELETE_ASYNC`` (P-C/P-D only): persons are
 counted as queued and deleted later, in chunks of 100, by a background task.
 """
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ._errors import validation_error
+from ._errors import server_error, validation_error
 from ._fields import FieldError, field_error, to_list
 from ._persons import person_from_path
 from ._request import Reply, Req, parse_uuid
@@ -76,16 +82,32 @@ class Deletions:
                     raise validation_error(f"You can only pass {BULK_DELETE_MAX} {name} in one call")
         if not distinct_ids and not ids:
             raise validation_error("You need to specify either distinct_ids or ids")
+        if self.version == "P-A":  # ``if distinct_ids := ...: ... elif ids := ...``
+            persons = _resolve(req.project_data, [] if distinct_ids else ids or [], distinct_ids or [])
+            self._delete_one_by_one(req, persons, delete_events=bool(body.get("delete_events")))
+            return 202, None
         persons = _resolve(req.project_data, ids or [], distinct_ids or [])
         summary = self._delete(req, persons, delete_events=bool(body.get("delete_events")),
                                delete_recordings=bool(body.get("delete_recordings")),
                                keep_person=bool(body.get("keep_person")))
         return 202, summary
 
+    def _delete_one_by_one(self, req: Req, persons: list[FakePerson], *,
+                           delete_events: bool) -> None:
+        """P-A's loop: delete, then queue the person's events; a failure is a 500 midway."""
+        project = req.project_data
+        for person in persons:
+            if person.uuid in self.failing:
+                raise server_error()
+            project.delete_person(person)
+            self.ids_deleted += 1
+            if delete_events:
+                project.queue_event_deletion(person.uuid, req.now)
+
     # -- the shared helper (``_bulk_delete_persons``) -----------------------------------------------
 
     def _delete(self, req: Req, persons: list[FakePerson], *, delete_events: bool,
-                delete_recordings: bool, keep_person: bool) -> dict[str, Any] | None:
+                delete_recordings: bool, keep_person: bool) -> dict[str, Any]:
         project = req.project_data
         if delete_events:
             for person in persons:
@@ -108,8 +130,6 @@ class Deletions:
                     errors.append({"person_uuid": person.uuid, "step": step}
                                   if self.version == "P-D" else {"person_uuid": person.uuid})
             self.ids_deleted += deleted
-        if self.version == "P-A":
-            return None
         summary: dict[str, Any] = {"persons_found": len(persons), "persons_deleted": deleted}
         if self.version != "P-B":
             summary["persons_queued_for_deletion"] = queued

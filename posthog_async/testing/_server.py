@@ -184,8 +184,8 @@ class FakePostHog(OrganizationKnobs):
         self.injector.hooks.append(hook)
 
     def fail_deletion_of(self, person_uuid: str, step: str = "delete_postgres") -> None:
-        """Make the deletion of this person fail at ``step``: it is not deleted, and a synchronous
-        bulk_delete lists it in ``deletion_errors``."""
+        """Make the deletion of this person fail at ``step``: a synchronous bulk_delete lists it
+        in ``deletion_errors`` (P-A answers 500 on reaching it, those before it deleted)."""
         self.deletions.fail_deletion_of(person_uuid, step)
 
     # -- data -----------------------------------------------------------------------------

@@ -13,14 +13,12 @@ from typing import Any, Literal
 
 from ... import _constants as C
 from ..._exceptions import PersonalAPIKeyNotAllowedError
-from ..._bulk import (
-    BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all, iter_lookup, lookup_all,
-)
+from ..._bulk import BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all
+from ..._bulk import iter_lookup, lookup_all
 from ..._chunk_step import ChunkStep, WaitCallback
 from ..._ids import IdSource
-from ..._models import (
-    JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime, PropertyValues,
-)
+from ..._models import JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime
+from ..._models import PropertyValues, accepted_bulk_delete
 from ..._pagination import AsyncPaginator
 from ..._ratelimit import Bucket
 from ..._validation import (
@@ -263,8 +261,10 @@ class Persons(Resource):
                                        keep_person=keep_person)
 
     async def _bulk_delete(self, kind: IdKind, ids: Ids, **flags: bool) -> BulkDeleteResult:
-        return await self._call("POST", self._persons("bulk_delete/"), cast_to=BulkDeleteResult,
-                                json={kind: ids, **flags}, bucket=DELETES, idempotent=False)
+        path = self._persons("bulk_delete/")  # a 2xx that is not PostHog's answer raises:
+        return accepted_bulk_delete(await self._call(  # see accepted_bulk_delete
+            "POST", path, cast_to=BulkDeleteResult, json={kind: ids, **flags}, bucket=DELETES,
+            idempotent=False), what=f"POST {path}")
 
     async def batch_by_distinct_ids(self, distinct_ids: Sequence[str]) -> dict[str, Person]:
         """``POST persons/batch_by_distinct_ids/`` (scope ``person:read``): up to 200 ids.
