@@ -147,3 +147,29 @@ async def test_the_cli_export_says_when_it_resumes_and_stops_at_once_during_the_
         assert status == 0, err2
         ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
         assert len(ids) == len(set(ids)) == 500
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+async def test_the_cli_export_stops_at_once_while_a_page_waits_for_the_clients_pacing(
+        tmp_path: Path, stop: int) -> None:
+    """The client paces HogQL at one query every 30 s (PostHog's 120 an hour): the second page's
+    query waits inside the transport. A SIGTERM or one Ctrl-C then stops at once (exit 130,
+    nothing more sent, the resume command) instead of after the pacing wait."""
+    async with FakePostHog(api_key=API_KEY, rate_limits=None) as server:
+        server.seed_persons(300)
+        out = tmp_path / "persons.jsonl"
+        async with running(await spawn(server, "persons", "export", "--output", str(out),
+                                       "--page-size", "100")) as proc:
+            await wait_for(lambda: out.exists() and len(out.read_text().splitlines()) == 100)
+            await asyncio.sleep(0.3)  # the second page's query waits for its turn
+            sent = server.stats.requests
+            err, stopped_in = await stop_with(proc, stop)
+        assert proc.returncode == 130, err
+        assert "while waiting for the rate limit" in err and "resume with: posthog-async" in err
+        assert stopped_in < 3, f"the stop took {stopped_in:.1f}s"
+        assert server.stats.requests == sent  # the waiting query was not sent
+        status, _, err2 = await run(server, "persons", "export", "--output", str(out), "--resume",
+                                    "--page-size", "1000")
+        assert status == 0, err2
+        ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+        assert len(ids) == len(set(ids)) == 300

@@ -36,6 +36,8 @@ import msgspec
 
 from .. import _constants as C
 from .. import AsyncPostHog, RateLimitError, RateLimits, RateLimitWaitError
+from .._admission import STOP, WaitStop
+from .._exceptions import WaitAbandonedError
 from .._config import resolve_project_id
 from .._query_models import ExportedPerson
 from ._args import CliParser, UsageError, bounded_int, redact
@@ -173,10 +175,13 @@ def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:
 
 
 class _Stop:
-    """The run's stop request, and the rate-limit wait it may cut short."""
+    """The run's stop request, and the waits it cuts short: the export's own wait between pages
+    (a spent window) and, through :class:`WaitStop`, a page's query waiting in the transport
+    for the client's HogQL pacing (one query every 30 s by default) or a retry."""
 
     def __init__(self) -> None:
         self.requested = asyncio.Event()
+        self.transport = WaitStop()
         self.waiting = anyio.CancelScope()  # cancelled: stop now, in a rate-limit wait
         self.resume_at: float | None = None  # loop time the current wait ends
 
@@ -190,14 +195,17 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
     task = asyncio.current_task()
 
     def on_signal(sig: int) -> None:
-        if stop.requested.is_set() and sig == signal.SIGINT and task is not None:
+        if stop.requested.is_set() and task is not None:  # a second Ctrl-C or SIGTERM
             task.cancel()
         stop.requested.set()
+        stop.transport.set()  # a page's query still waiting to be sent is not sent
         if stop.in_wait():  # nothing of the next page was read: stop now
             stop.waiting.cancel()
             return
-        print("\nstopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
+        name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+        print(f"\n{name}: stopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
 
+    token = STOP.set(stop.transport)  # the export's calls (and their tasks) inherit it
     try:
         with on_stop_signals(on_signal):
             return await _export(args, client, out, after, header, stop)
@@ -206,6 +214,7 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
               else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        STOP.reset(token)
         if out is not sys.stdout:
             out.close()
 
@@ -247,6 +256,10 @@ async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], 
                     return EXIT_INTERRUPTED
     except BrokenPipeError:  # standard output's reader left (| head): the CLI ends quietly
         raise
+    except WaitAbandonedError:  # stopped while the next page's query waited to be sent
+        print(f"\nstopped after {done:,} persons, while waiting for the rate limit{resume}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:
         out.flush()
         print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "
