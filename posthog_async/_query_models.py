@@ -149,7 +149,7 @@ class Actor(msgspec.Struct, kw_only=True, dict=True):
         return self.id
 
 
-class ExportedPerson(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ExportedPerson(msgspec.Struct, kw_only=True):
     """One person of ``ph.persons.export()``: UUID, every distinct id, properties, creation time."""
 
     id: str

@@ -55,13 +55,16 @@ async def test_export_gives_every_person_once_with_ids_and_properties() -> None:
 
 async def test_cli_export_jsonl_and_csv_to_files(tmp_path: Path) -> None:
     async with FakePostHog(api_key=API_KEY, rate_limits=None) as server:
-        server.seed_persons(650)
+        server.seed_persons(649)
+        server.add_person(["bare"], {})  # no properties: the record keeps every field
         out = tmp_path / "persons.jsonl"
         status, stdout, err = await run(server, "persons", "export", "--format", "jsonl",
                                         "--output", str(out), "--page-size", "200", PLAN)
         assert status == 0, err
         assert "650 persons exported" in err and "paced" in err and stdout == ""
         rows = lines(out)
+        fields = {"id", "distinct_ids", "properties", "created_at", "is_identified"}
+        assert all(set(r) == fields for r in rows)  # one shape for loaders that infer a schema
         assert {r["id"]: (sorted(r["distinct_ids"]), r["properties"]) for r in rows} == everyone(server)
         table = tmp_path / "persons.csv"
         status, _, err = await run(server, "persons", "export", "--format", "csv",
