@@ -200,10 +200,16 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         return EXIT_INTERRUPTED
     if write_error is not None:
         return EXIT_INCOMPLETE
-    if not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
+    if args.keep_person and not args.delete_events and not args.dry_run:
+        print("(recording deletions cannot be verified: PostHog reports no status for them, and "
+              "the persons were kept on purpose)", file=sys.stderr)
+    elif not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
             report.totals["kept"] + report.totals["unresolved"]:
-        print("prove it later (persons gone, events deleted by PostHog's weekly batch) with:\n"
-              f"  {verify_command(args, journal_path, chosen)}", file=sys.stderr)
+        proves = ("persons gone" if not args.keep_person else "") + (
+            (", " if not args.keep_person else "") + "events deleted by PostHog's weekly batch"
+            if args.delete_events else "")
+        print(f"prove it later ({proves}) with:\n"
+              f"  {verify_command(args, journal_path, chosen, from_job=True)}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 

@@ -20,7 +20,7 @@ ran, a project not covered, a job that did not finish, a check that failed).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,13 +32,13 @@ from .. import _constants as C
 from .._bulk import iter_lookup
 from .._chunk_step import is_fatal
 from .._client import ScopedPostHog
+from .._exceptions import APIConnectionError, InternalServerError
 from .._event_deletions import find_deletion_statuses, next_event_deletion_batch
 from .._models import DeletionStatus, Page
 from ._input_bytes import InputError
 from ._job_projects import Projects, refused_project
 from ._journal import Journal
 from ._loading import check_unchanged
-from ._lock import utc_now
 from ._report import JobReport
 from ._report_build import VERIFICATION_META, build_report
 
@@ -116,6 +116,10 @@ class _Verification:
         self.grace, self.schedule, self.on_progress, self.clock = (
             queued_grace, schedule, on_progress, clock)
         self.progress = VerifyProgress()
+        #: A run's first pass looks every target up again; its later ``--wait`` passes only
+        #: those it has not seen gone.
+        self.first_pass = True
+        self.started_at = _iso(clock())
         self.db = job._db
         options = journal.get_meta("options") or {}
         self.delete_events = bool(options.get("delete_events"))
@@ -135,7 +139,7 @@ class _Verification:
             try:
                 await self._persons(view, project)
                 if self.delete_events and not self.job.stopping:
-                    await self._events(view, project)
+                    await self._events_or_note(view, project)
             except Exception as error:
                 refusal = refused_project(error)
                 if refusal is None:
@@ -145,40 +149,57 @@ class _Verification:
                 self.job._notice(f"project {project} is not covered: PostHog answered "
                                  f"{refusal.status_code} ({message})")
         now = self.clock()
+        if not self.job.stopping:
+            self.first_pass = False
         await self.db(self.journal.set_meta, VERIFICATION_META, {
-            "checked_at": _iso(now), "schedule": self.schedule.describe(),
+            "started_at": self.started_at, "checked_at": _iso(now),
+            "schedule": self.schedule.describe(),
             "next_batch_at": _iso(self.schedule.next_after(now)),
             "queued_grace_seconds": self.grace})
 
     async def _persons(self, view: ScopedPostHog, project: int) -> None:
-        targets: dict[str, list[str]] = await self.db(self.journal.person_targets, project)
+        """Every target of the project (on this run's first pass: a person proven gone may be
+        back), then every erased distinct id (it may name a new person now)."""
+        targets: dict[str, list[str]] = await self.db(
+            lambda: self.journal.person_targets(project, again=self.first_pass))
         cutoff = _iso(self.clock() - timedelta(seconds=self.grace))
 
-        async def record(kind: str, chunk: list[str], found: dict[str, Any],
-                         error: Exception | None) -> None:
+        def failed(chunk: list[str], error: Exception | None) -> bool:
             if error is not None and is_fatal(error):
                 raise error
             if error is not None:
                 self.job._notice(f"a lookup in project {project} failed ({error}): its "
                                  f"{len(chunk)} ids are checked again by the next verify")
-            gone = [] if error is not None else [t for t in chunk if t not in found]
-            now_found = {} if error is not None else {t: p.uuid for t, p in found.items()}
+            return error is not None
+
+        async def record(kind: str, chunk: list[str], found: dict[str, Any],
+                         error: Exception | None) -> None:
+            bad = failed(chunk, error)
+            gone = [] if bad else [t for t in chunk if t not in found]
+            now_found = {} if bad else {t: p.uuid for t, p in found.items()}
             await self.job._journaled(lambda: self.journal.record_check(
                 project, kind, gone=gone, found=now_found,
-                failed=chunk if error is not None else [], grace_cutoff=cutoff))
+                failed=chunk if bad else [], grace_cutoff=cutoff))
+            self.progress.checked += len(chunk)
+            self._tell()
+
+        async def record_ids(chunk: list[str], found: dict[str, Any],
+                             error: Exception | None) -> None:
+            bad = failed(chunk, error)
+            now_found = {} if bad else {
+                key: (p.uuid, None if p.created_at is None else _iso(p.created_at))
+                for key, p in found.items()}
+            await self.job._journaled(lambda: self.journal.record_id_check(
+                project, found=now_found, free=[] if bad else [k for k in chunk if k not in found],
+                failed=chunk if bad else []))
             self.progress.checked += len(chunk)
             self._tell()
 
         for kind, items in targets.items():
             if kind == "distinct_ids":
-                lookups = iter_lookup(items, view.persons.batch_by_distinct_ids,
-                                      chunk_size=C.MAX_BATCH_DISTINCT_IDS,
-                                      concurrency=self.job.concurrency, uuids=False)
-                async with aclosing(lookups):
-                    async for chunk, found, error in lookups:
-                        await record(kind, chunk, found, error)
-                        if self.job.stopping:
-                            return
+                if not await self._by_distinct_ids(view, items, lambda c, f, e: record(
+                        "distinct_ids", c, f, e)):
+                    return
                 continue
             checks = view.persons.verification.check_gone(items, concurrency=self.job.concurrency)
             async with aclosing(checks):  # type: ignore[type-var]
@@ -186,6 +207,40 @@ class _Verification:
                     await record(kind, check.ids, check.found, check.error)
                     if self.job.stopping:
                         return
+        erased: list[str] = await self.db(
+            lambda: self.journal.id_targets(project, again=self.first_pass))
+        if erased:
+            await self._by_distinct_ids(view, erased, record_ids)
+
+    async def _by_distinct_ids(
+            self, view: ScopedPostHog, items: list[str],
+            record: Callable[[list[str], dict[str, Any], Exception | None], Awaitable[None]],
+    ) -> bool:
+        """Look ``items`` up, 200 a call; ``False`` when the job is stopping."""
+        lookups = iter_lookup(items, view.persons.batch_by_distinct_ids,
+                              chunk_size=C.MAX_BATCH_DISTINCT_IDS,
+                              concurrency=self.job.concurrency, uuids=False)
+        async with aclosing(lookups):
+            async for chunk, found, error in lookups:
+                await record(chunk, found, error)
+                if self.job.stopping:
+                    return False
+        return True
+
+    async def _events_or_note(self, view: ScopedPostHog, project: int) -> None:
+        """The project's status rows; when PostHog keeps failing (5xx, dropped connections)
+        past the job's patience, its event deletions are "not checked" this time, said why."""
+        try:
+            await self._events(view, project)
+        except (InternalServerError, APIConnectionError) as error:
+            if is_fatal(error):
+                raise
+            status = getattr(error, "status_code", None)
+            why = f"PostHog {status}" if status else type(error).__name__
+            count = await self.job._journaled(self.journal.mark_events_unread, project)
+            self.job._notice(f"project {project}: PostHog's event-deletion status could not be "
+                             f"read ({why}: {error}); {count:,} event deletions are not checked "
+                             "this time: verify again")
 
     async def _events(self, view: ScopedPostHog, project: int) -> None:
         uuids: list[str] = await self.db(self.journal.event_targets, project)
@@ -200,13 +255,17 @@ class _Verification:
             if mine:
                 await self.job._journaled(self.journal.record_event_rows, project, mine)
 
+        patiently = self.projects._patiently  # 5xx retried for the job's patience, as chunks
+
         async def page(offset: int, limit: int) -> Page[DeletionStatus]:
-            result: Page[DeletionStatus] = await paginator(limit=limit, offset=offset).first_page()
+            result: Page[DeletionStatus] = await patiently(
+                lambda: paginator(limit=limit, offset=offset).first_page())
             await keep(result.results)
             return result
 
         async def rows(person_uuid: str) -> list[DeletionStatus]:
-            found: list[DeletionStatus] = await paginator(person_uuid=person_uuid).to_list()
+            found: list[DeletionStatus] = await patiently(
+                lambda: paginator(person_uuid=person_uuid).to_list())
             await keep(found)
             return found
 
@@ -219,8 +278,18 @@ class _Verification:
         await self.job._journaled(self.journal.record_missing_rows, project, lookup.missing,
                                   batch_ran)
 
+    def _job_times(self) -> tuple[str, str]:
+        """When the deletion job began (its journal was created) and when its last chunk was
+        settled: the verify report keeps the job's own times (the verification's are in its
+        ``verification`` section), so it never hides when the erasure ran."""
+        started = self.journal.get_meta("created_at") or ""
+        row = self.journal.connection.execute(
+            "SELECT MAX(updated_at) FROM chunks WHERE state IN ('done', 'failed')").fetchone()
+        return started, (row[0] if row and row[0] else "")
+
     def report(self) -> JobReport:
-        report = build_report(self.journal, started_at="", finished_at=utc_now(),
+        started_at, finished_at = self._job_times()
+        report = build_report(self.journal, started_at=started_at, finished_at=finished_at,
                               interrupted=self.job.stopping, stopped=None, deletion_status=None,
                               notes=self.job.notes)
         verification = report.verification or {}
