@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from posthog_async.jobs import DeletionJob
 from posthog_async.testing import FakePostHog
 from posthog_async.testing._projects import MEMBER
 
@@ -222,3 +224,34 @@ async def test_the_hint_after_until_keeps_waiting(org: FakePostHog, tmp_path: Pa
                           "--wait", "--until", "0.3s", "--interval", "0.2")
     assert code == 3 and "stopped waiting at" in err and "(or add --wait)" not in err, err
     assert "persons verify" in err and "--wait --interval 0.2 --until TIME" in err
+
+
+async def test_an_earlier_erasures_row_is_not_this_jobs_proof(org: FakePostHog,
+                                                               tmp_path: Path) -> None:
+    """F12: the person was erased two days ago (row completed), came back under the same uuid
+    (PostHog derives it from the distinct id), and is erased again: PostHog (the version whose
+    row is unique per person) writes no new row. The old row proves nothing about this request:
+    pending before the next batch, wrong after it; never VERIFIED."""
+    before = {key: org.persons_with(key)[1].uuid for key in ("user-1", "user-2")}
+    first = write_ids(tmp_path / "first.txt", list(before))
+    code, err = await cli(org, "delete", "--distinct-ids-file", str(first), "--project-id", "1",
+                          "--delete-events")
+    assert code == 0, err
+    org.verify_event_deletions(1)
+    two_days_ago = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    for row in org.project(1).deletion_rows.values():
+        row["created_at"] = row["delete_verified_at"] = two_days_ago
+    for key, uuid in before.items():  # back, under the same uuids
+        org.add_person([key], project_id=1, uuid=uuid)
+    again = write_ids(tmp_path / "again.txt", ["user-1", "user-2"])
+    code, err = await cli(org, "delete", "--distinct-ids-file", str(again), "--project-id", "1",
+                          "--delete-events")
+    assert code == 0, err
+    code, err = await cli(org, "verify", "--distinct-ids-file", str(again), "--project-id", "1")
+    assert code == 3 and "2 only an earlier erasure's row yet" in err and "VERIFIED" not in err, err
+    async with org.client(rate_limits=None) as ph:
+        job = DeletionJob(ph, distinct_ids=again, projects=[1])
+        next_week = datetime.now(timezone.utc) + timedelta(days=8)
+        report = await job.verify(clock=lambda: next_week)
+    assert report.verification is not None and report.verification["state"] == "failed"
+    assert report.verification["events"] == {"old_row_after_batch": 2}

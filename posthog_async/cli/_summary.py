@@ -93,6 +93,8 @@ _PERSONS = {"gone": "gone", "still_queued": "still queued at PostHog",
             "unchecked": "not checked"}
 _EVENTS = {"completed": "deleted and verified by PostHog", "pending": "pending at PostHog",
            "missing": "row not written yet", "missing_after_batch": "ROW MISSING after the batch",
+           "old_row": "only an earlier erasure's row yet",
+           "old_row_after_batch": "ONLY AN EARLIER ERASURE'S ROW after the batch",
            "unverifiable": "UNVERIFIABLE (no uuid)", "check_failed": "NOT CHECKED (status read "
            "failed)", "unchecked": "not checked"}
 _IDS = {"free": "name nobody", "same": "still name the deleted person",

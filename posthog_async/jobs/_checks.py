@@ -13,7 +13,9 @@ at any point resumes where it was, and a state is written only as judged when it
   ``check_failed`` (the lookup failed: a target once gone is then not proven gone now);
 - ``events_state`` (when the job asked for ``delete_events``): ``completed`` (with PostHog's
   ``delete_verified_at``), ``pending``, ``missing`` (no row yet, before the first batch after the
-  request), ``missing_after_batch``, ``unverifiable`` (an id whose person the job never learnt,
+  request), ``missing_after_batch``, ``old_row`` / ``old_row_after_batch`` (the only rows are
+  older than the job: an earlier erasure of the same person, whose proof is not this job's),
+  ``unverifiable`` (an id whose person the job never learnt,
   so PostHog's rows, keyed by person uuid, cannot be matched: ``--no-resolve``, or ``unresolved``),
   ``check_failed`` (PostHog's status rows could not be read: a 5xx after the job's patience).
 
@@ -44,15 +46,16 @@ from ._tally import PERSON
 __all__ = ["CheckRecords", "PERSON_STATES", "EVENT_STATES", "ID_STATES", "WRONG", "PENDING"]
 
 PERSON_STATES = ("gone", "still_queued", "not_deleted", "found_again", "check_failed")
-EVENT_STATES = ("completed", "pending", "missing", "missing_after_batch", "unverifiable",
-                "check_failed")
+EVENT_STATES = ("completed", "pending", "missing", "missing_after_batch", "old_row",
+                "old_row_after_batch", "unverifiable", "check_failed")
 ID_STATES = ("free", "same", "reused", "check_failed")
 #: States that make a verification fail (exit status 1) ...
-WRONG = {"found_again", "not_deleted", "check_failed", "missing_after_batch", "unverifiable"}
+WRONG = {"found_again", "not_deleted", "check_failed", "missing_after_batch",
+         "old_row_after_batch", "unverifiable"}
 #: ... of a requested distinct id (``id_checks``).
 WRONG_IDS = {"reused", "check_failed"}
 #: ... and those that leave it pending at PostHog (exit status 3).
-PENDING = {"still_queued", "pending", "missing"}
+PENDING = {"still_queued", "pending", "missing", "old_row"}
 _SETTLED = "('deleted', 'queued', 'kept', 'unresolved')"
 
 
@@ -197,11 +200,15 @@ class CheckRecords:
                 values)
 
     def record_missing_rows(self, project: int, uuids: Iterable[str],
-                            batch_ran: Callable[[str | None], bool]) -> None:
-        """Persons with no row at all: ``missing_after_batch`` once PostHog's first batch after
-        the request has run (``batch_ran(requested_at)``), else ``missing`` (still to come)."""
+                            batch_ran: Callable[[str | None], bool],
+                            older: dict[str, str | None] | None = None) -> None:
+        """Persons with no row of this job's request: ``missing_after_batch`` once PostHog's
+        first batch after the request has run (``batch_ran(requested_at)``), else ``missing``
+        (still to come); ``older``: those whose only rows predate the job (an earlier
+        erasure's, created then: ``old_row`` / ``old_row_after_batch``)."""
         now = utc_now()
         wanted = list(uuids)
+        older = older or {}
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -209,9 +216,12 @@ class CheckRecords:
                 row = db.execute("SELECT requested_at FROM checks WHERE project = ? AND "
                                  "kind = 'person' AND target = ?", (project, uuid)).fetchone()
                 state = "missing_after_batch" if row is None or batch_ran(row[0]) else "missing"
-                db.execute("UPDATE checks SET events_state = ?, events_checked_at = ? "
+                if uuid in older:
+                    state = state.replace("missing", "old_row")
+                db.execute("UPDATE checks SET events_state = ?, events_checked_at = ?, "
+                           "row_created_at = ?, delete_verified_at = NULL "
                            "WHERE project = ? AND kind = 'person' AND target = ?",
-                           (state, now, project, uuid))
+                           (state, now, older.get(uuid), project, uuid))
             db.execute("COMMIT")
 
     def check_counts(self, project: int | None = None) -> dict[str, Any]:

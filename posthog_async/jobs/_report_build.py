@@ -128,6 +128,9 @@ def verdict(report: JobReport, counts: dict[str, Any],
               "check_failed": "lookups failed (run verify again)",
               "missing_after_batch": "persons have no event-deletion row although PostHog's "
                                      "batch has run since their deletion",
+              "old_row_after_batch": "persons have only an event-deletion row older than this "
+                                     "job (an earlier erasure's) although PostHog's batch has "
+                                     "run since: this request's events are not proven deleted",
               "unverifiable": "ids' event deletions cannot be verified: the job never learnt "
                               "which person each named (no lookup: --no-resolve, or an "
                               "unresolved id), and PostHog's rows are kept by person"}

@@ -248,12 +248,34 @@ class _Verification:
             return
         wanted = set(uuids)
         paginator = view.persons.deletion_status
+        since = self._requests_since()
+        fresh: set[str] = set()  # persons with a row of this job's request
+        older: dict[str, str | None] = {}  # persons whose rows all predate it: when
 
         async def keep(rows: list[DeletionStatus]) -> None:
-            mine = [(r.person_uuid, r.status, r.created_at, r.delete_verified_at)
-                    for r in rows if r.person_uuid.lower() in wanted]
+            """Only a row written for this job's request proves its event deletion: a person
+            erased before (and back: PostHog derives a uuid from the distinct id) has an older
+            row, completed before this request was made. The newest fresh row wins."""
+            mine: dict[str, DeletionStatus] = {}
+            for r in rows:
+                key = r.person_uuid.lower()
+                if key not in wanted:
+                    continue
+                if since is not None and r.created_at is not None and r.created_at < since:
+                    if key not in fresh:
+                        older.setdefault(key, _iso(r.created_at))
+                    continue
+                best = mine.get(key)
+                if best is None or (r.created_at and best.created_at and
+                                    r.created_at > best.created_at):
+                    mine[key] = r
             if mine:
-                await self.job._journaled(self.journal.record_event_rows, project, mine)
+                fresh.update(mine)
+                for key in mine:
+                    older.pop(key, None)
+                await self.job._journaled(self.journal.record_event_rows, project, [
+                    (r.person_uuid, r.status, r.created_at, r.delete_verified_at)
+                    for r in mine.values()])
 
         patiently = self.projects._patiently  # 5xx retried for the job's patience, as chunks
 
@@ -275,8 +297,17 @@ class _Verification:
         def batch_ran(requested_at: str | None) -> bool:
             return requested_at is None or now >= self.schedule.next_after(_parse(requested_at))
 
-        await self.job._journaled(self.journal.record_missing_rows, project, lookup.missing,
-                                  batch_ran)
+        missing = [u for u in (*lookup.missing, *lookup.rows) if u not in fresh]
+        await self.job._journaled(self.journal.record_missing_rows, project, missing,
+                                  batch_ran, older)
+
+    def _requests_since(self) -> datetime | None:
+        """Rows created before this (less :data:`~posthog_async._constants.DELETION_ROW_SKEW`
+        for the clocks' difference) are not of this job: its journal did not exist yet."""
+        created = self.journal.get_meta("created_at")
+        if not created:
+            return None
+        return _parse(created) - timedelta(seconds=C.DELETION_ROW_SKEW)
 
     def _job_times(self) -> tuple[str, str]:
         """When the deletion job began (its journal was created) and when its last chunk was
