@@ -255,3 +255,19 @@ async def test_an_earlier_erasures_row_is_not_this_jobs_proof(org: FakePostHog,
         report = await job.verify(clock=lambda: next_week)
     assert report.verification is not None and report.verification["state"] == "failed"
     assert report.verification["events"] == {"old_row_after_batch": 2}
+
+
+async def test_verify_options_say_what_is_wrong(org: FakePostHog, tmp_path: Path) -> None:
+    """F9: --until in the past, an hour of 25, a negative grace: exit 2 in the option's words."""
+    source = write_ids(tmp_path / "erase.txt", ERASE)
+    code, err = await cli(org, "delete", "--distinct-ids-file", str(source), "--project-id", "1")
+    assert code == 0, err
+    base = ("verify", "--distinct-ids-file", str(source), "--project-id", "1")
+    code, err = await cli(org, *base, "--wait", "--until", "2020-01-01T00:00")
+    assert code == 2 and "is in the past" in err, err
+    code, err = await cli(org, *base, "--batch-schedule", "sun 25:00")
+    assert code == 2 and "00:00 to 23:59" in err and "Monday 0" not in err, err
+    code, err = await cli(org, *base, "--queued-grace", "-1")
+    assert code == 2 and "0 seconds or more" in err, err
+    code, err = await cli(org, *base, "--queued-grace", "0")
+    assert code == 0, err

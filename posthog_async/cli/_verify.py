@@ -74,6 +74,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def seconds_or_zero(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, got {text}")
+    return value
+
+
 def until_time(text: str) -> datetime:
     """An argparse type: an ISO 8601 time (without a zone: UTC) or a duration from now
     (``90m``, ``12h``, ``8d``)."""
@@ -121,7 +132,7 @@ def add_verify_parser(sub: argparse._SubParsersAction[CliParser]) -> None:
     run.add_argument("--batch-schedule", metavar="'DAY HH:MM'", type=batch_schedule, default=None,
                      help="when PostHog's weekly event-deletion batch starts, in UTC (default "
                      "'sun 05:00', PostHog's; PostHog Cloud has run it as 'sat 22:00')")
-    run.add_argument("--queued-grace", metavar="SECONDS", type=positive_seconds,
+    run.add_argument("--queued-grace", metavar="SECONDS", type=seconds_or_zero,
                      default=C.QUEUED_DELETION_GRACE,
                      help="how long a person whose deletion PostHog queued may still be found "
                      f"before it counts as wrong (default {C.QUEUED_DELETION_GRACE:.0f})")
@@ -146,6 +157,9 @@ def validate_verify_args(args: argparse.Namespace) -> tuple[list[InputSpec], Pat
         raise UsageError("verify reads the job's journal: give --journal PATH instead of '-'")
     if args.until is not None and not args.wait:
         raise UsageError("--until goes with --wait")
+    if args.until is not None and args.until <= datetime.now(timezone.utc):
+        raise UsageError(f"--until {args.until.isoformat(timespec='seconds')} is in the past: "
+                         "give a later time, or a duration (90m, 12h, 8d)")
     first = next(iter(specs), None)
     journal = Path(args.journal) if args.journal else Path(f"{first.path}.journal.sqlite")  # type: ignore[union-attr]
     if not journal_loaded(journal):
@@ -180,9 +194,11 @@ async def run_verify(args: argparse.Namespace, client: AsyncPostHog) -> int:
     task, received = await run_with_signals(job, job.verify(
         wait=args.wait, until=args.until, interval=args.interval, queued_grace=args.queued_grace,
         schedule=args.batch_schedule, on_progress=on_progress), line)
+    wait = (" --wait" + (f" --interval {args.interval:g}" if args.interval != C.VERIFY_INTERVAL
+                         else "")) if args.wait else ""
     if received or task.cancelled():
         print("interrupted: every check made so far is journaled. Verify again with:\n"
-              f"  {verify_command(args, journal_path)}", file=sys.stderr)
+              f"  {verify_command(args, journal_path)}{wait}", file=sys.stderr)
         return EXIT_INTERRUPTED
     report = task.result()
     try:
@@ -195,10 +211,7 @@ async def run_verify(args: argparse.Namespace, client: AsyncPostHog) -> int:
     print_verification(report, report_path, written=written)
     v = report.verification or {}
     state = v.get("state", "failed")
-    again = verify_command(args, journal_path, report.selection or None)
-    if args.wait:
-        again += " --wait" + (f" --interval {args.interval:g}"
-                              if args.interval != C.VERIFY_INTERVAL else "")
+    again = verify_command(args, journal_path, report.selection or None) + wait
     if state == "pending" and args.wait:
         stopped = ("--until" if args.until is None else
                    args.until.isoformat(timespec="seconds").replace("+00:00", "Z"))

@@ -68,12 +68,11 @@ class EventBatchSchedule:
         """``"sun 05:00"`` (a day's first three letters, then ``HH:MM`` in UTC)."""
         day, _, clock = text.strip().lower().partition(" ")
         hour, _, minute = clock.strip().partition(":")
-        if day[:3] not in _DAYS or not (hour.isdigit() and minute.isdigit()):
-            raise ValueError(f"a batch schedule is a weekday and a UTC time, like 'sun 05:00'; "
-                             f"got {text!r}")
-        schedule = cls(_DAYS.index(day[:3]), int(hour), int(minute))
-        schedule.next_after(datetime.now(timezone.utc))  # checks the ranges
-        return schedule
+        if (day[:3] not in _DAYS or not (hour.isdigit() and minute.isdigit())
+                or int(hour) > 23 or int(minute) > 59):
+            raise ValueError(f"a batch schedule is a weekday and a UTC time (00:00 to 23:59), "
+                             f"like 'sun 05:00'; got {text!r}")
+        return cls(_DAYS.index(day[:3]), int(hour), int(minute))
 
     def next_after(self, moment: datetime) -> datetime:
         return next_event_deletion_batch(moment, weekday=self.weekday, hour=self.hour,
