@@ -58,6 +58,8 @@ class NotCoveredProject:
     #: PostHog's status; ``None`` when no call was made (outside the key's organisations).
     status_code: int | None
     message: str
+    #: The organisation's name, where PostHog gave it (an organisation-level gap).
+    organization_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ async def _organization_projects(
             raise
         refused = _Refused(error)
         known: list[int | None] = [p.id for p in org.projects] or [None]  # the org row names them
-        return [], [NotCoveredProject(pid, org.id, refused.status_code, refused.message)
+        return [], [NotCoveredProject(pid, org.id, refused.status_code, refused.message,
+                                      org.name if pid is None else None)
                     for pid in known]
     return await _details([row.id for row in rows],
                           lambda pid: organizations.project(org.id, pid), org.id)
@@ -209,5 +212,6 @@ def _outside(scoped: set[str], memberships: list[dict[str, object]]) -> list[Not
             gaps.append(NotCoveredProject(
                 None, org_id, None, f"organisation '{org.get('name')}' (the key's user is a "
                 "member) is outside this key's scoped organisations: its projects were not "
-                "searched (use a key scoped to it, or to every organisation)"))
+                "searched (use a key scoped to it, or to every organisation)",
+                str(org.get("name") or "") or None))
     return gaps

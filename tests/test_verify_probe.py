@@ -174,9 +174,9 @@ async def test_an_organisation_scoped_key_names_the_organisations_left_out(
                           key="phx_acme_scoped_key_0123456789")
     assert code == 1, err
     assert "project 3 (Acme web): found 2, not found 0" in err
-    assert "NOT COVERED: organization" in err and "organisation 'Example'" in err, err
-    gaps = json.loads(report.read_text())["not_covered"]
     example = two_orgs.default_organization.id
+    assert f"NOT COVERED: organization 'Example' ({example})" in err, err
+    gaps = json.loads(report.read_text())["not_covered"]
     assert [(g.get("id"), g["organization"]) for g in gaps] == [(None, example)]
 
 

@@ -25,7 +25,8 @@ def _not_covered_lines(report: JobReport) -> list[str]:
     lines = []
     for gap in report.not_covered:
         what = (_project_name(gap) if gap.get("id") is not None
-                else f"organization {gap.get('organization')}")
+                else f"organization {gap['name']!r} ({gap.get('organization')})"
+                if gap.get("name") else f"organization {gap.get('organization')}")
         said = (f"PostHog answered {gap['status_code']}: " if gap.get("status_code") is not None
                 else "")
         lines.append(f"  NOT COVERED: {what}: {said}{gap.get('message')}")

@@ -237,7 +237,8 @@ class Projects:
                 reach = await self._patiently(lambda: self.client.reachable_projects())
             rows = [_covered(p) for p in reach.projects]
             rows += [_gap(g) for g in reach.not_covered if g.id is not None]
-            orgs = [{"organization": g.organization, "status_code": g.status_code,
+            orgs = [{"organization": g.organization, "name": g.organization_name,
+                     "status_code": g.status_code,
                      "message": g.message} for g in reach.not_covered if g.id is None]
             found = {row.id for row in rows}
             unknown = [pid for pid in sel.exclude if pid not in found]
@@ -299,7 +300,8 @@ class Projects:
                                                                if missing else [])
         await self.db(journal.record_projects, fresh)
         gaps: list[dict[str, Any]] = [
-            {"organization": g.organization, "status_code": g.status_code, "message": g.message}
+            {"organization": g.organization, "name": g.organization_name,
+             "status_code": g.status_code, "message": g.message}
             for g in reach.not_covered if g.id is None]
         known = {row.id for row in rows}
         began = await self.db(journal.get_meta, "created_at")
