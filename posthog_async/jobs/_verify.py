@@ -1,20 +1,28 @@
 """Verification: proof, after the fact, that a deletion job's work was done at PostHog.
 
 PostHog accepts a deletion long before it has done it. For every person a job deleted or queued,
-``verify`` looks them up again (batch lookups, 200 a call: gone, or found again); where the job
-asked for ``delete_events``, it reads their ``deletion_status`` rows (scan or filter, whichever
-costs fewer calls) until each is ``completed``, recording PostHog's ``delete_verified_at``.
+``verify`` looks them up again (batch lookups, 200 a call: gone, or found again), and every
+distinct id it erased (it may name a new person now); where the job asked for ``delete_events``,
+it reads their ``deletion_status`` rows (scan or filter, whichever costs fewer calls) until each
+is ``completed``, recording PostHog's ``delete_verified_at``. Only a row created after the job
+began is its proof: an older one is an earlier erasure's (the person came back under the same
+uuid, which PostHog derives from the distinct id).
 
 Every answer is journaled as it arrives (one call's worth in one transaction), in the job's own
-journal and under its lock, so a verification killed at any point resumes where it was; a target
-once proven gone or completed is not asked about again. Calls go through the client, so they are
-paced in PostHog's ``persons`` bucket with the job's. ``wait=True`` checks again every
-``interval`` seconds (until ``until``) while work is pending at PostHog.
+journal and under its lock, so a verification killed at any point resumes with what it knew.
+Each run looks every person up again (one proven gone may be back: "checked" always means
+checked by this run); its later ``wait`` passes skip those it has seen gone. Completed event
+rows are not read again. Calls go through the client, so they are paced in PostHog's
+``persons`` bucket with the job's; a ``deletion_status`` read that keeps failing (5xx) is retried
+for the job's ``patience``, then its events are ``check_failed``. ``wait=True`` checks again
+every ``interval`` seconds (until ``until``) while work is pending at PostHog.
 
 The verdict (:func:`~posthog_async.jobs._report_build.verdict`): ``verified``; ``pending``
 (queued deletions within their grace period, event rows not yet completed, rows not yet written
-before PostHog's next batch); ``failed`` (a person found again, a row missing after the batch
-ran, a project not covered, a job that did not finish, a check that failed).
+before PostHog's next batch); ``failed`` (a person found again or never deleted, an erased id
+naming another person, a row missing after the batch ran, a project not covered, a job that did
+not finish, a check that failed); ``unverifiable`` (the job kept its persons and deleted only
+recordings, on which PostHog reports nothing).
 """
 
 from __future__ import annotations
@@ -338,7 +346,9 @@ async def verify_job(
     clock: Callable[[], datetime] | None = None,
 ) -> JobReport:
     """Verify what ``job`` did (see the module docstring); return its report, whose
-    ``verification["state"]`` is ``verified``, ``pending`` or ``failed``.
+    ``verification["state"]`` is ``verified``, ``pending``, ``failed`` or ``unverifiable``.
+    The report keeps the job's ``started_at``/``finished_at``; the verification's own times
+    are ``verification["started_at"]`` and ``["checked_at"]``.
 
     ``wait``: check again every ``interval`` seconds while work is pending at PostHog, until
     it is not or ``until`` (an aware datetime) passes. ``queued_grace``: how long a queued
