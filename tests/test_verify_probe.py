@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from posthog_async.jobs import DeletionJob
 from posthog_async.testing import FakePostHog
@@ -271,3 +272,31 @@ async def test_verify_options_say_what_is_wrong(org: FakePostHog, tmp_path: Path
     assert code == 2 and "0 seconds or more" in err, err
     code, err = await cli(org, *base, "--queued-grace", "0")
     assert code == 0, err
+
+
+async def test_a_fresh_pending_row_beside_an_old_completed_one_is_pending(
+        org: FakePostHog, tmp_path: Path) -> None:
+    """F12, newer PostHog: a verified row no longer blocks a new request, so the person has two
+    rows, this job's pending one (newest first) and the earlier erasure's completed one. The
+    older row never wins: pending, not VERIFIED."""
+    source = write_ids(tmp_path / "erase.txt", ["user-1", "user-2"])
+    code, err = await cli(org, "delete", "--distinct-ids-file", str(source), "--project-id", "1",
+                          "--delete-events")
+    assert code == 0, err
+    two_days_ago = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    rows: list[dict[str, Any]] = []
+    for row in sorted(org.project(1).deletion_rows.values(), key=lambda r: r["person_uuid"]):
+        rows += [dict(row), {**row, "created_at": two_days_ago, "status": "completed",
+                             "delete_verified_at": two_days_ago}]
+
+    def two_rows_each(request: web.Request) -> web.Response | None:
+        if "deletion_status" not in request.path:
+            return None
+        wanted = request.query.get("person_uuid")
+        mine = [r for r in rows if wanted in (None, r["person_uuid"])]
+        return web.json_response({"count": len(mine), "next": None, "previous": None,
+                                  "results": mine})
+
+    org.add_hook(two_rows_each)
+    code, err = await cli(org, "verify", "--distinct-ids-file", str(source), "--project-id", "1")
+    assert code == 3 and "2 pending at PostHog" in err and "VERIFIED" not in err, err
