@@ -190,6 +190,10 @@ async def test_a_project_created_after_an_all_projects_job_is_a_gap(org: FakePos
     org.add_person(["user-1"], project_id=4)
     code, err = await cli(org, "verify", "--distinct-ids-file", str(source), "--all-projects")
     assert code == 1 and "NOT COVERED: project 4 (New app): appeared after this job" in err, err
+    code, err = await cli(org, "delete", "--distinct-ids-file", str(source), "--all-projects",
+                          "--delete-events", "--resume")
+    assert code == 1 and "not covered: project 4: appeared after this job" in err, err
+    assert "the key cannot reach" not in err
 
 
 async def test_a_failing_status_read_is_reported_not_raised(org: FakePostHog,

@@ -190,12 +190,19 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         print(f"  {job_command(args, journal_path, retry_failed=True, selection=chosen)}", file=sys.stderr)
         _print_notes(args)
     elif report.not_covered:
-        print("not covered: the key cannot reach "
-              + ", ".join(f"project {g['id']}" if g.get("id") is not None
-                          else f"organization {g.get('organization')}" for g in report.not_covered)
-              + ". Once it can, resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
-        _print_notes(args)
+        refused = [g for g in report.not_covered if g.get("status_code") is not None]
+        if refused:
+            print("not covered: the key cannot reach "
+                  + ", ".join(f"project {g['id']}" if g.get("id") is not None
+                              else f"organization {g.get('organization')}" for g in refused)
+                  + ". Once it can, resume with:", file=sys.stderr)
+            print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
+            _print_notes(args)
+        for gap in report.not_covered:  # outside the job: no resume covers them
+            if gap.get("status_code") is None:
+                what = (f"project {gap['id']}" if gap.get("id") is not None
+                        else f"organization {gap.get('name') or gap.get('organization')}")
+                print(f"not covered: {what}: {gap.get('message')}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     if write_error is not None:
