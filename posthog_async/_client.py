@@ -117,7 +117,7 @@ class ScopedPostHog:
             assert reach.complete, reach.not_covered
         """
         return await reachable_projects(self.personal_api_keys, self.organizations, self.projects,
-                                        project_ids=project_ids)
+                                        project_ids=project_ids, users=self.users)
 
     @property
     def host(self) -> str:

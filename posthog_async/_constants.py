@@ -77,6 +77,9 @@ DELETION_STATUS_PAGE_LIMIT = 1000
 #: found before ``verify`` calls it wrong: the queued task retries a failed person 3 times with
 #: backoff up to 600 s (``delete_persons.py``), so an hour is well past its last attempt.
 QUEUED_DELETION_GRACE = 3600.0
+#: ``verify``: a ``deletion_status`` row created more than this many seconds before the job's
+#: journal is an earlier erasure's, never this job's proof (allowance for the clocks' skew).
+DELETION_ROW_SKEW = 60.0
 #: ``verify --wait``: seconds between two checks of what is still pending at PostHog.
 VERIFY_INTERVAL = 600.0
 

@@ -223,6 +223,9 @@ class User(Model):
     is_2fa_enabled: bool | None = None
     team: dict[str, Any] | None = None
     organization: dict[str, Any] | None = None
+    #: Every organisation the user belongs to (``id``, ``name``, ``membership_level``, ...),
+    #: whatever the key's scopes.
+    organizations: list[dict[str, Any]] | None = None
 
 
 class SharePasswordInfo(Model):

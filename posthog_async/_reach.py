@@ -11,7 +11,11 @@
    (``GET /api/projects/:id/``) for its name, organisation and ``is_pending_deletion``.
 3. Any other key: the organisations (``GET /api/organizations/``), kept to the key's
    ``scoped_organizations`` when it has some, then each organisation's project pages, and each
-   project's detail for ``is_pending_deletion`` (list rows do not carry it).
+   project's detail for ``is_pending_deletion`` (list rows do not carry it). For a key scoped
+   to organisations, the user's other memberships (``GET /api/users/@me/`` lists every one,
+   whatever the key's scopes) are **not covered**: organisations the key may not touch, where
+   the same persons may live. A key without ``user:read`` cannot tell: ``memberships_unknown``
+   says so.
 
 Projects the caller names are each read directly instead. Whatever PostHog refuses (403) or does
 not have (404) is **not covered**, with PostHog's own message: a GDPR job must be able to say
@@ -36,6 +40,7 @@ from ._org_models import Organization, PersonalAPIKey, Project
 from .resources.organizations import Organizations
 from .resources.personal_api_keys import PersonalAPIKeys
 from .resources.projects import Projects, project_number
+from .resources.users import Users
 
 __all__ = ["NotCoveredProject", "ProjectReach", "reachable_projects"]
 
@@ -50,8 +55,11 @@ class NotCoveredProject:
 
     id: int | None
     organization: str | None
-    status_code: int
+    #: PostHog's status; ``None`` when no call was made (outside the key's organisations).
+    status_code: int | None
     message: str
+    #: The organisation's name, where PostHog gave it (an organisation-level gap).
+    organization_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,9 @@ class ProjectReach:
     via: Literal["scoped_teams", "organizations", "named"]
     projects: tuple[Project, ...]
     not_covered: tuple[NotCoveredProject, ...]
+    #: Why the user's other organisations could not be listed (an organisation-scoped key
+    #: without ``user:read``); ``None`` when they were, or did not matter.
+    memberships_unknown: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -139,7 +150,8 @@ async def _organization_projects(
             raise
         refused = _Refused(error)
         known: list[int | None] = [p.id for p in org.projects] or [None]  # the org row names them
-        return [], [NotCoveredProject(pid, org.id, refused.status_code, refused.message)
+        return [], [NotCoveredProject(pid, org.id, refused.status_code, refused.message,
+                                      org.name if pid is None else None)
                     for pid in known]
     return await _details([row.id for row in rows],
                           lambda pid: organizations.project(org.id, pid), org.id)
@@ -153,12 +165,13 @@ async def _direct(ids: list[int], via: Literal["named", "scoped_teams"],
 
 async def reachable_projects(
     keys: PersonalAPIKeys, organizations: Organizations, projects: Projects,
-    *, project_ids: Iterable[int | str] | None = None,
+    *, project_ids: Iterable[int | str] | None = None, users: Users | None = None,
 ) -> ProjectReach:
     """The projects the key reaches, and those it cannot, following PostHog's own rules.
 
     With ``project_ids`` only those are checked (each read directly); otherwise every project
     the key reaches is discovered. See the module docstring for the recipe and what is raised.
+    ``users``: to name the user's organisations an organisation-scoped key leaves out.
     """
     named = None if project_ids is None else _named(project_ids)
     try:
@@ -173,10 +186,32 @@ async def reachable_projects(
     scoped = {o.lower() for o in (key.scoped_organizations if key else None) or ()}
     all_found: list[Project] = []
     all_refused: list[NotCoveredProject] = []
+    unknown = None
+    if scoped and users is not None:
+        try:
+            all_refused += _outside(scoped, (await users.retrieve()).organizations or [])
+        except PermissionDeniedError as error:
+            why = error.detail or str(error)
+            unknown = (f"the user's other organisations could not be listed ({why}): projects "
+                       "outside the key's organisations may hold the persons")
     async for org in organizations.list():
         if scoped and org.id.lower() not in scoped:
             continue  # outside the key's organisations: PostHog filters these out too
         found, refused = await _organization_projects(org, organizations)
         all_found += found
         all_refused += refused
-    return ProjectReach(key, "organizations", tuple(all_found), tuple(all_refused))
+    return ProjectReach(key, "organizations", tuple(all_found), tuple(all_refused), unknown)
+
+
+def _outside(scoped: set[str], memberships: list[dict[str, object]]) -> list[NotCoveredProject]:
+    """The user's organisations the key is not scoped to: not covered, said why."""
+    gaps = []
+    for org in memberships:
+        org_id = str(org.get("id") or "")
+        if org_id and org_id.lower() not in scoped:
+            gaps.append(NotCoveredProject(
+                None, org_id, None, f"organisation '{org.get('name')}' (the key's user is a "
+                "member) is outside this key's scoped organisations: its projects were not "
+                "searched (use a key scoped to it, or to every organisation)",
+                str(org.get("name") or "") or None))
+    return gaps

@@ -126,8 +126,13 @@ async def test_an_organisation_scoped_key_sees_its_organisation(fake: FakePostHo
     async with client(fake, "phx_acme") as ph:
         reach = await ph.reachable_projects()
         orgs = [o async for o in ph.organizations.list()]
-    assert reach.ids == [3] and reach.complete
-    assert [o.id for o in orgs] == [acme] and isinstance(orgs[0], Organization)
+    assert reach.ids == [3] and [o.id for o in orgs] == [acme]
+    assert isinstance(orgs[0], Organization)
+    # the user's other organisations (users/@me) are outside the key: not covered, not silent
+    others = [o.id for o in fake.directory.organizations.values() if o.id != acme]
+    assert not reach.complete and [(g.id, g.organization) for g in reach.not_covered] == [
+        (None, org_id) for org_id in others]
+    assert "outside this key's scoped organisations" in reach.not_covered[0].message
 
 
 async def test_a_missing_scope_is_raised_not_reported_per_project(fake: FakePostHog) -> None:

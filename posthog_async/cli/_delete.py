@@ -192,20 +192,33 @@ async def run_delete(args: argparse.Namespace, client: AsyncPostHog) -> int:
         print(f"  {job_command(args, journal_path, retry_failed=True, selection=chosen)}", file=sys.stderr)
         _print_notes(args)
     elif report.not_covered:
-        print("not covered: the key cannot reach "
-              + ", ".join(f"project {g['id']}" if g.get("id") is not None
-                          else f"organization {g.get('organization')}" for g in report.not_covered)
-              + ". Once it can, resume with:", file=sys.stderr)
-        print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
-        _print_notes(args)
+        refused = [g for g in report.not_covered if g.get("status_code") is not None]
+        if refused:
+            print("not covered: the key cannot reach "
+                  + ", ".join(f"project {g['id']}" if g.get("id") is not None
+                              else f"organization {g.get('organization')}" for g in refused)
+                  + ". Once it can, resume with:", file=sys.stderr)
+            print(f"  {job_command(args, journal_path, selection=chosen)}", file=sys.stderr)
+            _print_notes(args)
+        for gap in report.not_covered:  # outside the job: no resume covers them
+            if gap.get("status_code") is None:
+                what = (f"project {gap['id']}" if gap.get("id") is not None
+                        else f"organization {gap.get('name') or gap.get('organization')}")
+                print(f"not covered: {what}: {gap.get('message')}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     if write_error is not None:
         return EXIT_INCOMPLETE
-    if not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
+    if args.keep_person and not args.delete_events and not args.dry_run:
+        print("(recording deletions cannot be verified: PostHog reports no status for them, and "
+              "the persons were kept on purpose)", file=sys.stderr)
+    elif not args.dry_run and report.totals["deleted"] + report.totals["queued"] + \
             report.totals["kept"] + report.totals["unresolved"]:
-        print("prove it later (persons gone, events deleted by PostHog's weekly batch) with:\n"
-              f"  {verify_command(args, journal_path, chosen)}", file=sys.stderr)
+        proves = ("persons gone" if not args.keep_person else "") + (
+            (", " if not args.keep_person else "") + "events deleted by PostHog's weekly batch"
+            if args.delete_events else "")
+        print(f"prove it later ({proves}) with:\n"
+              f"  {verify_command(args, journal_path, chosen, from_job=True)}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 

@@ -26,7 +26,8 @@ from .. import _constants as C
 from .._config import resolve_project_id
 from ..jobs._input_bytes import reads_once
 
-__all__ = ["job_command", "verify_command", "hint_notes", "shell_join", "option", "host_words"]
+__all__ = ["job_command", "verify_command", "verify_report_path", "hint_notes", "shell_join", "option",
+           "host_words"]
 
 _DEFAULT_CHUNK_SIZE = C.MAX_BULK_DELETE_IDS
 _DEFAULT_PATIENCE = 600
@@ -147,13 +148,29 @@ def _input_words(args: argparse.Namespace, selection: dict[str, Any] | None, *,
     return words
 
 
+def verify_report_path(job_report: str | None) -> str | None:
+    """Where the verify a deletion job suggests writes its report: beside the job's own, never
+    over it (``rep.json`` -> ``rep.verify.json``); ``None``: verify's default
+    (``JOURNAL.verify.json``)."""
+    if not job_report:
+        return None
+    path = Path(job_report)
+    return str(path.with_name(f"{path.stem}.verify{path.suffix}" if path.suffix
+                              else f"{path.name}.verify"))
+
+
 def verify_command(args: argparse.Namespace, journal: Path,
-                   selection: dict[str, Any] | None = None) -> str:
-    """``posthog-async ... persons verify ...`` for the job ``args`` describe."""
+                   selection: dict[str, Any] | None = None, *, from_job: bool = False) -> str:
+    """``posthog-async ... persons verify ...`` for the job ``args`` describe; ``from_job``:
+    ``args`` are the deletion job's, whose report the verification must not overwrite (its
+    report goes beside it, with every id when the job's had them)."""
     words = [*_global_words(args, selection), "persons", "verify",
              *_input_words(args, selection, resume=True)]
-    if args.report:
-        words += option("--report", args.report)
+    report = verify_report_path(args.report) if from_job else args.report
+    if report:
+        words += option("--report", report)
+    if getattr(args, "per_id", False):
+        words.append("--per-id")
     words += option("--journal", str(journal))
     return "posthog-async " + shell_join(words)
 

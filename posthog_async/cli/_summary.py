@@ -25,9 +25,11 @@ def _not_covered_lines(report: JobReport) -> list[str]:
     lines = []
     for gap in report.not_covered:
         what = (_project_name(gap) if gap.get("id") is not None
-                else f"organization {gap.get('organization')}")
-        lines.append(f"  NOT COVERED: {what}: PostHog answered {gap.get('status_code')}: "
-                     f"{gap.get('message')}")
+                else f"organization {gap['name']!r} ({gap.get('organization')})"
+                if gap.get("name") else f"organization {gap.get('organization')}")
+        said = (f"PostHog answered {gap['status_code']}: " if gap.get("status_code") is not None
+                else "")
+        lines.append(f"  NOT COVERED: {what}: {said}{gap.get('message')}")
     return lines
 
 
@@ -35,6 +37,8 @@ def print_summary(report: JobReport, report_path: Path, *, stream: TextIO | None
                   written: bool = True) -> None:
     t = report.totals
     several = t.get("projects", 1) > 1
+    listed = several or bool(report.selection.get("all"))  # "all" says which projects it meant
+    dry = bool(report.options.get("dry_run"))
     lines = [
         f"requested {t['requested']:,}  (blank {t['blank']:,}, duplicates {t['duplicates']:,}, "
         f"invalid {t['invalid']:,}) -> unique {t['unique']:,}"
@@ -48,12 +52,14 @@ def print_summary(report: JobReport, report_path: Path, *, stream: TextIO | None
     ]
     if t["events_queued_for_persons"]:
         lines.append(f"events queued for deletion for {t['events_queued_for_persons']:,} persons")
-    if several:
+    if listed:
         for project in report.projects:
             mine = project.get("totals")
             if project["state"] == "covered" and mine:
-                lines.append(f"  {_project_name(project)}: deleted {mine['deleted']:,}, queued "
-                             f"{mine['queued']:,}, not found {mine['not_found']:,}"
+                done = (f"found {mine['found']:,}" if dry else
+                        f"deleted {mine['deleted']:,}, queued {mine['queued']:,}"
+                        + (f", kept {mine['kept']:,}" if mine.get("kept") else ""))
+                lines.append(f"  {_project_name(project)}: {done}, not found {mine['not_found']:,}"
                              + (f", failed {mine['failed']:,}" if mine["failed"] else "")
                              + (f", pending {mine['pending']:,}" if mine["pending"] else "")
                              + (" [PostHog is deleting this project]"
@@ -83,22 +89,35 @@ def _counts(counts: dict[str, int], names: dict[str, str]) -> str:
 
 
 _PERSONS = {"gone": "gone", "still_queued": "still queued at PostHog",
+            "not_deleted": "NEVER DELETED (queued deletion not carried out)",
             "found_again": "FOUND AGAIN", "check_failed": "lookup failed",
             "unchecked": "not checked"}
 _EVENTS = {"completed": "deleted and verified by PostHog", "pending": "pending at PostHog",
            "missing": "row not written yet", "missing_after_batch": "ROW MISSING after the batch",
-           "unverifiable": "UNVERIFIABLE (no uuid)", "unchecked": "not checked"}
+           "old_row": "only an earlier erasure's row yet",
+           "old_row_after_batch": "ONLY AN EARLIER ERASURE'S ROW after the batch",
+           "unverifiable": "UNVERIFIABLE (no uuid)", "check_failed": "NOT CHECKED (status read "
+           "failed)", "unchecked": "not checked"}
+_IDS = {"free": "name nobody", "same": "still name the deleted person",
+        "reused": "NOW NAME ANOTHER PERSON", "check_failed": "lookup failed",
+        "unchecked": "not checked"}
 
 
 def print_verification(report: JobReport, report_path: Path, *, written: bool = True,
                        stream: TextIO | None = None) -> None:
     v = report.verification or {}
     state = str(v.get("state", "unknown"))
-    lines = [f"verification: {state.upper()} (checked {v.get('checked_at')})"]
+    since = v.get("started_at") or v.get("checked_at")
+    lines = [f"verification: {state.upper()} (checked {since} .. {v.get('checked_at')})"]
+    oldest = v.get("oldest_person_check_at")
+    if oldest and since and oldest < since:
+        lines.append(f"  some lookups date from {oldest}: they could not be made again now")
     persons, events = v.get("persons") or {}, v.get("events") or {}
     if persons:
         lines.append(f"  persons: {_counts(persons, _PERSONS)}"
                      + (f" (gone by {v['last_gone_at']})" if v.get("last_gone_at") else ""))
+    if v.get("distinct_ids"):
+        lines.append(f"  erased distinct ids looked up again: {_counts(v['distinct_ids'], _IDS)}")
     if v.get("kept"):
         lines.append(f"  persons kept on purpose (--keep-person): {v['kept']:,}")
     if report.options.get("delete_events"):
@@ -116,11 +135,14 @@ def print_verification(report: JobReport, report_path: Path, *, written: bool = 
             mine = project.get("verification")
             if project["state"] == "covered" and mine:
                 lines.append(f"  {_project_name(project)}: persons "
-                             f"{_counts(mine['persons'], _PERSONS) or '-'}; events "
-                             f"{_counts(mine['events'], _EVENTS) or '-'}")
+                             f"{_counts(mine['persons'], _PERSONS) or '-'}"
+                             + (f"; events {_counts(mine['events'], _EVENTS) or '-'}"
+                                if report.options.get("delete_events") else "")
+                             + (f"; ids {_counts(mine['distinct_ids'], _IDS)}"
+                                if mine.get("distinct_ids", {}).get("reused") else ""))
     lines += _not_covered_lines(report)
     for problem in v.get("problems") or []:
-        lines.append(f"  {'!' if state == 'failed' else '-'} {problem}")
+        lines.append(f"  {'!' if state in ('failed', 'unverifiable') else '-'} {problem}")
     for wrong in (v.get("wrong") or [])[:5]:
         lines.append(f"    project {wrong['project']} {wrong['kind']} {wrong['target']}: "
                      f"{wrong['person_check'] or ''} {wrong['events'] or ''}".rstrip())

@@ -105,7 +105,8 @@ def selection_for(projects: ProjectsArg, exclude: Iterable[int | str],
                   client: ScopedPostHog) -> ProjectSelection | None:
     """The selection ``DeletionJob(projects=..., exclude_projects=...)`` asks for; ``None``
     when nothing says (no project given and none on the client: the journal's, on resume)."""
-    left_out = tuple(dict.fromkeys(_number(p, "exclude_projects") for p in exclude))
+    left_out = tuple(dict.fromkeys(_number(p, "--exclude-project (exclude_projects)")
+                                   for p in exclude))
     if isinstance(projects, ProjectReach):
         all_of_them = projects.via != "named"
         ids = (*projects.ids, *(gap.id for gap in projects.not_covered if gap.id is not None))
@@ -236,15 +237,21 @@ class Projects:
                 reach = await self._patiently(lambda: self.client.reachable_projects())
             rows = [_covered(p) for p in reach.projects]
             rows += [_gap(g) for g in reach.not_covered if g.id is not None]
-            orgs = [{"organization": g.organization, "status_code": g.status_code,
+            orgs = [{"organization": g.organization, "name": g.organization_name,
+                     "status_code": g.status_code,
                      "message": g.message} for g in reach.not_covered if g.id is None]
-            await self.db(journal.set_meta, _ORG_GAPS, orgs)
             found = {row.id for row in rows}
+            unknown = [pid for pid in sel.exclude if pid not in found]
+            if unknown:  # a typo would erase the project meant to be kept out
+                raise InputError(
+                    f"--exclude-project (exclude_projects) {', '.join(map(str, unknown))}: the "
+                    f"key reaches no such project (it reaches {', '.join(map(str, sorted(found)))}"
+                    "); nothing was deleted: check the number")
+            self._memberships(reach)
+            await self.db(journal.set_meta, _ORG_GAPS, orgs)
             rows = [JobProject(r.id, r.name, r.organization, r.is_pending_deletion, "excluded",
                                checked_at=r.checked_at) if r.id in sel.exclude else r
                     for r in rows]
-            rows += [JobProject(pid, state="excluded", checked_at=utc_now())
-                     for pid in sel.exclude if pid not in found]
         elif sel.checked:
             rows = await self._read(list(sel.ids), sel.reach)
         else:
@@ -292,14 +299,29 @@ class Projects:
         fresh = [found[pid] for pid in ids if pid in found] + (await self._read(missing)
                                                                if missing else [])
         await self.db(journal.record_projects, fresh)
-        await self.db(journal.set_meta, _ORG_GAPS, [
-            {"organization": g.organization, "status_code": g.status_code, "message": g.message}
-            for g in reach.not_covered if g.id is None])
+        gaps: list[dict[str, Any]] = [
+            {"organization": g.organization, "name": g.organization_name,
+             "status_code": g.status_code, "message": g.message}
+            for g in reach.not_covered if g.id is None]
         known = {row.id for row in rows}
+        began = await self.db(journal.get_meta, "created_at")
         for pid in found:
             if pid not in known:
+                # The job claims every project the key reaches: one it does not hold is a gap
+                # in that claim (the notes: never an organisation done while a listed project
+                # is not covered), not a footnote.
                 self.notice(f"project {pid}{_named(found[pid])} appeared since this job started: "
                             "it is not part of this job (start another job for it)")
+                gaps.append({"id": pid, "name": found[pid].name,
+                             "organization": found[pid].organization, "status_code": None,
+                             "message": f"appeared after this job started ({began}): not part "
+                                        "of this job; erase there with another job"})
+        self._memberships(reach)
+        await self.db(journal.set_meta, _ORG_GAPS, gaps)
+
+    def _memberships(self, reach: ProjectReach) -> None:
+        if reach.memberships_unknown:
+            self.notice(reach.memberships_unknown)
 
     async def _patiently(self, call: Callable[[], Awaitable[T]]) -> T:
         """Reading projects is safe to repeat: PostHog's rate limit is waited out, and failures

@@ -29,8 +29,9 @@ OUTCOMES = ("deleted", "queued", "kept", "found", "not_found", "unresolved", "fa
             "not_covered")
 #: The per-id proof's columns (CSV, and ``to_dict(per_id=True)``): the job's outcome (the
 #: first six, as reports have always begun), the project, then what ``verify`` found
-#: (``person_check``: gone, found_again, still_queued, check_failed; ``events``: completed,
-#: pending, missing, missing_after_batch, unverifiable).
+#: (``person_check``: gone, found_again, still_queued, not_deleted, check_failed, or
+#: id_names_another_person for an erased distinct id PostHog gave to a new person; ``events``:
+#: completed, pending, missing, missing_after_batch, unverifiable, check_failed).
 ID_COLUMNS = ("kind", "id", "outcome", "reason", "person", "chunk", "project", "person_check",
               "gone_at", "events", "delete_verified_at")
 
@@ -96,9 +97,13 @@ def _outcomes(journal_path: Path) -> Iterator[tuple[Any, ...]]:
             "CASE WHEN ids.outcome IS NULL AND pr.state = 'not_covered' THEN "
             "'project not covered: PostHog answered ' || COALESCE(pr.status_code, '?') || ': ' "
             "|| COALESCE(pr.message, '') ELSE ids.reason END, ids.person, ids.chunk, ids.project, "
-            + ", ".join(check.format(c) for c in ("person_state", "gone_at", "events_state",
+            + "CASE WHEN ic.state = 'reused' THEN 'id_names_another_person' ELSE "
+            + check.format("person_state") + " END, "
+            + ", ".join(check.format(c) for c in ("gone_at", "events_state",
                                                    "delete_verified_at"))
             + " FROM ids LEFT JOIN projects AS pr ON pr.project = ids.project "
+            "LEFT JOIN id_checks AS ic ON ic.project = ids.project AND ids.kind = 'distinct_ids' "
+            "AND ic.id = ids.id "
             "LEFT JOIN checks AS cp ON cp.project = ids.project AND cp.kind = 'person' "
             f"AND cp.target = {PERSON} "
             "LEFT JOIN checks AS ci ON ci.project = ids.project AND ci.kind = ids.kind "

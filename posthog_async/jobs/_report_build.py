@@ -97,7 +97,7 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
     )
     if checked is not None:
         counts = journal.check_counts()
-        state, problems = verdict(report, counts, options)
+        state, problems = verdict(report, {**checked, **counts}, options)
         report.verification = {**checked, "state": state, "problems": problems, **counts,
                                 "wrong": journal.wrong_examples() if state == "failed" else []}
         if options.get("delete_recordings"):
@@ -108,8 +108,9 @@ def build_report(journal: Journal, *, started_at: str, finished_at: str, interru
 
 def verdict(report: JobReport, counts: dict[str, Any],
             options: dict[str, Any]) -> tuple[str, list[str]]:
-    """``verified``, ``pending`` (work still to do at PostHog) or ``failed``, and why not
-    verified, in words."""
+    """``verified``, ``pending`` (work still to do at PostHog), ``failed``, or
+    ``unverifiable`` (the job did nothing PostHog reports on: persons kept, recordings only),
+    and why not verified, in words."""
     problems: list[str] = []
     t = report.totals
     if report.not_covered:
@@ -120,17 +121,35 @@ def verdict(report: JobReport, counts: dict[str, Any],
         problems.append(f"the deletion job is not finished ({t['pending']:,} ids pending, "
                         f"{t['failed']:,} failed): resume it first")
     persons, events = counts["persons"], counts["events"]
+    grace = counts.get("queued_grace_seconds")
     labels = {"found_again": "persons (or ids) are found again after the job deleted them",
+              "not_deleted": "persons are still found after the grace period"
+                             + (f" ({grace:g} s)" if isinstance(grace, (int, float)) else "")
+                             + " since PostHog queued their deletion, never seen gone: "
+                             "PostHog's deletion task did not run or failed",
               "check_failed": "lookups failed (run verify again)",
               "missing_after_batch": "persons have no event-deletion row although PostHog's "
                                      "batch has run since their deletion",
+              "old_row_after_batch": "persons have only an event-deletion row older than this "
+                                     "job (an earlier erasure's) although PostHog's batch has "
+                                     "run since: this request's events are not proven deleted",
               "unverifiable": "ids' event deletions cannot be verified: the job never learnt "
                               "which person each named (no lookup: --no-resolve, or an "
                               "unresolved id), and PostHog's rows are kept by person"}
     for state, label in labels.items():
-        count = persons.get(state, 0) + events.get(state, 0)
+        count = persons.get(state, 0) + (0 if state == "check_failed" else events.get(state, 0))
         if count:
             problems.append(f"{count:,} {label}")
+    if events.get("check_failed"):
+        problems.append(f"{events['check_failed']:,} event deletions are not checked: PostHog's "
+                        "deletion_status could not be read (run verify again)")
+    ids = counts.get("distinct_ids") or {}
+    if ids.get("reused"):
+        problems.append(f"{ids['reused']:,} erased distinct ids now name another person "
+                        "(a new uuid, created after the deletion: events kept arriving for them?)")
+    if ids.get("check_failed"):
+        problems.append(f"{ids['check_failed']:,} erased distinct ids could not be looked up "
+                        "(run verify again)")
     if problems:
         return "failed", problems
     waiting = sum(n for s, n in persons.items() if s in PENDING | {"unchecked"})
@@ -139,6 +158,10 @@ def verdict(report: JobReport, counts: dict[str, Any],
         waiting -= sum(n for s, n in events.items() if s == "unchecked")
     if waiting:
         return "pending", [f"{waiting:,} checks are waiting for PostHog"]
+    if options.get("keep_person") and not options.get("delete_events"):
+        return "unverifiable", ["nothing PostHog reports on: the job kept its persons and "
+                                "recording deletions are not verifiable (PostHog reports no "
+                                "status for them)"]
     assert not any(s in WRONG for s in (*persons, *events))
     return "verified", []
 def _exactness(options: dict[str, Any], totals: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,9 @@ __all__ = ["SCHEMA_VERSION", "UNRECORDED_PROJECT", "prepare_schema"]
 #: found" ids were settled without lookups; see ``RunLedger``).
 #: 5: one job covers several projects. Ids, chunks and aliases belong to a ``project`` (the same
 #: distinct id in two projects is two persons); ``projects`` records the job's project set and
-#: which of them the key could not reach; ``checks`` records what ``verify`` found.
+#: which of them the key could not reach; ``checks`` records what ``verify`` found (and
+#: ``id_checks``, added without a version change as every open creates missing tables, whom
+#: each erased distinct id names now).
 SCHEMA_VERSION = 5
 #: The project of rows upgraded from a journal that did not record its project (format 3 or 4,
 #: one project per job): the first run of this version records the project it is given.
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS checks (
     requested_at TEXT, person_state TEXT, person_checked_at TEXT, gone_at TEXT, found_as TEXT,
     events_state TEXT, events_checked_at TEXT, row_created_at TEXT, delete_verified_at TEXT,
     PRIMARY KEY (project, kind, target)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS id_checks (
+    project INTEGER NOT NULL, id TEXT NOT NULL, person TEXT, outcome TEXT, state TEXT,
+    found_as TEXT, found_created_at TEXT, checked_at TEXT,
+    PRIMARY KEY (project, id)) WITHOUT ROWID;
 """
 
 def prepare_schema(db: sqlite3.Connection, path: Path) -> None:

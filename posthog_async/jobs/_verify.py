@@ -1,26 +1,34 @@
 """Verification: proof, after the fact, that a deletion job's work was done at PostHog.
 
 PostHog accepts a deletion long before it has done it. For every person a job deleted or queued,
-``verify`` looks them up again (batch lookups, 200 a call: gone, or found again); where the job
-asked for ``delete_events``, it reads their ``deletion_status`` rows (scan or filter, whichever
-costs fewer calls) until each is ``completed``, recording PostHog's ``delete_verified_at``.
+``verify`` looks them up again (batch lookups, 200 a call: gone, or found again), and every
+distinct id it erased (it may name a new person now); where the job asked for ``delete_events``,
+it reads their ``deletion_status`` rows (scan or filter, whichever costs fewer calls) until each
+is ``completed``, recording PostHog's ``delete_verified_at``. Only a row created after the job
+began is its proof: an older one is an earlier erasure's (the person came back under the same
+uuid, which PostHog derives from the distinct id).
 
 Every answer is journaled as it arrives (one call's worth in one transaction), in the job's own
-journal and under its lock, so a verification killed at any point resumes where it was; a target
-once proven gone or completed is not asked about again. Calls go through the client, so they are
-paced in PostHog's ``persons`` bucket with the job's. ``wait=True`` checks again every
-``interval`` seconds (until ``until``) while work is pending at PostHog.
+journal and under its lock, so a verification killed at any point resumes with what it knew.
+Each run looks every person up again (one proven gone may be back: "checked" always means
+checked by this run); its later ``wait`` passes skip those it has seen gone. Completed event
+rows are not read again. Calls go through the client, so they are paced in PostHog's
+``persons`` bucket with the job's; a ``deletion_status`` read that keeps failing (5xx) is retried
+for the job's ``patience``, then its events are ``check_failed``. ``wait=True`` checks again
+every ``interval`` seconds (until ``until``) while work is pending at PostHog.
 
 The verdict (:func:`~posthog_async.jobs._report_build.verdict`): ``verified``; ``pending``
 (queued deletions within their grace period, event rows not yet completed, rows not yet written
-before PostHog's next batch); ``failed`` (a person found again, a row missing after the batch
-ran, a project not covered, a job that did not finish, a check that failed).
+before PostHog's next batch); ``failed`` (a person found again or never deleted, an erased id
+naming another person, a row missing after the batch ran, a project not covered, a job that did
+not finish, a check that failed); ``unverifiable`` (the job kept its persons and deleted only
+recordings, on which PostHog reports nothing).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,13 +40,13 @@ from .. import _constants as C
 from .._bulk import iter_lookup
 from .._chunk_step import is_fatal
 from .._client import ScopedPostHog
+from .._exceptions import APIConnectionError, InternalServerError
 from .._event_deletions import find_deletion_statuses, next_event_deletion_batch
 from .._models import DeletionStatus, Page
 from ._input_bytes import InputError
 from ._job_projects import Projects, refused_project
 from ._journal import Journal
 from ._loading import check_host, check_unchanged
-from ._lock import utc_now
 from ._report import JobReport
 from ._report_build import VERIFICATION_META, build_report
 
@@ -68,12 +76,11 @@ class EventBatchSchedule:
         """``"sun 05:00"`` (a day's first three letters, then ``HH:MM`` in UTC)."""
         day, _, clock = text.strip().lower().partition(" ")
         hour, _, minute = clock.strip().partition(":")
-        if day[:3] not in _DAYS or not (hour.isdigit() and minute.isdigit()):
-            raise ValueError(f"a batch schedule is a weekday and a UTC time, like 'sun 05:00'; "
-                             f"got {text!r}")
-        schedule = cls(_DAYS.index(day[:3]), int(hour), int(minute))
-        schedule.next_after(datetime.now(timezone.utc))  # checks the ranges
-        return schedule
+        if (day[:3] not in _DAYS or not (hour.isdigit() and minute.isdigit())
+                or int(hour) > 23 or int(minute) > 59):
+            raise ValueError(f"a batch schedule is a weekday and a UTC time (00:00 to 23:59), "
+                             f"like 'sun 05:00'; got {text!r}")
+        return cls(_DAYS.index(day[:3]), int(hour), int(minute))
 
     def next_after(self, moment: datetime) -> datetime:
         return next_event_deletion_batch(moment, weekday=self.weekday, hour=self.hour,
@@ -116,6 +123,10 @@ class _Verification:
         self.grace, self.schedule, self.on_progress, self.clock = (
             queued_grace, schedule, on_progress, clock)
         self.progress = VerifyProgress()
+        #: A run's first pass looks every target up again; its later ``--wait`` passes only
+        #: those it has not seen gone.
+        self.first_pass = True
+        self.started_at = _iso(clock())
         self.db = job._db
         options = journal.get_meta("options") or {}
         self.delete_events = bool(options.get("delete_events"))
@@ -135,7 +146,7 @@ class _Verification:
             try:
                 await self._persons(view, project)
                 if self.delete_events and not self.job.stopping:
-                    await self._events(view, project)
+                    await self._events_or_note(view, project)
             except Exception as error:
                 refusal = refused_project(error)
                 if refusal is None:
@@ -145,40 +156,57 @@ class _Verification:
                 self.job._notice(f"project {project} is not covered: PostHog answered "
                                  f"{refusal.status_code} ({message})")
         now = self.clock()
+        if not self.job.stopping:
+            self.first_pass = False
         await self.db(self.journal.set_meta, VERIFICATION_META, {
-            "checked_at": _iso(now), "schedule": self.schedule.describe(),
+            "started_at": self.started_at, "checked_at": _iso(now),
+            "schedule": self.schedule.describe(),
             "next_batch_at": _iso(self.schedule.next_after(now)),
             "queued_grace_seconds": self.grace})
 
     async def _persons(self, view: ScopedPostHog, project: int) -> None:
-        targets: dict[str, list[str]] = await self.db(self.journal.person_targets, project)
+        """Every target of the project (on this run's first pass: a person proven gone may be
+        back), then every erased distinct id (it may name a new person now)."""
+        targets: dict[str, list[str]] = await self.db(
+            lambda: self.journal.person_targets(project, again=self.first_pass))
         cutoff = _iso(self.clock() - timedelta(seconds=self.grace))
 
-        async def record(kind: str, chunk: list[str], found: dict[str, Any],
-                         error: Exception | None) -> None:
+        def failed(chunk: list[str], error: Exception | None) -> bool:
             if error is not None and is_fatal(error):
                 raise error
             if error is not None:
                 self.job._notice(f"a lookup in project {project} failed ({error}): its "
                                  f"{len(chunk)} ids are checked again by the next verify")
-            gone = [] if error is not None else [t for t in chunk if t not in found]
-            now_found = {} if error is not None else {t: p.uuid for t, p in found.items()}
+            return error is not None
+
+        async def record(kind: str, chunk: list[str], found: dict[str, Any],
+                         error: Exception | None) -> None:
+            bad = failed(chunk, error)
+            gone = [] if bad else [t for t in chunk if t not in found]
+            now_found = {} if bad else {t: p.uuid for t, p in found.items()}
             await self.job._journaled(lambda: self.journal.record_check(
                 project, kind, gone=gone, found=now_found,
-                failed=chunk if error is not None else [], grace_cutoff=cutoff))
+                failed=chunk if bad else [], grace_cutoff=cutoff))
+            self.progress.checked += len(chunk)
+            self._tell()
+
+        async def record_ids(chunk: list[str], found: dict[str, Any],
+                             error: Exception | None) -> None:
+            bad = failed(chunk, error)
+            now_found = {} if bad else {
+                key: (p.uuid, None if p.created_at is None else _iso(p.created_at))
+                for key, p in found.items()}
+            await self.job._journaled(lambda: self.journal.record_id_check(
+                project, found=now_found, free=[] if bad else [k for k in chunk if k not in found],
+                failed=chunk if bad else []))
             self.progress.checked += len(chunk)
             self._tell()
 
         for kind, items in targets.items():
             if kind == "distinct_ids":
-                lookups = iter_lookup(items, view.persons.batch_by_distinct_ids,
-                                      chunk_size=C.MAX_BATCH_DISTINCT_IDS,
-                                      concurrency=self.job.concurrency, uuids=False)
-                async with aclosing(lookups):
-                    async for chunk, found, error in lookups:
-                        await record(kind, chunk, found, error)
-                        if self.job.stopping:
-                            return
+                if not await self._by_distinct_ids(view, items, lambda c, f, e: record(
+                        "distinct_ids", c, f, e)):
+                    return
                 continue
             checks = view.persons.verification.check_gone(items, concurrency=self.job.concurrency)
             async with aclosing(checks):  # type: ignore[type-var]
@@ -186,6 +214,40 @@ class _Verification:
                     await record(kind, check.ids, check.found, check.error)
                     if self.job.stopping:
                         return
+        erased: list[str] = await self.db(
+            lambda: self.journal.id_targets(project, again=self.first_pass))
+        if erased:
+            await self._by_distinct_ids(view, erased, record_ids)
+
+    async def _by_distinct_ids(
+            self, view: ScopedPostHog, items: list[str],
+            record: Callable[[list[str], dict[str, Any], Exception | None], Awaitable[None]],
+    ) -> bool:
+        """Look ``items`` up, 200 a call; ``False`` when the job is stopping."""
+        lookups = iter_lookup(items, view.persons.batch_by_distinct_ids,
+                              chunk_size=C.MAX_BATCH_DISTINCT_IDS,
+                              concurrency=self.job.concurrency, uuids=False)
+        async with aclosing(lookups):
+            async for chunk, found, error in lookups:
+                await record(chunk, found, error)
+                if self.job.stopping:
+                    return False
+        return True
+
+    async def _events_or_note(self, view: ScopedPostHog, project: int) -> None:
+        """The project's status rows; when PostHog keeps failing (5xx, dropped connections)
+        past the job's patience, its event deletions are "not checked" this time, said why."""
+        try:
+            await self._events(view, project)
+        except (InternalServerError, APIConnectionError) as error:
+            if is_fatal(error):
+                raise
+            status = getattr(error, "status_code", None)
+            why = f"PostHog {status}" if status else type(error).__name__
+            count = await self.job._journaled(self.journal.mark_events_unread, project)
+            self.job._notice(f"project {project}: PostHog's event-deletion status could not be "
+                             f"read ({why}: {error}); {count:,} event deletions are not checked "
+                             "this time: verify again")
 
     async def _events(self, view: ScopedPostHog, project: int) -> None:
         uuids: list[str] = await self.db(self.journal.event_targets, project)
@@ -193,20 +255,46 @@ class _Verification:
             return
         wanted = set(uuids)
         paginator = view.persons.deletion_status
+        since = self._requests_since()
+        fresh: set[str] = set()  # persons with a row of this job's request
+        older: dict[str, str | None] = {}  # persons whose rows all predate it: when
 
         async def keep(rows: list[DeletionStatus]) -> None:
-            mine = [(r.person_uuid, r.status, r.created_at, r.delete_verified_at)
-                    for r in rows if r.person_uuid.lower() in wanted]
+            """Only a row written for this job's request proves its event deletion: a person
+            erased before (and back: PostHog derives a uuid from the distinct id) has an older
+            row, completed before this request was made. The newest fresh row wins."""
+            mine: dict[str, DeletionStatus] = {}
+            for r in rows:
+                key = r.person_uuid.lower()
+                if key not in wanted:
+                    continue
+                if since is not None and r.created_at is not None and r.created_at < since:
+                    if key not in fresh:
+                        older.setdefault(key, _iso(r.created_at))
+                    continue
+                best = mine.get(key)
+                if best is None or (r.created_at and best.created_at and
+                                    r.created_at > best.created_at):
+                    mine[key] = r
             if mine:
-                await self.job._journaled(self.journal.record_event_rows, project, mine)
+                fresh.update(mine)
+                for key in mine:
+                    older.pop(key, None)
+                await self.job._journaled(self.journal.record_event_rows, project, [
+                    (r.person_uuid, r.status, r.created_at, r.delete_verified_at)
+                    for r in mine.values()])
+
+        patiently = self.projects._patiently  # 5xx retried for the job's patience, as chunks
 
         async def page(offset: int, limit: int) -> Page[DeletionStatus]:
-            result: Page[DeletionStatus] = await paginator(limit=limit, offset=offset).first_page()
+            result: Page[DeletionStatus] = await patiently(
+                lambda: paginator(limit=limit, offset=offset).first_page())
             await keep(result.results)
             return result
 
         async def rows(person_uuid: str) -> list[DeletionStatus]:
-            found: list[DeletionStatus] = await paginator(person_uuid=person_uuid).to_list()
+            found: list[DeletionStatus] = await patiently(
+                lambda: paginator(person_uuid=person_uuid).to_list())
             await keep(found)
             return found
 
@@ -216,11 +304,30 @@ class _Verification:
         def batch_ran(requested_at: str | None) -> bool:
             return requested_at is None or now >= self.schedule.next_after(_parse(requested_at))
 
-        await self.job._journaled(self.journal.record_missing_rows, project, lookup.missing,
-                                  batch_ran)
+        missing = [u for u in (*lookup.missing, *lookup.rows) if u not in fresh]
+        await self.job._journaled(self.journal.record_missing_rows, project, missing,
+                                  batch_ran, older)
+
+    def _requests_since(self) -> datetime | None:
+        """Rows created before this (less :data:`~posthog_async._constants.DELETION_ROW_SKEW`
+        for the clocks' difference) are not of this job: its journal did not exist yet."""
+        created = self.journal.get_meta("created_at")
+        if not created:
+            return None
+        return _parse(created) - timedelta(seconds=C.DELETION_ROW_SKEW)
+
+    def _job_times(self) -> tuple[str, str]:
+        """When the deletion job began (its journal was created) and when its last chunk was
+        settled: the verify report keeps the job's own times (the verification's are in its
+        ``verification`` section), so it never hides when the erasure ran."""
+        started = self.journal.get_meta("created_at") or ""
+        row = self.journal.connection.execute(
+            "SELECT MAX(updated_at) FROM chunks WHERE state IN ('done', 'failed')").fetchone()
+        return started, (row[0] if row and row[0] else "")
 
     def report(self) -> JobReport:
-        report = build_report(self.journal, started_at="", finished_at=utc_now(),
+        started_at, finished_at = self._job_times()
+        report = build_report(self.journal, started_at=started_at, finished_at=finished_at,
                               interrupted=self.job.stopping, stopped=None, deletion_status=None,
                               notes=self.job.notes)
         verification = report.verification or {}
@@ -239,7 +346,9 @@ async def verify_job(
     clock: Callable[[], datetime] | None = None,
 ) -> JobReport:
     """Verify what ``job`` did (see the module docstring); return its report, whose
-    ``verification["state"]`` is ``verified``, ``pending`` or ``failed``.
+    ``verification["state"]`` is ``verified``, ``pending``, ``failed`` or ``unverifiable``.
+    The report keeps the job's ``started_at``/``finished_at``; the verification's own times
+    are ``verification["started_at"]`` and ``["checked_at"]``.
 
     ``wait``: check again every ``interval`` seconds while work is pending at PostHog, until
     it is not or ``until`` (an aware datetime) passes. ``queued_grace``: how long a queued

@@ -62,6 +62,13 @@ class Directory:
         self.organizations[org.id] = org
         return org
 
+    def memberships(self) -> list[dict[str, Any]]:
+        """``/api/users/@me/``'s ``organizations``: every one of the user's, whatever a key's
+        scopes (``OrganizationBasicSerializer``)."""
+        return [{"id": o.id, "name": o.name, "slug": o.name.lower().replace(" ", "-"),
+                 "logo_media_id": None, "membership_level": o.membership_level}
+                for o in self.organizations.values()]
+
     def organization_of(self, project: ProjectData) -> FakeOrganization:
         return self.organizations[project.organization_id]
 

@@ -131,7 +131,8 @@ class FakePostHog(OrganizationKnobs):
         self.handlers = Handlers(
             persons=PersonHandlers(), queries=PersonQueries(short_pages), deletions=self.deletions,
             definitions=DefinitionHandlers(), subscriptions=SubscriptionHandlers(),
-            sharing=SharingHandlers(advanced_permissions), users=UserHandlers(),
+            sharing=SharingHandlers(advanced_permissions),
+            users=UserHandlers(self.directory.memberships),
             organizations=OrganizationHandlers(self.directory, self.keys),
             query_api=self.queries,
         )

@@ -4,6 +4,7 @@ itself (PostHog's ``UserViewSet``: ``@me`` works, any other lookup is a 403)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import FakeAPIError, permission_denied
@@ -59,8 +60,11 @@ _NO_EMAIL_CHANGE = ("You can only change your email or password from the PostHog
 
 
 class UserHandlers:
-    def __init__(self) -> None:
+    def __init__(self, organizations: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.me: dict[str, Any] = copy.deepcopy(OWNER)
+        #: The user's memberships, every organisation whatever the key's scopes (PostHog's
+        #: ``UserSerializer.organizations``); default: the one in ``OWNER``.
+        self.organizations = organizations
 
     def list(self, req: Req) -> Reply:
         """A non-staff caller's queryset is its own row; ``is_staff`` and ``email`` filter it."""
@@ -78,6 +82,8 @@ class UserHandlers:
     def _me(self, req: Req) -> dict[str, Any]:
         if req.params["uuid"] != "@me":  # even the caller's own uuid: only ``@me`` is allowed
             raise permission_denied(_ONLY_ME)
+        if self.organizations is not None:
+            self.me["organizations"] = self.organizations()
         return self.me
 
     def retrieve(self, req: Req) -> Reply:
