@@ -1,4 +1,5 @@
-"""``ph.persons``: every ``persons/`` endpoint, one call per method, plus the ``*_all`` helpers.
+"""``ph.persons``: every ``persons/`` endpoint, one call per method (the calls on many persons
+and the ``*_all`` helpers are in ``_batches``).
 
 Rate limits: PostHog counts every persons call except deletes in one bucket (240 a minute per
 key); ``DELETE persons/:id/`` and ``bulk_delete`` have their own (480 a minute, 4800 an hour).
@@ -7,53 +8,34 @@ Person ids in paths may be a UUID or the numeric ``id``; distinct ids go in quer
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, Literal
 
 from ... import _constants as C
 from ..._exceptions import PersonalAPIKeyNotAllowedError
-from ..._bulk import BulkDeleteReport, LookupReport, ProgressCallback, bulk_delete_all
-from ..._bulk import iter_lookup, lookup_all
-from ..._chunk_step import ChunkStep, WaitCallback
-from ..._ids import IdSource
-from ..._models import JSON, BatchPersons, BulkDeleteResult, DeletionStatus, Person, PersonAtTime
-from ..._models import PropertyValues, accepted_bulk_delete
+from ..._chunk_step import WaitCallback
+from ..._models import JSON, DeletionStatus, Person, PersonAtTime
+from ..._models import PropertyValues
 from ..._pagination import AsyncPaginator
-from ..._ratelimit import Bucket
 from ..._validation import (
     exactly_one, require_choice, require_id_list, require_person_id, require_text, require_uuid,
 )
-from .._base import Format, Resource
+from .._base import Format
 from ..query import Query
 from ._actors import PersonActors
+from ._batches import DELETES, PersonBatches
 from ._export import PersonsExport
 from ._verification import PersonVerification
 
 __all__ = ["Persons"]
 
-IdKind = Literal["ids", "distinct_ids"]
-#: ``list[str]``, named so the ``list`` method does not shadow it in annotations.
-Ids = list[str]
 DELETION_STATUSES = ("pending", "completed", "all")
-DELETES: Bucket = "person_deletes"
 
 
-def _by_key(batch: BatchPersons, kind: IdKind) -> dict[str, Person]:
-    if isinstance(batch.results, dict):
-        return batch.results
-    if kind == "ids":
-        return {p.uuid: p for p in batch.results}
-    return {d: p for p in batch.results for d in p.distinct_ids}
-
-
-class Persons(Resource):
-    """Everything under ``/api/projects/:project_id/persons/``."""
-
-    bucket = "persons"
-
-    def _persons(self, suffix: str = "") -> str:
-        return f"{self._base()}/persons/{suffix}"
+class Persons(PersonBatches):
+    """Everything under ``/api/projects/:project_id/persons/`` (the calls on many persons at
+    once, and the helpers for any number of ids, come from :class:`PersonBatches`)."""
 
     def _person(self, id: str | int, suffix: str = "") -> str:
         return self._persons(f"{require_person_id(id)}/{suffix}")
@@ -68,7 +50,9 @@ class Persons(Resource):
     def verification(self) -> PersonVerification:
         """Reads that prove deletions happened: lookups that no longer find persons, and
         event-deletion rows that turned ``completed``."""
-        return PersonVerification(self._transport, self._scope, self)
+        return PersonVerification(self._transport, self._scope,
+                                  batch_by_uuids=self.batch_by_uuids,
+                                  deletion_status=self.deletion_status)
 
     def export(self, *, page_size: int = C.KEYSET_PAGE_SIZE, after: str | None = None,
                on_wait: WaitCallback | None = None) -> PersonsExport:
@@ -234,67 +218,6 @@ class Persons(Resource):
             error.args = (error.message,)
             raise
 
-    # -- many persons in one call ---------------------------------------------------------
-
-    async def bulk_delete(
-        self, *, ids: Sequence[str] | None = None, distinct_ids: Sequence[str] | None = None,
-        delete_events: bool = False, delete_recordings: bool = False, keep_person: bool = False,
-    ) -> BulkDeleteResult:
-        """``POST persons/bulk_delete/`` (scope ``person:write``): delete up to 1000 persons.
-
-        Pass person UUIDs as ``ids`` *or* ``distinct_ids``. Ids that match nobody are just not
-        counted. If the answer is lost (``APIConnectionError`` with ``maybe_processed``), the
-        call is not re-sent for you: a re-send would find nobody for the persons already
-        deleted. :meth:`bulk_delete_all` settles that case and names every id's outcome.
-
-        Example::
-
-            result = await ph.persons.bulk_delete(distinct_ids=["u1", "u2"], delete_events=True)
-            print(result.persons_found, result.persons_deleted)
-        """
-        exactly_one(("ids", "distinct_ids"), (ids, distinct_ids))
-        kind: IdKind = "ids" if ids is not None else "distinct_ids"
-        checked = require_id_list(ids if ids is not None else distinct_ids or [], kind,
-                                  maximum=C.MAX_BULK_DELETE_IDS, uuids=kind == "ids")
-        return await self._bulk_delete(kind, checked, delete_events=delete_events,
-                                       delete_recordings=delete_recordings,
-                                       keep_person=keep_person)
-
-    async def _bulk_delete(self, kind: IdKind, ids: Ids, **flags: bool) -> BulkDeleteResult:
-        path = self._persons("bulk_delete/")  # a 2xx that is not PostHog's answer raises:
-        return accepted_bulk_delete(await self._call(  # see accepted_bulk_delete
-            "POST", path, cast_to=BulkDeleteResult, json={kind: ids, **flags}, bucket=DELETES,
-            idempotent=False), what=f"POST {path}")
-
-    async def batch_by_distinct_ids(self, distinct_ids: Sequence[str]) -> dict[str, Person]:
-        """``POST persons/batch_by_distinct_ids/`` (scope ``person:read``): up to 200 ids.
-
-        Returns ``{distinct_id: Person}`` (each person with at most 10 of its distinct ids);
-        unknown ids are absent. More than 200 is refused here: PostHog would drop the rest.
-
-        Example: ``found = await ph.persons.batch_by_distinct_ids(["u1", "u2"])``
-        """
-        ids = require_id_list(distinct_ids, "distinct_ids", maximum=C.MAX_BATCH_DISTINCT_IDS)
-        return await self._batch("distinct_ids", ids)
-
-    async def batch_by_uuids(self, uuids: Sequence[str]) -> dict[str, Person]:
-        """``POST persons/batch_by_uuids/`` (scope ``person:read``): up to 200 UUIDs.
-
-        Returns ``{uuid: Person}`` keyed by canonical lower-case UUID. Every UUID is checked
-        first (one malformed UUID fails PostHog's whole call); more than 200 is refused here.
-
-        Example: ``found = await ph.persons.batch_by_uuids([uuid1, uuid2])``
-        """
-        checked = require_id_list(uuids, "uuids", maximum=C.MAX_BATCH_UUIDS, uuids=True)
-        return await self._batch("ids", checked)
-
-    async def _batch(self, kind: IdKind, ids: Ids) -> dict[str, Person]:
-        suffix, field = (("batch_by_uuids/", "uuids") if kind == "ids"
-                         else ("batch_by_distinct_ids/", "distinct_ids"))
-        batch = await self._call("POST", self._persons(suffix), cast_to=BatchPersons,
-                                 json={field: ids}, idempotent=True, read=True)
-        return _by_key(batch, kind)
-
     # -- other person endpoints ------------------------------------------------------------
 
     async def cohorts(self, *, person_id: str | int, format: Format = "json") -> JSON:
@@ -355,105 +278,3 @@ class Persons(Resource):
         )
         return await self._call("GET", self._persons("properties_at_time/"),
                                 cast_to=PersonAtTime, params=params)
-
-    # -- any number of ids ------------------------------------------------------------------
-
-    def _concurrency(self, concurrency: int | None) -> int:
-        if concurrency is not None and concurrency <= 0:
-            raise ValueError("concurrency must be positive")
-        return concurrency or self._transport.config.max_concurrency
-
-    def deletion_step(
-        self, kind: IdKind, *, delete_events: bool = False, delete_recordings: bool = False,
-        keep_person: bool = False, resolve: bool = False, dry_run: bool = False,
-        patience: float = 600.0, on_wait: WaitCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ChunkStep:
-        """The per-chunk step :meth:`bulk_delete_all` and ``DeletionJob`` run (ids already clean)."""
-
-        async def delete(ids: Ids) -> BulkDeleteResult:
-            return await self._bulk_delete(kind, ids, delete_events=delete_events,
-                                           delete_recordings=delete_recordings,
-                                           keep_person=keep_person)
-
-        async def lookup(ids: Ids) -> dict[str, Person]:
-            return await self._batch(kind, ids)
-
-        return ChunkStep(delete=None if dry_run else delete, lookup=lookup,
-                         lookup_size=C.MAX_BATCH_UUIDS if kind == "ids" else C.MAX_BATCH_DISTINCT_IDS,
-                         resolve=resolve or dry_run, kind=kind, keep_person=keep_person,
-                         delete_events=delete_events, delete_recordings=delete_recordings,
-                         patience=patience, on_wait=on_wait, should_stop=should_stop)
-
-    async def bulk_delete_all(
-        self, *, ids: IdSource | None = None, distinct_ids: IdSource | None = None,
-        delete_events: bool = False, delete_recordings: bool = False, keep_person: bool = False,
-        resolve: bool = False, chunk_size: int = C.MAX_BULK_DELETE_IDS,
-        concurrency: int | None = None, dedupe: bool = True,
-        on_progress: ProgressCallback | None = None, stop_on_error: bool = False,
-    ) -> BulkDeleteReport:
-        """Delete any number of persons, ``chunk_size`` (≤ 1000) per ``bulk_delete`` call.
-
-        ``ids`` (UUIDs) or ``distinct_ids`` may be any iterable or async iterable, read lazily.
-        Blank ids, duplicates and invalid ids are dropped and counted in ``report.input``
-        (``report.rejected`` says why). Chunks run concurrently under the client's limits. A
-        chunk whose answer is lost is looked up again before it is re-sent, so nobody it
-        deleted is reported "not found". ``resolve=True`` looks every chunk up first (batch
-        lookups, in PostHog's persons bucket) so every id's outcome is exact. A bad key, a
-        missing scope or project, or a refused connection stops the job at once.
-
-        Example::
-
-            report = await ph.persons.bulk_delete_all(
-                distinct_ids=(line.strip() for line in open("erase.txt")), delete_events=True)
-            assert report.ok, report.failed_ids
-        """
-        exactly_one(("ids", "distinct_ids"), (ids, distinct_ids))
-        if not 1 <= chunk_size <= C.MAX_BULK_DELETE_IDS:
-            raise ValueError(f"chunk_size must be between 1 and {C.MAX_BULK_DELETE_IDS}")
-        kind: IdKind = "ids" if ids is not None else "distinct_ids"
-        step = self.deletion_step(kind, delete_events=delete_events, keep_person=keep_person,
-                                  delete_recordings=delete_recordings, resolve=resolve)
-        return await bulk_delete_all(
-            ids if ids is not None else distinct_ids or (), step=step, uuids=kind == "ids",
-            chunk_size=chunk_size, concurrency=self._concurrency(concurrency), dedupe=dedupe,
-            on_progress=on_progress, stop_on_error=stop_on_error)
-
-    async def batch_by_distinct_ids_all(
-        self, distinct_ids: IdSource, *, concurrency: int | None = None
-    ) -> LookupReport:
-        """Look up any number of distinct ids, 200 per call (PostHog's silent cap). A call that
-        fails is listed in ``report.failed``; a bad key, scope or project raises at once.
-
-        Example::
-
-            report = await ph.persons.batch_by_distinct_ids_all(ids)
-            print(len(report.found), "found;", report.not_found[:5])
-        """
-        return await lookup_all(
-            distinct_ids, lambda chunk: self._batch("distinct_ids", chunk),
-            chunk_size=C.MAX_BATCH_DISTINCT_IDS, concurrency=self._concurrency(concurrency),
-            uuids=False)
-
-    async def batch_by_uuids_all(
-        self, uuids: IdSource, *, concurrency: int | None = None
-    ) -> LookupReport:
-        """Look up any number of person UUIDs, 200 per call; malformed ones are reported."""
-        return await lookup_all(
-            uuids, lambda chunk: self._batch("ids", chunk), chunk_size=C.MAX_BATCH_UUIDS,
-            concurrency=self._concurrency(concurrency), uuids=True)
-
-    def iter_by_distinct_ids(
-        self, distinct_ids: IdSource, *, concurrency: int | None = None
-    ) -> AsyncIterator[tuple[Ids, dict[str, Person], Exception | None]]:
-        """Stream lookups: yields ``(chunk, found, error)`` as each 200-id call completes.
-
-        Example::
-
-            async for chunk, found, error in ph.persons.iter_by_distinct_ids(ids):
-                ...
-        """
-        return iter_lookup(
-            distinct_ids, lambda chunk: self._batch("distinct_ids", chunk),
-            chunk_size=C.MAX_BATCH_DISTINCT_IDS, concurrency=self._concurrency(concurrency),
-            uuids=False)

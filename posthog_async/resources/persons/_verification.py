@@ -8,21 +8,21 @@ both are in PostHog's ``persons`` bucket (240 calls a minute per key).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ... import _constants as C
 from ..._bulk import iter_lookup
-from ..._chunk_step import is_fatal
+from ..._chunk_step import LookupChunk, is_fatal
 from ..._event_deletions import DeletionStatusLookup, find_deletion_statuses
 from ..._ids import IdSource
 from ..._models import DeletionStatus, Page, Person
+from ..._pagination import AsyncPaginator
 from ..._transport import Transport
 from .._base import Resource, Scope
 
-if TYPE_CHECKING:
-    from ._persons import Persons
+#: ``persons.deletion_status``: the paginator of ``GET persons/deletion_status/``.
+DeletionStatusPages = Callable[..., AsyncPaginator[DeletionStatus]]
 
 __all__ = ["PersonVerification", "GoneCheck"]
 
@@ -40,13 +40,16 @@ class GoneCheck:
 
 
 class PersonVerification(Resource):
-    """Reads that verify deletions, for ``/api/projects/:id/persons/``."""
+    """Reads that verify deletions, for ``/api/projects/:id/persons/``: built on two calls of
+    ``ph.persons`` (``batch_by_uuids``, ``deletion_status``), passed in as plain callables."""
 
     bucket = "persons"
 
-    def __init__(self, transport: Transport, scope: Scope, persons: Persons) -> None:
+    def __init__(self, transport: Transport, scope: Scope, *, batch_by_uuids: LookupChunk,
+                 deletion_status: DeletionStatusPages) -> None:
         super().__init__(transport, scope)
-        self._persons = persons
+        self._batch_by_uuids = batch_by_uuids
+        self._deletion_status = deletion_status
 
     async def check_gone(
         self, uuids: IdSource, *, concurrency: int | None = None
@@ -61,7 +64,7 @@ class PersonVerification(Resource):
             async for check in ph.project(2).persons.verification.check_gone(uuids):
                 journal.record(check.gone, check.found, check.error)
         """
-        lookups = iter_lookup(uuids, self._persons.batch_by_uuids, chunk_size=C.MAX_BATCH_UUIDS,
+        lookups = iter_lookup(uuids, self._batch_by_uuids, chunk_size=C.MAX_BATCH_UUIDS,
                               concurrency=concurrency or self._transport.config.max_concurrency,
                               uuids=True)
         try:
@@ -86,7 +89,7 @@ class PersonVerification(Resource):
             found = await ph.persons.verification.deletion_statuses(uuids)
             done = {u: row.delete_verified_at for u, row in found.completed.items()}
         """
-        paginator = self._persons.deletion_status
+        paginator = self._deletion_status
 
         async def page(offset: int, limit: int) -> Page[DeletionStatus]:
             result: Page[DeletionStatus] = await paginator(limit=limit, offset=offset).first_page()
