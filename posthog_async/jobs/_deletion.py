@@ -41,6 +41,7 @@ from ._loading import IterableInput, check_host, prepare
 from ._report import JobReport
 from ._report_build import build_report
 from ._status_counts import deletion_status_counts
+from ._verify import verify_job
 
 __all__ = ["DeletionJob", "JobProgress", "JobOptions"]
 
@@ -238,8 +239,6 @@ class DeletionJob:
         deleted or queued is no longer found, and, if it asked for ``delete_events``, their
         ``deletion_status`` rows are ``completed``. Journaled and resumable like the job; the
         report's ``verification`` says what is verified, pending or wrong."""
-        from ._verify import verify_job
-
         return await verify_job(self, **kwargs)
 
     async def report(self) -> JobReport:

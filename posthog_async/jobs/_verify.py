@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -49,9 +49,7 @@ from ._journal import Journal
 from ._loading import check_host, check_unchanged
 from ._report import JobReport
 from ._report_build import VERIFICATION_META, build_report
-
-if TYPE_CHECKING:
-    from ._deletion import DeletionJob
+from ._verifiable import VerifiableJob
 
 __all__ = ["EventBatchSchedule", "VerifyProgress", "verify_job"]
 
@@ -115,7 +113,7 @@ def _iso(moment: datetime) -> str:
 
 
 class _Verification:
-    def __init__(self, job: DeletionJob, journal: Journal, projects: Projects, *,
+    def __init__(self, job: VerifiableJob, journal: Journal, projects: Projects, *,
                  queued_grace: float, schedule: EventBatchSchedule,
                  on_progress: Callable[[VerifyProgress], object] | None,
                  clock: Callable[[], datetime]) -> None:
@@ -339,7 +337,7 @@ class _Verification:
 
 
 async def verify_job(
-    job: DeletionJob, *, wait: bool = False, until: datetime | None = None,
+    job: VerifiableJob, *, wait: bool = False, until: datetime | None = None,
     interval: float = C.VERIFY_INTERVAL, queued_grace: float = C.QUEUED_DELETION_GRACE,
     schedule: EventBatchSchedule | None = None,
     on_progress: Callable[[VerifyProgress], object] | None = None,
