@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 
 import aiohttp
 import anyio
@@ -28,12 +29,38 @@ import anyio
 from . import _constants as C
 from ._exceptions import PostHogError
 
-__all__ = ["CLOSED_MESSAGE", "LoopPool", "Slots", "Turn", "Forks", "close_socket"]
+__all__ = ["CLOSED_MESSAGE", "LoopPool", "Slots", "Turn", "Forks", "close_socket", "urgent"]
 
 logger = logging.getLogger("posthog_async")
 
 CLOSED_MESSAGE = ("this AsyncPostHog client is closed; create a new one (a client created at "
                   "module level needs no aclose(): each event loop's pool closes with the loop)")
+
+
+#: Set (by :func:`urgent`) around a call that must not queue behind others: it goes to the
+#: front of every queue it meets (a bucket's turn, a concurrency slot).
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("posthog_async_urgent", default=False)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """Calls made inside go ahead of every call queued on this loop (still paced: a bucket's
+    windows hold for them too). For a query's cancel, which must not wait behind the other
+    queries' status polls: every second it waits, the server runs the query for nothing and
+    holds one of the project's 3 query slots."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+def _enqueue(waiters: deque[asyncio.Future[bool]], waiter: asyncio.Future[bool]) -> None:
+    """Behind every waiter, or ahead of them all for an :func:`urgent` call."""
+    if _URGENT.get():
+        waiters.appendleft(waiter)
+    else:
+        waiters.append(waiter)
 
 
 class Forks:
@@ -83,7 +110,7 @@ class Slots:
         if self.try_take():
             return True
         waiter = self._loop.create_future()
-        self._waiters.append(waiter)
+        _enqueue(self._waiters, waiter)
         timer = None if until is None else self._loop.call_at(until, _give_up, waiter)
         try:
             got: bool = await waiter
@@ -124,6 +151,46 @@ def _give_up(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
+class TurnLock:
+    """A FIFO lock (``asyncio.Lock``'s ``acquire``, ``release``, ``locked``) that an
+    :func:`urgent` call enters ahead of the queue. Released, it goes straight to the next
+    waiter; a waiter cancelled after it was handed the lock passes it on."""
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self) -> bool:
+        if not self._held and not self._waiters:
+            self._held = True
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        _enqueue(self._waiters, waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock, and cancelled before it could use it
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        return True
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)  # the lock goes to it, still held
+                return
+        self._held = False
+
+
 class Turn:
     """One bucket's queue on one loop: a FIFO lock (the call at the head waits for the bucket's
     room) and how many calls are in the queue (the lock-free fast path never overtakes them)."""
@@ -131,7 +198,7 @@ class Turn:
     __slots__ = ("count", "lock")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self.lock = TurnLock()
         self.count = 0
 
 

@@ -5,7 +5,8 @@ whatever stage it is at: still being sent, running on the server (a blocking que
 running in ClickHouse when its client goes away), or polled. The DELETE is sent when the
 awaiting task is cancelled (awaited, shielded: the loop may be ending with the task), and when
 our own timeout or deadline gives up (in the background: the caller's deadline holds, also
-when the DELETE must wait for a concurrency slot); it is best effort, at most 5 s.
+when the DELETE must wait for a concurrency slot); it is best effort, goes ahead of every call
+queued for its buckets, and a cancel that was not answered is logged as a WARNING.
 
 PostHog runs at most 3 queries at once per team and answers a 4th with a 429 after holding it
 up to 30 s; :class:`QueryGate` keeps at most ``limit`` queries of one project in flight per
@@ -18,7 +19,7 @@ view's ``deadline``, ``max_wait`` and ``max_retries`` (``ph.with_options(...)``)
 to every other call. A view's ``deadline`` bounds the *whole* query: the wait for a query slot,
 the POST, every poll of an asynchronous query and the backoff between them; each request gets
 what is left of it. The query's own ``deadline`` (600 s by default) bounds it too: whichever
-is shorter ends the query, and it is cancelled on the server either way. The view's deadline
+is shorter ends the query, and a cancel is sent to the server either way. The view's deadline
 wins when shorter because it is the caller's promise (a web handler's 2 s must not become a
 10-minute poll), the query's when shorter because it is the only bound a caller without one has.
 """
@@ -26,6 +27,7 @@ wins when shorter because it is the caller's promise (a web handler's 2 s must n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -51,6 +53,7 @@ from ..._exceptions import (
 )
 from ..._query_models import QueryResponse, decode_query_response, decode_query_status
 from ..._ratelimit import Bucket
+from ..._pool import urgent
 from ..._transport import Transport
 
 __all__ = ["QueryGate", "QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS"]
@@ -77,7 +80,7 @@ class _LoopGate:
     def __init__(self) -> None:
         self.changed = asyncio.Condition()
         self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.background: set[asyncio.Task[None]] = set()
+        self.background: set[asyncio.Task[Any]] = set()
 
 
 class QueryGate:
@@ -99,7 +102,7 @@ class QueryGate:
             gate = self._loops[loop] = _LoopGate()
         return gate
 
-    def keep(self, task: asyncio.Task[None]) -> None:
+    def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task of the running loop (a cancel) until it is done."""
         tasks = self._here().background
         tasks.add(task)
@@ -163,7 +166,7 @@ class _Bounds:
         return DeadlineExceededError(
             f"POST {self.path}: the view's deadline of {self.deadline:g}s exceeded after "
             f"{now - self.started:.2f}s (waiting for {self.stage})"
-            + ("; the query was cancelled on the server" if self.sent else ""),
+            + ("; cancelling the query on the server in the background" if self.sent else ""),
             method="POST", path=self.path, deadline=self.deadline, waited=now - self.started,
             attempts=self.requests, waiting_for=self.stage, maybe_processed=self.sent)
 
@@ -210,7 +213,8 @@ class QuerySender:
                 raise bounds.exceeded() from None
             raise APITimeoutError(
                 f"POST {self._path}: query {query_id} still running after {deadline:g}s "
-                "(cancelled on the server)", method="POST", path=self._path) from None
+                "(cancelling it on the server in the background)", method="POST",
+                path=self._path) from None
         except APITimeoutError:
             give_up = True
             raise
@@ -292,15 +296,38 @@ class QuerySender:
                 return decode_query_response(msgspec.json.encode(inner["results"]), cls)
         return answer
 
-    async def _cancel(self, query_id: str) -> None:
-        """``DELETE query/:id/``: shielded, best effort, bounded in time."""
+    async def _cancel(self, query_id: str) -> bool:
+        """``DELETE query/:id/``: shielded, best effort, bounded in time; true if answered.
+
+        PostHog counts the DELETE as it counts a status poll (``QueryViewSet.get_throttles``:
+        no ``query`` in its body, so ``clickhouse_burst`` + ``clickhouse_sustained``, or the
+        "API queries" plan's throttles), so it is paced in the same buckets; but it goes ahead
+        of every call queued there (:func:`urgent`): behind the other queries' polls, paced
+        one per 3 s, it would wait out its bound and the query would run on, holding one of
+        the project's 3 slots. Its bound is its own timeout plus the pacing it still needs
+        with one call going first (the call at the head of a bucket's queue keeps its turn).
+        A cancel that was not answered is logged as a WARNING."""
         path = f"{self._path}{query_id}/"
-        with anyio.CancelScope(shield=True), anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT):
-            try:
-                await self._transport.request("DELETE", path, bucket=OTHER_QUERY_BUCKETS,
-                                              timeout=C.QUERY_CANCEL_TIMEOUT)
-            except PostHogError as error:
-                logger.info("could not cancel query %s: %s", query_id, error)
+        limiter = self._transport.rate_limiter
+        failure = "no answer within its bound"
+        with anyio.CancelScope(shield=True):
+            pacing = 0.0
+            if limiter is not None:
+                with anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT), contextlib.suppress(Exception):
+                    pacing = await limiter.wait_time(OTHER_QUERY_BUCKETS, ahead=1)
+            with anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT + pacing), urgent():
+                try:
+                    await self._transport.request("DELETE", path, bucket=OTHER_QUERY_BUCKETS,
+                                                  timeout=C.QUERY_CANCEL_TIMEOUT)
+                except PostHogError as error:
+                    failure = str(error)
+                else:
+                    logger.debug("cancelled query %s on the server", query_id)
+                    return True
+        logger.warning("could not cancel query %s on the server (it may run on until PostHog's "
+                       "own time limit, holding one of the project's query slots): %s",
+                       query_id, failure)
+        return False
 
 
 def _unexpected(method: str, path: str, content: bytes, exc: Exception) -> UnexpectedResponseError:
