@@ -319,10 +319,15 @@ class LoopPool:
         left behind in the parent of a fork): close what can be closed without running it.
 
         Best effort through aiohttp's and asyncio's internals, so that the sockets are closed
-        now rather than reported unclosed when collected."""
+        now rather than reported unclosed when collected. In the child of a fork only the
+        child's copies of the sockets are closed, and nothing of the loop is touched: the loop
+        is the parent's, and so is its epoll instance (registrations belong to the open file,
+        which parent and child share). Closing a connection through its asyncio transport would
+        unregister the parent's socket from it, and the parent would never see its answer."""
         if self.closed:
             return
         self.closed = True
+        forked = self.forks != Forks.count
         if self._closer is not None:  # finish the generator here: no finalizer on a dead loop
             with contextlib.suppress(StopIteration, RuntimeError):
                 self._closer.aclose().send(None)
@@ -331,11 +336,23 @@ class LoopPool:
             return
         protocols = [proto for conns in getattr(connector, "_conns", {}).values()
                      for proto, _ in conns] + list(getattr(connector, "_acquired", ()))
-        with contextlib.suppress(Exception):
-            connector._close()  # marks the session closed; on a closed loop it touches nothing
+        if forked:
+            _forget(connector)
+        else:
+            with contextlib.suppress(Exception):
+                connector._close()  # marks the session closed; on a closed loop it touches nothing
         for proto in protocols:
             close_socket(getattr(proto, "transport", None))
         logger.debug("closed the connection pool of an event loop that ended")
+
+
+def _forget(connector: aiohttp.BaseConnector) -> None:
+    """Mark ``connector`` (and so its session) closed without closing anything through its loop
+    (a fork child's copy of the parent's): no "Unclosed" warning when it is collected."""
+    with contextlib.suppress(AttributeError, TypeError):
+        connector._closed = True
+        connector._conns.clear()
+        connector._acquired.clear()
 
 
 async def _until_loop_ends(pool: LoopPool) -> AsyncGenerator[None, None]:
