@@ -285,7 +285,13 @@ class LoopPool:
         await self._closer.__anext__()
 
     async def aclose(self) -> None:
-        """Cancel every waiting call and attempt in flight, then close the session. At once."""
+        """Cancel every waiting call and attempt in flight, then close the session. At once.
+
+        From another loop (this pool's loop was closed by hand, is left idle, or is the
+        parent's of a fork) nothing of this pool can run: it is discarded instead."""
+        if asyncio.get_running_loop() is not self.loop or self.forks != Forks.count:
+            self.discard()
+            return
         self.closed = True
         await self._shut_down()
         if self._closer is not None:
@@ -319,8 +325,10 @@ class LoopPool:
         left behind in the parent of a fork): close what can be closed without running it.
 
         Best effort through aiohttp's and asyncio's internals, so that the sockets are closed
-        now rather than reported unclosed when collected. In the child of a fork only the
-        child's copies of the sockets are closed, and nothing of the loop is touched: the loop
+        now rather than reported unclosed when collected; never through the transports, whose
+        closing would need the loop to run. A loop of this process left idle (it may run again)
+        forgets the sockets first. In the child of a fork only the child's copies of the
+        sockets are closed, and nothing of the loop is touched: the loop
         is the parent's, and so is its epoll instance (registrations belong to the open file,
         which parent and child share). Closing a connection through its asyncio transport would
         unregister the parent's socket from it, and the parent would never see its answer."""
@@ -336,13 +344,11 @@ class LoopPool:
             return
         protocols = [proto for conns in getattr(connector, "_conns", {}).values()
                      for proto, _ in conns] + list(getattr(connector, "_acquired", ()))
-        if forked:
-            _forget(connector)
-        else:
-            with contextlib.suppress(Exception):
-                connector._close()  # marks the session closed; on a closed loop it touches nothing
-        for proto in protocols:
-            close_socket(getattr(proto, "transport", None))
+        transports = [getattr(proto, "transport", None) for proto in protocols]
+        _forget(connector)  # never through the loop: it is closed, idle, or the parent's
+        idle = not forked and not self.loop.is_closed()
+        for transport in transports:
+            close_socket(transport, self.loop if idle else None)
         logger.debug("closed the connection pool of an event loop that ended")
 
 
@@ -365,8 +371,11 @@ async def _until_loop_ends(pool: LoopPool) -> AsyncGenerator[None, None]:
             await pool._shut_down()
 
 
-def close_socket(transport: asyncio.BaseTransport | None) -> None:
-    """Close an asyncio transport's socket without its loop (which may be closed)."""
+def close_socket(transport: asyncio.BaseTransport | None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Close an asyncio transport's socket without its loop (which may be closed), first
+    unregistering it from ``loop`` (an idle loop of this process, which may run again; never
+    a fork parent's, whose epoll is shared)."""
     if transport is None:
         return
     ssl_protocol = getattr(transport, "_ssl_protocol", None)
@@ -376,6 +385,10 @@ def close_socket(transport: asyncio.BaseTransport | None) -> None:
         transport = getattr(ssl_protocol, "_transport", None)
     sock = getattr(transport, "_sock", None)
     if sock is not None:
+        if loop is not None:
+            with contextlib.suppress(Exception):
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                loop._remove_writer(sock.fileno())  # type: ignore[attr-defined]
         sock.close()
         with contextlib.suppress(AttributeError):
             transport._sock = None  # type: ignore[union-attr]

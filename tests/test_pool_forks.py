@@ -74,3 +74,48 @@ async def test_a_forked_child_using_the_client_leaves_the_parents_pool_alone(
     assert took < 1.0, (took, err)  # not the 3 s timeout of a connection nobody watches
     for noise in ("Unclosed", "ResourceWarning", "Traceback", "Exception ignored"):
         assert noise not in err, err
+
+
+#: ``aclose()`` from a new loop, for a pool whose loop was closed by hand (no
+#: ``shutdown_asyncgens``) or is left open and idle: it closes what it can and returns, and the
+#: rate limiter is closed too.
+CLOSED_FROM_ANOTHER_LOOP = """
+import asyncio, gc, sys
+from posthog_async import AsyncPostHog, LocalRateLimiter
+
+class Limiter(LocalRateLimiter):
+    closed = 0
+    async def aclose(self):
+        Limiter.closed += 1
+
+def client():
+    return AsyncPostHog(host=sys.argv[1], project_id=1, rate_limiter=Limiter())
+
+for case in ("closed by hand", "left idle"):
+    ph = client()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(ph.users.retrieve())
+    if case == "closed by hand":
+        loop.close()
+    asyncio.run(asyncio.wait_for(ph.aclose(), 3))
+    asyncio.run(asyncio.wait_for(ph.aclose(), 3))  # twice: still nothing raised
+    if case == "left idle":
+        loop.run_until_complete(asyncio.sleep(0.05))  # the loop may still run: no callback fails
+        loop.close()
+    del ph, loop
+    gc.collect()
+    print("closed", case, Limiter.closed, flush=True)
+"""
+
+
+async def test_aclose_from_another_loop_closes_what_it_can(server: FakePostHog) -> None:
+    env = {**os.environ, "POSTHOG_PERSONAL_API_KEY": API_KEY}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-W", "error::ResourceWarning", "-c", CLOSED_FROM_ANOTHER_LOOP,
+        server.url, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = (text.decode() for text in await asyncio.wait_for(proc.communicate(), 30))
+    assert proc.returncode == 0, err
+    assert "closed closed by hand 2" in out and "closed left idle 4" in out, (out, err)
+    for noise in ("Unclosed", "unclosed", "ResourceWarning", "Traceback", "Exception",
+                  "never awaited", "Task was destroyed", "RuntimeError"):
+        assert noise not in err, err
