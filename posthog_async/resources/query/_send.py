@@ -3,10 +3,11 @@
 Every query gets a ``client_query_id`` of ours, so it can be cancelled (``DELETE query/:id/``)
 whatever stage it is at: still being sent, running on the server (a blocking query keeps
 running in ClickHouse when its client goes away), or polled. The DELETE is sent when the
-awaiting task is cancelled (awaited, shielded: the loop may be ending with the task), and when
-our own timeout or deadline gives up (in the background: the caller's deadline holds, also
-when the DELETE must wait for a concurrency slot); it is best effort, goes ahead of every call
-queued for its buckets, and a cancel that was not answered is logged as a WARNING.
+awaiting task is cancelled (awaited up to 5 s, shielded: the loop may be ending with the task),
+and when our own timeout or deadline gives up (in the background: the caller's deadline holds,
+also when the DELETE must wait for a concurrency slot). It is best effort, never queues behind
+the calls of its buckets (other queries' status polls), and one that was not answered is
+logged as a WARNING.
 
 PostHog runs at most 3 queries at once per team and answers a 4th with a 429 after holding it
 up to 30 s; :class:`QueryGate` keeps at most ``limit`` queries of one project in flight per
@@ -204,8 +205,8 @@ class QuerySender:
                 async with gate_for(self._transport).slot(self._project):
                     return await self._run(query_id, body, cls, timeout, buckets, bounds)
         except anyio.get_cancelled_exc_class():
-            if bounds.sent:  # awaited (shielded): the loop may be ending with this task
-                await self._cancel(query_id)
+            if bounds.sent:
+                await self._cancel_later(query_id, C.QUERY_CANCEL_TIMEOUT)
             raise
         except TimeoutError:
             give_up = True
@@ -224,14 +225,23 @@ class QuerySender:
             if give_up and bounds.sent:
                 await self._cancel_later(query_id)
 
-    async def _cancel_later(self, query_id: str) -> None:
-        """Cancel on the server without making the caller wait: its timeout or deadline is a
-        promise, and the DELETE may have to wait for a concurrency slot (the abandoned attempt
-        of this very query keeps one until the server answers it). One turn of the loop lets
-        the DELETE take a free slot before the caller's next call does."""
+    async def _cancel_later(self, query_id: str, wait: float = 0.0) -> None:
+        """Cancel on the server in a task of its own, waiting for it at most ``wait`` seconds
+        (shielded). When we give up (a timeout, a deadline) the caller does not wait: its
+        timeout or deadline is a promise, and the DELETE may have to wait for a concurrency
+        slot (the abandoned attempt of this very query keeps one until the server answers
+        it); one turn of the loop lets the DELETE take a free slot before the caller's next
+        call does. When the awaiting task is cancelled it waits up to
+        ``QUERY_CANCEL_TIMEOUT``: the loop may be ending with the task, and the DELETE should
+        be on its way first; one that needs longer (paced behind a call of its buckets) goes
+        on in the background."""
         task = asyncio.get_running_loop().create_task(self._cancel(query_id))
         gate_for(self._transport).keep(task)
-        await asyncio.sleep(0)
+        if wait <= 0:
+            await asyncio.sleep(0)
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(wait):
+            await asyncio.shield(task)
 
     async def _run(self, query_id: str, body: dict[str, Any], cls: type[R], timeout: float,
                    buckets: tuple[Bucket, ...], bounds: _Bounds) -> R:
