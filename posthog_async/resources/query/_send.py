@@ -33,10 +33,7 @@ import dataclasses
 import logging
 import math
 import uuid
-import weakref
-from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -56,8 +53,9 @@ from ..._query_models import QueryResponse, decode_query_response, decode_query_
 from ..._ratelimit import Bucket
 from ..._pool import urgent
 from ..._transport import Transport
+from ._gate import gate_for
 
-__all__ = ["QueryGate", "QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS"]
+__all__ = ["QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS", "gate_for"]
 
 logger = logging.getLogger("posthog_async")
 R = TypeVar("R", bound=QueryResponse)
@@ -71,73 +69,6 @@ _NOT_TRANSIENT = {504, 512}
 #: A status poll lost on the way (no query status in the answer) is polled again, this often.
 _GATEWAY = {502, 504}
 _MAX_LOST = 5
-
-
-class _LoopGate:
-    """One event loop's part of a :class:`QueryGate` (asyncio objects belong to one loop)."""
-
-    __slots__ = ("background", "changed", "in_flight")
-
-    def __init__(self) -> None:
-        self.changed = asyncio.Condition()
-        self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.background: set[asyncio.Task[Any]] = set()
-
-
-class QueryGate:
-    """At most ``limit`` queries in flight per project, for one client (all its views).
-
-    A client serves successive event loops (``asyncio.run`` twice, a test client per test), so
-    the waiting and counting are per loop, as the connection pool is: each loop that runs
-    queries gets its own, dropped with the loop. ``limit`` is the client's, for every loop."""
-
-    def __init__(self, limit: int = C.MAX_QUERIES_IN_FLIGHT) -> None:
-        self.limit = limit
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGate] = (
-            weakref.WeakKeyDictionary())
-
-    def _here(self) -> _LoopGate:
-        loop = asyncio.get_running_loop()
-        gate = self._loops.get(loop)
-        if gate is None:
-            gate = self._loops[loop] = _LoopGate()
-        return gate
-
-    def keep(self, task: asyncio.Task[Any]) -> None:
-        """Hold a background task of the running loop (a cancel) until it is done."""
-        tasks = self._here().background
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    def in_flight(self, project: tuple[str, str]) -> int:
-        """Queries of ``project`` in flight on the running loop."""
-        return self._here().in_flight[project]
-
-    @asynccontextmanager
-    async def slot(self, project: tuple[str, str]) -> AsyncIterator[None]:
-        gate = self._here()
-        changed, in_flight = gate.changed, gate.in_flight
-        async with changed:
-            await changed.wait_for(lambda: in_flight[project] < self.limit)
-            in_flight[project] += 1
-        try:
-            yield
-        finally:
-            in_flight[project] -= 1
-            with anyio.CancelScope(shield=True):  # a cancelled query still frees its slot
-                async with changed:
-                    changed.notify_all()
-
-
-_gates: weakref.WeakKeyDictionary[Transport, QueryGate] = weakref.WeakKeyDictionary()
-
-
-def gate_for(transport: Transport) -> QueryGate:
-    """The client's gate (shared by every view of one client)."""
-    gate = _gates.get(transport)
-    if gate is None:
-        gate = _gates[transport] = QueryGate()
-    return gate
 
 
 class _Bounds:
