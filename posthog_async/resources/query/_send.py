@@ -43,16 +43,19 @@ from ... import _constants as C
 from ..._config import NO_OPTIONS, RequestOptions
 from ..._exceptions import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     DeadlineExceededError,
+    InternalServerError,
     PostHogError,
     UnexpectedResponseError,
 )
 from ..._query_models import QueryResponse, decode_query_response, decode_query_status
 from ..._ratelimit import Bucket
 from ..._pool import urgent
-from ..._transport import Transport
+from ..._retry import RetryEvent
+from ..._transport import Response, Transport
 from ._gate import gate_for
 
 __all__ = ["QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS", "gate_for"]
@@ -176,15 +179,48 @@ class QuerySender:
 
     async def _run(self, query_id: str, body: dict[str, Any], cls: type[R], timeout: float,
                    buckets: tuple[Bucket, ...], bounds: _Bounds) -> R:
-        bounds.stage = "the answer to the query"
-        options = bounds.request_options()
-        bounds.sent = True
-        resp = await self._transport.request("POST", self._path, bucket=buckets, json=body,
-                                             idempotent=False, timeout=timeout, options=options)
+        resp = await self._post(body, buckets, timeout, bounds)
         if resp.status == 202:
             status, _ = self._status(resp.content, "POST")
             return await self._poll(status.id or query_id, cls, timeout, bounds)
         return self._answer(resp.content, cls, "POST", self._path)
+
+    async def _post(self, body: dict[str, Any], buckets: tuple[Bucket, ...], timeout: float,
+                    bounds: _Bounds) -> Response:
+        """POST the query. A query is a read and keeps its ``client_query_id``, so sending it
+        again is safe (PostHog's ``enqueue_process_query_task`` returns the status of an id it
+        has results for, else runs it anew): a dropped connection, a 500 or a 502 is sent again
+        with the client's backoff and retry budget, as a GET would be. Not a 504 or 512 (PostHog
+        gave up on this very query: it fails again, see :func:`_explained`), nor a timeout of
+        ours (the query is slow, not lost)."""
+        transport = self._transport
+        attempt = 0
+        while True:
+            attempt += 1
+            bounds.stage = "the answer to the query"
+            options = bounds.request_options()
+            bounds.sent = True
+            try:
+                return await transport.request("POST", self._path, bucket=buckets, json=body,
+                                               idempotent=False, timeout=timeout,
+                                               options=options)
+            except (APIConnectionError, InternalServerError) as error:
+                if not _lost(error):
+                    raise
+                policy = transport.retry_policy
+                delay = policy.decide(error, attempt=attempt, idempotent=True,
+                                      max_retries=self._options.max_retries)
+                if delay is None:
+                    raise
+                budget = policy.max_retries if self._options.max_retries is None \
+                    else self._options.max_retries
+                event = RetryEvent("POST", self._path, attempt, budget + 1, delay, error)
+                logger.info("retrying POST %s in %.2fs (attempt %d of %d failed: %s)",
+                            self._path, delay, attempt, budget + 1, type(error).__name__)
+                if transport.on_retry is not None:
+                    transport.on_retry(event)
+                bounds.stage = f"the retry after {type(error).__name__} (in {delay:.2f}s)"
+                await anyio.sleep(delay)
 
     async def _poll(self, query_id: str, cls: type[R], timeout: float, bounds: _Bounds) -> R:
         """GET the status with backoff until it is complete. A poll that fails in transit (a
@@ -275,6 +311,15 @@ def _unexpected(method: str, path: str, content: bytes, exc: Exception) -> Unexp
     return UnexpectedResponseError(
         f"{method} {path}: the answer is not a query answer ({exc})", method=method, path=path,
         status_code=200, body=content[:2000].decode("utf-8", "replace"))
+
+
+def _lost(error: APIError) -> bool:
+    """A failure the transport does not retry for a POST, after which the query may simply be
+    sent again: a dropped connection that may have reached the server, a 500 or a 502 (the
+    transport retries 503s and connections that never reached the server itself)."""
+    if isinstance(error, APIConnectionError):
+        return error.maybe_processed and not isinstance(error, APITimeoutError)
+    return isinstance(error, InternalServerError) and error.status_code in (500, 502)
 
 
 def _has_status(error: APIStatusError) -> bool:
