@@ -125,7 +125,7 @@ class KeysetReader:
             fetch = functools.partial(self._run, self.sql(first=self.last_key is None),
                                       self._page_values())
             page = await patiently(fetch, max_retry_after=self.max_retry_after,
-                                   on_wait=self.on_wait, what="keyset read")
+                                   on_wait=self.on_wait, what="keyset read", run=self._run)
             rows = page.results
             if len(rows) > self.page_size:
                 raise PostHogError(f"a keyset page held {len(rows)} rows, more than its LIMIT "

@@ -20,7 +20,7 @@ from .._base import Resource
 from ._actors import ActorsPaginator, actors_source
 from ._keyset import KeysetReader, RunHogQL
 from ._send import HOGQL_BUCKETS, OTHER_QUERY_BUCKETS, QuerySender, gate_for
-from ._waits import WaitCallback
+from ._waits import ClientRun, WaitCallback
 
 __all__ = ["Query", "Refresh", "REFRESH_MODES"]
 
@@ -198,7 +198,8 @@ class Query(Resource):
                 timeout=C.QUERY_TIMEOUT, deadline=C.QUERY_DEADLINE)
             return response
 
-        return ActorsPaginator(run, query, page_limit=limit, on_wait=on_wait,
+        return ActorsPaginator(ClientRun(run, self._transport), query, page_limit=limit,
+                               on_wait=on_wait,
                                max_retry_after=self.max_retry_after)
 
     def keyset(
@@ -239,4 +240,4 @@ class Query(Resource):
         async def run(sql: str, page_values: dict[str, Any]) -> HogQLResponse:
             return await self.hogql(sql, values=page_values or None, refresh=refresh)
 
-        return run
+        return ClientRun(run, self._transport)
