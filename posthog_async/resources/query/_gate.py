@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from ... import _constants as C
+from ..._exceptions import RateLimitWaitError
 from ..._transport import Transport
 
 __all__ = ["QueryGate", "gate_for"]
@@ -60,11 +61,31 @@ class QueryGate:
         return self._here().in_flight[project]
 
     @asynccontextmanager
-    async def slot(self, project: tuple[str, str]) -> AsyncIterator[None]:
+    async def slot(self, project: tuple[str, str], *, max_wait: float | None = None,
+                   path: str = "") -> AsyncIterator[None]:
+        """A query slot of ``project``; with ``max_wait`` (the view's load shedding), waiting
+        longer than that for one raises :class:`RateLimitWaitError` instead (not sent). How
+        long the wait would be is not known (a slot frees when a query of the project ends),
+        so its ``retry_after`` is ``max_wait``, at least a second."""
         gate = self._here()
         changed, in_flight = gate.changed, gate.in_flight
+
+        def free() -> bool:
+            return in_flight[project] < self.limit
+
         async with changed:
-            await changed.wait_for(lambda: in_flight[project] < self.limit)
+            if max_wait is None:
+                await changed.wait_for(free)
+            elif not free():
+                with anyio.move_on_after(max_wait):
+                    await changed.wait_for(free)
+                if not free():
+                    raise RateLimitWaitError(
+                        f"POST {path}: not sent: the project's {self.limit} query slots "
+                        f"(queries in flight at once) stayed taken longer than its max_wait "
+                        f"of {max_wait:g}s", method="POST", path=path,
+                        retry_after=max(1.0, max_wait), bucket="query slots", bound="max_wait",
+                        limit=max_wait)
             in_flight[project] += 1
         try:
             yield

@@ -40,7 +40,7 @@ import anyio
 import msgspec
 
 from ... import _constants as C
-from ..._config import NO_OPTIONS, RequestOptions
+from ..._config import NO_LIMIT, NO_OPTIONS, RequestOptions
 from ..._exceptions import (
     APIConnectionError,
     APIError,
@@ -136,7 +136,8 @@ class QuerySender:
         give_up = False
         try:
             with anyio.fail_after(min(deadline, bounds.end - bounds.started)):
-                async with gate_for(self._transport).slot(self._project):
+                async with gate_for(self._transport).slot(
+                        self._project, max_wait=self._max_wait(), path=self._path):
                     return await self._run(query_id, body, cls, timeout, buckets, bounds)
         except anyio.get_cancelled_exc_class():
             if bounds.sent:
@@ -158,6 +159,13 @@ class QuerySender:
         finally:
             if give_up and bounds.sent:
                 await self._cancel_later(query_id)
+
+    def _max_wait(self) -> float | None:
+        """The view's ``max_wait``, else the client's (``None``: none)."""
+        max_wait = self._options.max_wait
+        if max_wait is None:
+            max_wait = self._transport.config.max_wait
+        return None if max_wait is None or max_wait == NO_LIMIT else max_wait
 
     async def _cancel_later(self, query_id: str, wait: float = 0.0) -> None:
         """Cancel on the server in a task of its own, waiting for it at most ``wait`` seconds
