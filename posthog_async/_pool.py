@@ -159,10 +159,11 @@ class TurnLock:
     waiter cancelled after it was handed the lock passes it on.
 
     An urgent call finding the lock held goes on beside the holder (a *pass*, given back by
-    its ``release``): the holder is the call at the head of the bucket's queue, waiting for
-    the bucket's room, and the two meet in the limiter, which records whichever sends first
-    and makes the other wait for the next room. Queued behind the holder instead, the urgent
-    call would wait out the holder's pacing and then its own (6 s in PostHog's 1,200-an-hour
+    its ``release``), and while it does the lock goes to no one else. The holder is the call
+    at the head of the bucket's queue, waiting for the bucket's room; the two meet in the
+    limiter, which records whichever sends first, and the urgent call has the next room to
+    itself: it waits at most the holder's pacing and its own. Queued behind every waiter it
+    would wait out each one's pacing (3 s apiece in PostHog's 1,200-an-hour
     ``clickhouse_sustained`` window)."""
 
     __slots__ = ("_held", "_passes", "_waiters")
@@ -173,10 +174,11 @@ class TurnLock:
         self._passes: set[asyncio.Task[object] | None] = set()
 
     def locked(self) -> bool:
-        return self._held
+        """Whether an acquire would wait (for the holder, a waiter before it, or a pass)."""
+        return self._held or bool(self._waiters) or bool(self._passes)
 
     async def acquire(self) -> bool:
-        if not self._held and not self._waiters:
+        if not self.locked():
             self._held = True
             return True
         if _URGENT.get():
@@ -200,13 +202,20 @@ class TurnLock:
             task = asyncio.current_task()
             if task in self._passes:
                 self._passes.discard(task)
+                if not self._passes and not self._held:
+                    self._hand_on()
                 return
+        self._held = False
+        if not self._passes:
+            self._hand_on()
+
+    def _hand_on(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(True)  # the lock goes to it, still held
+                self._held = True
+                waiter.set_result(True)  # the lock goes to it, held
                 return
-        self._held = False
 
 
 class Turn:

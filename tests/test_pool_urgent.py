@@ -32,6 +32,37 @@ async def test_an_urgent_call_passes_a_held_turn_and_gives_back_only_its_pass() 
     assert order == ["urgent", "queued"] and not lock.locked()
 
 
+async def test_while_an_urgent_call_passes_the_lock_goes_to_no_one_else() -> None:
+    """The head and the urgent call meet in the limiter; the next waiter must not join them,
+    or an unlucky urgent call could lose every race for the bucket's room."""
+    lock, order = TurnLock(), []
+    await lock.acquire()  # the head
+    urgent_in, urgent_out = asyncio.Event(), asyncio.Event()
+
+    async def the_urgent_call() -> None:
+        with urgent():
+            await lock.acquire()
+        urgent_in.set()
+        await urgent_out.wait()
+        lock.release()
+
+    async def queued() -> None:
+        await lock.acquire()
+        order.append("queued")
+        lock.release()
+
+    passing = asyncio.ensure_future(the_urgent_call())
+    await urgent_in.wait()
+    waiting = asyncio.ensure_future(queued())
+    await asyncio.sleep(0.01)
+    lock.release()  # the head sent
+    await asyncio.sleep(0.01)
+    assert order == [] and lock.locked()  # the urgent call still goes first
+    urgent_out.set()
+    await asyncio.gather(passing, waiting)
+    assert order == ["queued"] and not lock.locked()
+
+
 async def test_an_urgent_call_is_first_in_line_for_a_slot() -> None:
     slots, order = Slots(1, asyncio.get_running_loop()), []
     assert slots.try_take()
