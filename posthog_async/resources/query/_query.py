@@ -59,8 +59,11 @@ class Query(Resource):
         return self._transport.retry_policy.max_retry_after
 
     def _sender(self) -> QuerySender:
-        return QuerySender(self._transport, self._base(),
-                           (self._scope.family, str(self._scope.id)), self._scope.options)
+        # The gate is per team, as PostHog's cap (``api:query:per-team:<team_id>``): project N
+        # and environment N are the same team (a project's id is its main environment's), so
+        # ``ph.project(1).query`` and ``ph.environment(1).query`` share three slots.
+        return QuerySender(self._transport, self._base(), ("team", str(self._scope.id)),
+                           self._scope.options)
 
     async def hogql(
         self, sql: str, *, values: Mapping[str, Any] | None = None,
