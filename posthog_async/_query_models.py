@@ -149,8 +149,11 @@ class Actor(msgspec.Struct, kw_only=True, dict=True):
         return self.id
 
 
-class ExportedPerson(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One person of ``ph.persons.export()``: UUID, every distinct id, properties, creation time."""
+class ExportedPerson(msgspec.Struct, kw_only=True):
+    """One person of ``ph.persons.export()``: UUID, every distinct id, properties, creation time.
+
+    Encoded (the CLI's JSONL), every field is written, empty or not: loaders that infer a
+    schema from the first lines (pandas, DuckDB, BigQuery) see one shape for every record."""
 
     id: str
     distinct_ids: list[str] = msgspec.field(default_factory=list)
