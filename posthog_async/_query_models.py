@@ -150,7 +150,10 @@ class Actor(msgspec.Struct, kw_only=True, dict=True):
 
 
 class ExportedPerson(msgspec.Struct, kw_only=True):
-    """One person of ``ph.persons.export()``: UUID, every distinct id, properties, creation time."""
+    """One person of ``ph.persons.export()``: UUID, every distinct id, properties, creation time.
+
+    Encoded (the CLI's JSONL), every field is written, empty or not: loaders that infer a
+    schema from the first lines (pandas, DuckDB, BigQuery) see one shape for every record."""
 
     id: str
     distinct_ids: list[str] = msgspec.field(default_factory=list)

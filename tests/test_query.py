@@ -202,7 +202,7 @@ async def test_a_query_outliving_its_deadline_is_cancelled_and_raised() -> None:
     async with FakePostHog(api_key=API_KEY, rate_limits=None,
                            query_options=QueryOptions(latency=5)) as server:
         async with server.client(rate_limits=None) as ph:
-            with pytest.raises(APITimeoutError, match="cancelled on the server"):
+            with pytest.raises(APITimeoutError, match="cancelling it on the server in the background"):
                 await ph.query.hogql("SELECT 1", refresh="force_async", deadline=0.5)
             await wait_for(lambda: len(server.queries.cancelled) == 1, 2)  # in the background
 

@@ -34,7 +34,7 @@ async def test_a_views_deadline_bounds_the_polling_and_cancels_the_query() -> No
             assert 0.5 < took < 1.5  # not the query's own 600 s
             error = info.value
             assert error.deadline == 0.6 and error.maybe_processed
-            assert "status" in error.waiting_for and "cancelled on the server" in str(error)
+            assert "status" in error.waiting_for and "cancelling the query on the server" in str(error)
             await wait_for(lambda: len(server.queries.cancelled) == 1, 2)  # sent in the background
             assert server.stats.by_endpoint["DELETE query/:id/"] == 1
 

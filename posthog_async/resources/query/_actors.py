@@ -203,7 +203,7 @@ class ActorsPaginator:
         while True:
             page = await patiently(functools.partial(self._fetch, offset, limit),
                                    max_retry_after=self.max_retry_after, on_wait=self.on_wait,
-                                   what="actors read")
+                                   what="actors read", run=self._run)
             yield page
             if not page.has_more or not page.response.results:
                 return

@@ -80,11 +80,19 @@ class KeysetReader:
         self.on_wait, self.max_retry_after = on_wait, max_retry_after
 
     def condition(self) -> str:
-        """``key > {keyset_after_0}`` (or a tuple comparison for a composite key)."""
+        """``key > {keyset_after_0}``; for a composite key the same comparison column by
+        column, ``(a > {k0}) OR (a = {k0} AND b > {k1})``, never a tuple comparison: the
+        last key's values come back as JSON (a timestamp or a UUID as a string), and a
+        tuple of strings does not compare with a tuple of a timestamp and a UUID, where
+        each column compared with its own value converts it."""
+        marks = [f"{{{_PLACEHOLDER.format(i)}}}" for i in range(len(self._keys))]
         if len(self._keys) == 1:
-            return f"{self._keys[0]} > {{{_PLACEHOLDER.format(0)}}}"
-        params = ", ".join(f"{{{_PLACEHOLDER.format(i)}}}" for i in range(len(self._keys)))
-        return f"({', '.join(self._keys)}) > ({params})"
+            return f"{self._keys[0]} > {marks[0]}"
+        branches = []
+        for i, key in enumerate(self._keys):
+            equal = [f"{self._keys[j]} = {marks[j]}" for j in range(i)]
+            branches.append("(" + " AND ".join([*equal, f"{key} > {marks[i]}"]) + ")")
+        return "(" + " OR ".join(branches) + ")"
 
     def sql(self, *, first: bool) -> str:
         """The HogQL of a page (``first``: without the key condition)."""
@@ -117,7 +125,7 @@ class KeysetReader:
             fetch = functools.partial(self._run, self.sql(first=self.last_key is None),
                                       self._page_values())
             page = await patiently(fetch, max_retry_after=self.max_retry_after,
-                                   on_wait=self.on_wait, what="keyset read")
+                                   on_wait=self.on_wait, what="keyset read", run=self._run)
             rows = page.results
             if len(rows) > self.page_size:
                 raise PostHogError(f"a keyset page held {len(rows)} rows, more than its LIMIT "

@@ -20,7 +20,7 @@ from .._base import Resource
 from ._actors import ActorsPaginator, actors_source
 from ._keyset import KeysetReader, RunHogQL
 from ._send import HOGQL_BUCKETS, OTHER_QUERY_BUCKETS, QuerySender, gate_for
-from ._waits import WaitCallback
+from ._waits import ClientRun, WaitCallback
 
 __all__ = ["Query", "Refresh", "REFRESH_MODES"]
 
@@ -59,8 +59,11 @@ class Query(Resource):
         return self._transport.retry_policy.max_retry_after
 
     def _sender(self) -> QuerySender:
-        return QuerySender(self._transport, self._base(),
-                           (self._scope.family, str(self._scope.id)), self._scope.options)
+        # The gate is per team, as PostHog's cap (``api:query:per-team:<team_id>``): project N
+        # and environment N are the same team (a project's id is its main environment's), so
+        # ``ph.project(1).query`` and ``ph.environment(1).query`` share three slots.
+        return QuerySender(self._transport, self._base(), ("team", str(self._scope.id)),
+                           self._scope.options)
 
     async def hogql(
         self, sql: str, *, values: Mapping[str, Any] | None = None,
@@ -198,7 +201,8 @@ class Query(Resource):
                 timeout=C.QUERY_TIMEOUT, deadline=C.QUERY_DEADLINE)
             return response
 
-        return ActorsPaginator(run, query, page_limit=limit, on_wait=on_wait,
+        return ActorsPaginator(ClientRun(run, self._transport), query, page_limit=limit,
+                               on_wait=on_wait,
                                max_retry_after=self.max_retry_after)
 
     def keyset(
@@ -239,4 +243,4 @@ class Query(Resource):
         async def run(sql: str, page_values: dict[str, Any]) -> HogQLResponse:
             return await self.hogql(sql, values=page_values or None, refresh=refresh)
 
-        return run
+        return ClientRun(run, self._transport)

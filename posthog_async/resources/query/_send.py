@@ -3,9 +3,11 @@
 Every query gets a ``client_query_id`` of ours, so it can be cancelled (``DELETE query/:id/``)
 whatever stage it is at: still being sent, running on the server (a blocking query keeps
 running in ClickHouse when its client goes away), or polled. The DELETE is sent when the
-awaiting task is cancelled (awaited, shielded: the loop may be ending with the task), and when
-our own timeout or deadline gives up (in the background: the caller's deadline holds, also
-when the DELETE must wait for a concurrency slot); it is best effort, at most 5 s.
+awaiting task is cancelled (awaited up to 5 s, shielded: the loop may be ending with the task),
+and when our own timeout or deadline gives up (in the background: the caller's deadline holds,
+also when the DELETE must wait for a concurrency slot). It is best effort, never queues behind
+the calls of its buckets (other queries' status polls), and one that was not answered is
+logged as a WARNING.
 
 PostHog runs at most 3 queries at once per team and answers a 4th with a 429 after holding it
 up to 30 s; :class:`QueryGate` keeps at most ``limit`` queries of one project in flight per
@@ -18,7 +20,7 @@ view's ``deadline``, ``max_wait`` and ``max_retries`` (``ph.with_options(...)``)
 to every other call. A view's ``deadline`` bounds the *whole* query: the wait for a query slot,
 the POST, every poll of an asynchronous query and the backoff between them; each request gets
 what is left of it. The query's own ``deadline`` (600 s by default) bounds it too: whichever
-is shorter ends the query, and it is cancelled on the server either way. The view's deadline
+is shorter ends the query, and a cancel is sent to the server either way. The view's deadline
 wins when shorter because it is the caller's promise (a web handler's 2 s must not become a
 10-minute poll), the query's when shorter because it is the only bound a caller without one has.
 """
@@ -26,34 +28,37 @@ wins when shorter because it is the caller's promise (a web handler's 2 s must n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
 import uuid
-import weakref
-from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import anyio
 import msgspec
 
 from ... import _constants as C
-from ..._config import NO_OPTIONS, RequestOptions
+from ..._config import NO_LIMIT, NO_OPTIONS, RequestOptions
 from ..._exceptions import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     DeadlineExceededError,
+    InternalServerError,
     PostHogError,
     UnexpectedResponseError,
 )
 from ..._query_models import QueryResponse, decode_query_response, decode_query_status
 from ..._ratelimit import Bucket
-from ..._transport import Transport
+from ..._pool import urgent
+from ..._retry import RetryEvent
+from ..._transport import Response, Transport
+from ._gate import gate_for
 
-__all__ = ["QueryGate", "QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS"]
+__all__ = ["QuerySender", "OTHER_QUERY_BUCKETS", "HOGQL_BUCKETS", "gate_for"]
 
 logger = logging.getLogger("posthog_async")
 R = TypeVar("R", bound=QueryResponse)
@@ -67,73 +72,6 @@ _NOT_TRANSIENT = {504, 512}
 #: A status poll lost on the way (no query status in the answer) is polled again, this often.
 _GATEWAY = {502, 504}
 _MAX_LOST = 5
-
-
-class _LoopGate:
-    """One event loop's part of a :class:`QueryGate` (asyncio objects belong to one loop)."""
-
-    __slots__ = ("background", "changed", "in_flight")
-
-    def __init__(self) -> None:
-        self.changed = asyncio.Condition()
-        self.in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.background: set[asyncio.Task[None]] = set()
-
-
-class QueryGate:
-    """At most ``limit`` queries in flight per project, for one client (all its views).
-
-    A client serves successive event loops (``asyncio.run`` twice, a test client per test), so
-    the waiting and counting are per loop, as the connection pool is: each loop that runs
-    queries gets its own, dropped with the loop. ``limit`` is the client's, for every loop."""
-
-    def __init__(self, limit: int = C.MAX_QUERIES_IN_FLIGHT) -> None:
-        self.limit = limit
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGate] = (
-            weakref.WeakKeyDictionary())
-
-    def _here(self) -> _LoopGate:
-        loop = asyncio.get_running_loop()
-        gate = self._loops.get(loop)
-        if gate is None:
-            gate = self._loops[loop] = _LoopGate()
-        return gate
-
-    def keep(self, task: asyncio.Task[None]) -> None:
-        """Hold a background task of the running loop (a cancel) until it is done."""
-        tasks = self._here().background
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    def in_flight(self, project: tuple[str, str]) -> int:
-        """Queries of ``project`` in flight on the running loop."""
-        return self._here().in_flight[project]
-
-    @asynccontextmanager
-    async def slot(self, project: tuple[str, str]) -> AsyncIterator[None]:
-        gate = self._here()
-        changed, in_flight = gate.changed, gate.in_flight
-        async with changed:
-            await changed.wait_for(lambda: in_flight[project] < self.limit)
-            in_flight[project] += 1
-        try:
-            yield
-        finally:
-            in_flight[project] -= 1
-            with anyio.CancelScope(shield=True):  # a cancelled query still frees its slot
-                async with changed:
-                    changed.notify_all()
-
-
-_gates: weakref.WeakKeyDictionary[Transport, QueryGate] = weakref.WeakKeyDictionary()
-
-
-def gate_for(transport: Transport) -> QueryGate:
-    """The client's gate (shared by every view of one client)."""
-    gate = _gates.get(transport)
-    if gate is None:
-        gate = _gates[transport] = QueryGate()
-    return gate
 
 
 class _Bounds:
@@ -163,7 +101,7 @@ class _Bounds:
         return DeadlineExceededError(
             f"POST {self.path}: the view's deadline of {self.deadline:g}s exceeded after "
             f"{now - self.started:.2f}s (waiting for {self.stage})"
-            + ("; the query was cancelled on the server" if self.sent else ""),
+            + ("; cancelling the query on the server in the background" if self.sent else ""),
             method="POST", path=self.path, deadline=self.deadline, waited=now - self.started,
             attempts=self.requests, waiting_for=self.stage, maybe_processed=self.sent)
 
@@ -198,11 +136,12 @@ class QuerySender:
         give_up = False
         try:
             with anyio.fail_after(min(deadline, bounds.end - bounds.started)):
-                async with gate_for(self._transport).slot(self._project):
+                async with gate_for(self._transport).slot(
+                        self._project, max_wait=self._max_wait(), path=self._path):
                     return await self._run(query_id, body, cls, timeout, buckets, bounds)
         except anyio.get_cancelled_exc_class():
-            if bounds.sent:  # awaited (shielded): the loop may be ending with this task
-                await self._cancel(query_id)
+            if bounds.sent:
+                await self._cancel_later(query_id, C.QUERY_CANCEL_TIMEOUT)
             raise
         except TimeoutError:
             give_up = True
@@ -210,7 +149,8 @@ class QuerySender:
                 raise bounds.exceeded() from None
             raise APITimeoutError(
                 f"POST {self._path}: query {query_id} still running after {deadline:g}s "
-                "(cancelled on the server)", method="POST", path=self._path) from None
+                "(cancelling it on the server in the background)", method="POST",
+                path=self._path) from None
         except APITimeoutError:
             give_up = True
             raise
@@ -220,26 +160,75 @@ class QuerySender:
             if give_up and bounds.sent:
                 await self._cancel_later(query_id)
 
-    async def _cancel_later(self, query_id: str) -> None:
-        """Cancel on the server without making the caller wait: its timeout or deadline is a
-        promise, and the DELETE may have to wait for a concurrency slot (the abandoned attempt
-        of this very query keeps one until the server answers it). One turn of the loop lets
-        the DELETE take a free slot before the caller's next call does."""
+    def _max_wait(self) -> float | None:
+        """The view's ``max_wait``, else the client's (``None``: none)."""
+        max_wait = self._options.max_wait
+        if max_wait is None:
+            max_wait = self._transport.config.max_wait
+        return None if max_wait is None or max_wait == NO_LIMIT else max_wait
+
+    async def _cancel_later(self, query_id: str, wait: float = 0.0) -> None:
+        """Cancel on the server in a task of its own, waiting for it at most ``wait`` seconds
+        (shielded). When we give up (a timeout, a deadline) the caller does not wait: its
+        timeout or deadline is a promise, and the DELETE may have to wait for a concurrency
+        slot (the abandoned attempt of this very query keeps one until the server answers
+        it); one turn of the loop lets the DELETE take a free slot before the caller's next
+        call does. When the awaiting task is cancelled it waits up to
+        ``QUERY_CANCEL_TIMEOUT``: the loop may be ending with the task, and the DELETE should
+        be on its way first; one that needs longer (paced behind a call of its buckets) goes
+        on in the background."""
         task = asyncio.get_running_loop().create_task(self._cancel(query_id))
         gate_for(self._transport).keep(task)
-        await asyncio.sleep(0)
+        if wait <= 0:
+            await asyncio.sleep(0)
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(wait):
+            await asyncio.shield(task)
 
     async def _run(self, query_id: str, body: dict[str, Any], cls: type[R], timeout: float,
                    buckets: tuple[Bucket, ...], bounds: _Bounds) -> R:
-        bounds.stage = "the answer to the query"
-        options = bounds.request_options()
-        bounds.sent = True
-        resp = await self._transport.request("POST", self._path, bucket=buckets, json=body,
-                                             idempotent=False, timeout=timeout, options=options)
+        resp = await self._post(body, buckets, timeout, bounds)
         if resp.status == 202:
             status, _ = self._status(resp.content, "POST")
             return await self._poll(status.id or query_id, cls, timeout, bounds)
         return self._answer(resp.content, cls, "POST", self._path)
+
+    async def _post(self, body: dict[str, Any], buckets: tuple[Bucket, ...], timeout: float,
+                    bounds: _Bounds) -> Response:
+        """POST the query. A query is a read and keeps its ``client_query_id``, so sending it
+        again is safe (PostHog's ``enqueue_process_query_task`` returns the status of an id it
+        has results for, else runs it anew): a dropped connection, a 500 or a 502 is sent again
+        with the client's backoff and retry budget, as a GET would be. Not a 504 or 512 (PostHog
+        gave up on this very query: it fails again, see :func:`_explained`), nor a timeout of
+        ours (the query is slow, not lost)."""
+        transport = self._transport
+        attempt = 0
+        while True:
+            attempt += 1
+            bounds.stage = "the answer to the query"
+            options = bounds.request_options()
+            bounds.sent = True
+            try:
+                return await transport.request("POST", self._path, bucket=buckets, json=body,
+                                               idempotent=False, timeout=timeout,
+                                               options=options)
+            except (APIConnectionError, InternalServerError) as error:
+                if not _lost(error):
+                    raise
+                policy = transport.retry_policy
+                delay = policy.decide(error, attempt=attempt, idempotent=True,
+                                      max_retries=self._options.max_retries)
+                if delay is None:
+                    raise
+                budget = policy.max_retries if self._options.max_retries is None \
+                    else self._options.max_retries
+                event = RetryEvent("POST", self._path, attempt, budget + 1, delay, error)
+                logger.info("retrying POST %s in %.2fs (attempt %d of %d failed: %s)",
+                            self._path, delay, attempt, budget + 1, type(error).__name__)
+                if transport.on_retry is not None:
+                    transport.on_retry(event)
+                bounds.stage = f"the retry after {type(error).__name__} (in {delay:.2f}s)"
+                await anyio.sleep(delay)
 
     async def _poll(self, query_id: str, cls: type[R], timeout: float, bounds: _Bounds) -> R:
         """GET the status with backoff until it is complete. A poll that fails in transit (a
@@ -292,21 +281,53 @@ class QuerySender:
                 return decode_query_response(msgspec.json.encode(inner["results"]), cls)
         return answer
 
-    async def _cancel(self, query_id: str) -> None:
-        """``DELETE query/:id/``: shielded, best effort, bounded in time."""
+    async def _cancel(self, query_id: str) -> bool:
+        """``DELETE query/:id/``: shielded, best effort, bounded in time; true if answered.
+
+        PostHog counts the DELETE as it counts a status poll (``QueryViewSet.get_throttles``:
+        no ``query`` in its body, so ``clickhouse_burst`` + ``clickhouse_sustained``, or the
+        "API queries" plan's throttles), so it is paced in the same buckets; but it goes ahead
+        of every call queued there (:func:`urgent`): behind the other queries' polls, paced
+        one per 3 s, it would wait out its bound and the query would run on, holding one of
+        the project's 3 slots. Its bound is its own timeout plus the pacing it still needs
+        with one call going first (the call at the head of a bucket's queue keeps its turn).
+        A cancel that was not answered is logged as a WARNING."""
         path = f"{self._path}{query_id}/"
-        with anyio.CancelScope(shield=True), anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT):
-            try:
-                await self._transport.request("DELETE", path, bucket=OTHER_QUERY_BUCKETS,
-                                              timeout=C.QUERY_CANCEL_TIMEOUT)
-            except PostHogError as error:
-                logger.info("could not cancel query %s: %s", query_id, error)
+        limiter = self._transport.rate_limiter
+        failure = "no answer within its bound"
+        with anyio.CancelScope(shield=True):
+            pacing = 0.0
+            if limiter is not None:
+                with anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT), contextlib.suppress(Exception):
+                    pacing = await limiter.wait_time(OTHER_QUERY_BUCKETS, ahead=1)
+            with anyio.move_on_after(C.QUERY_CANCEL_TIMEOUT + pacing), urgent():
+                try:
+                    await self._transport.request("DELETE", path, bucket=OTHER_QUERY_BUCKETS,
+                                                  timeout=C.QUERY_CANCEL_TIMEOUT)
+                except PostHogError as error:
+                    failure = str(error)
+                else:
+                    logger.debug("cancelled query %s on the server", query_id)
+                    return True
+        logger.warning("could not cancel query %s on the server (it may run on until PostHog's "
+                       "own time limit, holding one of the project's query slots): %s",
+                       query_id, failure)
+        return False
 
 
 def _unexpected(method: str, path: str, content: bytes, exc: Exception) -> UnexpectedResponseError:
     return UnexpectedResponseError(
         f"{method} {path}: the answer is not a query answer ({exc})", method=method, path=path,
         status_code=200, body=content[:2000].decode("utf-8", "replace"))
+
+
+def _lost(error: APIError) -> bool:
+    """A failure the transport does not retry for a POST, after which the query may simply be
+    sent again: a dropped connection that may have reached the server, a 500 or a 502 (the
+    transport retries 503s and connections that never reached the server itself)."""
+    if isinstance(error, APIConnectionError):
+        return error.maybe_processed and not isinstance(error, APITimeoutError)
+    return isinstance(error, InternalServerError) and error.status_code in (500, 502)
 
 
 def _has_status(error: APIStatusError) -> bool:

@@ -10,7 +10,10 @@ the keyset reader and the actors iteration wait those out themselves, between pa
 no query slot, no concurrency slot), tell ``on_wait`` when they will resume, and can be stopped
 meanwhile by cancelling the task (the export stays resumable: nothing of the next page was
 read). Every bound the caller set still applies: a wait longer than a view's ``max_wait`` or
-``deadline`` is raised, not waited out.
+``deadline`` is raised, not waited out. Closing the client ends the wait too (within
+``_CLOSE_CHECK`` seconds), with the "client is closed" error, as it ends every wait of the
+transport's: a lifespan that awaits its background reads after ``aclose()`` must not hang for
+the rest of an hour.
 """
 
 from __future__ import annotations
@@ -18,18 +21,37 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
 from ..._chunk_step import WaitCallback
-from ..._exceptions import RateLimitError, RateLimitWaitError
+from ..._exceptions import PostHogError, RateLimitError, RateLimitWaitError
+from ..._pool import CLOSED_MESSAGE
+from ..._transport import Transport
 
-__all__ = ["WaitCallback", "is_long_wait", "patiently"]
+__all__ = ["ClientRun", "WaitCallback", "is_long_wait", "patiently"]
 
 logger = logging.getLogger("posthog_async")
 T = TypeVar("T")
+#: How often a long wait between pages looks whether its client was closed meanwhile.
+_CLOSE_CHECK = 0.25
 
+
+class ClientRun:
+    """A reader's page-fetching callable (``run``) that belongs to a client: the reader's
+    waits between pages end when that client is closed (see :func:`patiently`)."""
+
+    __slots__ = ("_run", "_transport")
+
+    def __init__(self, run: Callable[..., Awaitable[Any]], transport: Transport) -> None:
+        self._run, self._transport = run, transport
+
+    def __call__(self, *args: Any) -> Awaitable[Any]:
+        return self._run(*args)
+
+    def closed(self) -> bool:
+        return self._transport.closed
 
 
 def is_long_wait(error: RateLimitError, max_retry_after: float) -> bool:
@@ -42,9 +64,10 @@ def is_long_wait(error: RateLimitError, max_retry_after: float) -> bool:
 
 
 async def patiently(fetch: Callable[[], Awaitable[T]], *, max_retry_after: float,
-                    on_wait: WaitCallback | None, what: str) -> T:
+                    on_wait: WaitCallback | None, what: str, run: object = None) -> T:
     """``await fetch()``, waiting out each long rate-limit wait (see :func:`is_long_wait`)
-    and asking again; ``on_wait`` is told before each wait. Cancellation ends the wait."""
+    and asking again; ``on_wait`` is told before each wait. Cancellation ends the wait, and
+    so does closing the client of ``run`` (a :class:`ClientRun`), raising its error."""
     while True:
         try:
             return await fetch()
@@ -57,4 +80,18 @@ async def patiently(fetch: Callable[[], Awaitable[T]], *, max_retry_after: float
                         time.strftime("%H:%M:%S", time.localtime(time.time() + seconds)))
             if on_wait is not None:
                 on_wait(seconds, error)
-            await anyio.sleep(seconds)
+            await _sleep(seconds, run.closed if isinstance(run, ClientRun) else None)
+
+
+async def _sleep(seconds: float, closed: Callable[[], bool] | None) -> None:
+    """Sleep ``seconds``, or until ``closed()`` says the client was closed (then raise)."""
+    if closed is None:
+        await anyio.sleep(seconds)
+        return
+    end = anyio.current_time() + seconds
+    while not closed():
+        left = end - anyio.current_time()
+        if left <= 0:
+            return
+        await anyio.sleep(min(left, _CLOSE_CHECK))
+    raise PostHogError(CLOSED_MESSAGE)
