@@ -1,6 +1,6 @@
 """Run every benchmark and print one markdown table, every row with its conditions.
 
-    python benchmarks/run_all.py            # about 2 minutes on 2 cores
+    python benchmarks/run_all.py            # about 6 minutes on 2 cores
     python benchmarks/run_all.py --smoke    # tiny sizes: checks that every script runs
 
 Each script's ``main(argv)`` returns its README rows; a script that cannot run here (the shared

@@ -1,0 +1,113 @@
+"""Request overhead by instruction count: what load on a shared machine does not move.
+
+Timed CPU per request (``bench_overhead.py``) swings by ±20% from round to round on a shared
+2-core VM, so the same comparison is made here by counting the client process's instructions
+under valgrind's callgrind: ``persons.retrieve`` by posthog-async (limiter on, its window never
+full; limiter off) against raw aiohttp + ``json.loads``, at concurrency C, the fake PostHog in
+a process of its own. Each variant runs twice, with ``small`` and ``large`` requests, and the
+difference divided by ``large - small`` is the cost of one request, start-up removed. Needs
+``valgrind`` on the PATH; about 2 minutes for C = 1 and 8. Not in ``run_all.py`` (its rows say why
+when valgrind is missing).
+
+    python benchmarks/bench_instructions.py             # C = 1 and 8
+    python benchmarks/bench_instructions.py --smoke     # each variant once, no valgrind
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import machine_line, smoke_parser
+from _server import API_KEY, fake_server, first_person_uuid
+
+TARGETS = {"off": 1.05, "on": 1.10}
+LABELS = {"raw": "raw aiohttp + json.loads", "off": "posthog-async, limiter off",
+          "on": "posthog-async, limiter on"}
+
+
+async def _client(variant: str, url: str, uuid: str, n: int, c: int) -> None:
+    """The measured process: ``n`` requests, ``c`` workers each sending its share back to back."""
+    import aiohttp
+
+    if variant == "raw":
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c),
+                                         headers={"Authorization": f"Bearer {API_KEY}"}) as s:
+            async def raw(k: int) -> None:
+                for _ in range(k):
+                    async with s.get(f"{url}/api/projects/1/persons/{uuid}/") as r:
+                        r.raise_for_status()
+                        json.loads(await r.read())
+            await asyncio.gather(*(raw(n // c) for _ in range(c)))
+        return
+    from posthog_async import AsyncPostHog, RateLimits
+
+    limits = RateLimits(persons=[(10**9, 60)]) if variant == "on" else None
+    async with AsyncPostHog(api_key=API_KEY, host=url, project_id=1, max_concurrency=c,
+                            max_connections=c, rate_limits=limits) as ph:
+        async def ours(k: int) -> None:
+            for _ in range(k):
+                await ph.persons.retrieve(uuid)
+        await asyncio.gather(*(ours(n // c) for _ in range(c)))
+
+
+def _instructions(variant: str, url: str, uuid: str, n: int, c: int, out: Path) -> int:
+    client = [sys.executable, __file__, "--client", variant, url, uuid, str(n), str(c)]
+    run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *client],
+                         capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", run.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind printed no total: {run.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
+    parser = smoke_parser(__doc__)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args(argv)
+    small, large = 200, 1800
+    if shutil.which("valgrind") is None:
+        return [("overhead by instructions", "not run: valgrind is not installed")]
+    rows: list[tuple[str, str]] = []
+    print(machine_line())
+    with fake_server(20) as url, tempfile.TemporaryDirectory() as tmp:
+        uuid = first_person_uuid(url)
+        if args.smoke:  # each variant once, without valgrind: the script runs, nothing counted
+            for variant in LABELS:
+                subprocess.run([sys.executable, __file__, "--client", variant, url, uuid, "8", "2"],
+                               check=True)
+            print("smoke run: every variant ran; no instructions counted")
+            return [("overhead by instructions", "smoke run: nothing counted")]
+        for c in args.concurrency:
+            per = {}
+            for variant in ("raw", "off", "on"):
+                counts = [_instructions(variant, url, uuid, n, c, Path(tmp) / f"{variant}.{c}.{n}")
+                          for n in (small, large)]
+                per[variant] = (counts[1] - counts[0]) / (large - small)
+            cond = f"C={c}, callgrind, client process only, {large - small} requests differenced"
+            for variant in ("on", "off", "raw"):
+                value = f"{per[variant] / 1000:.1f}k instructions/request"
+                if variant != "raw":
+                    ratio = per[variant] / per["raw"]
+                    met = "met" if ratio <= TARGETS[variant] else "MISSED"
+                    value += f", {ratio:.3f}x raw aiohttp; target ≤ {TARGETS[variant]:.2f}x: {met}"
+                else:
+                    value += " (baseline)"
+                rows.append((f"overhead by instructions: persons.retrieve, {LABELS[variant]} [{cond}]",
+                             value))
+                print(f"  {LABELS[variant]:<28} {value}   [{cond}]")
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        variant, url, uuid, n, c = sys.argv[2:7]
+        asyncio.run(_client(variant, url, uuid, int(n), int(c)))
+    else:
+        main()
