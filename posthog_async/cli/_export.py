@@ -203,7 +203,7 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
             stop.waiting.cancel()
             return
         name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
-        print(f"\n{name}: stopping after this page (Ctrl-C again to stop now)...", file=sys.stderr)
+        print(f"\n{name}: stopping after this page ({name} again to stop now)...", file=sys.stderr)
 
     token = STOP.set(stop.transport)  # the export's calls (and their tasks) inherit it
     try:

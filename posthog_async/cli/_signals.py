@@ -37,7 +37,7 @@ class JobSignals:
         if not self.job.stopping:
             name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
             self.progress.interrupt(f"{name}: stopping after the chunks in flight "
-                                    "(Ctrl-C again to abort now)...")
+                                    "(Ctrl-C or SIGTERM again to abort now)...")
             self.job.request_stop()
         elif not self.task.done():  # a second Ctrl-C or SIGTERM
             self.progress.interrupt("aborting: chunks in flight will be checked on resume")
