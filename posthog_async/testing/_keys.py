@@ -1,5 +1,6 @@
-"""Personal API keys as the fake knows them: scopes, the projects and organisations a key is
-limited to, and the record ``/api/personal_api_keys/@current/`` shows.
+"""Personal API keys as the fake knows them: how a request's key is checked, its scopes, the
+projects and organisations a key is limited to, and the record
+``/api/personal_api_keys/@current/`` shows.
 
 ``APIScopePermission`` (``posthog/permissions.py@001027ce``): ``*`` grants every scope and
 ``x:write`` also grants ``x:read``. The record follows ``PersonalAPIKeySerializer``
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FakeKey"]
+from aiohttp import web
+
+from ._errors import FakeAPIError
+
+__all__ = ["FakeKey", "authenticate"]
 
 _CREATED = "2024-01-01T00:00:00Z"
 
@@ -49,3 +55,19 @@ class FakeKey:
                                      else sorted(self.organizations)),
             "last_rolled_at": None,
         }
+
+
+_UNAUTHENTICATED = "Authentication credentials were not provided."
+
+
+def authenticate(request: web.Request, keys: Mapping[str, FakeKey]) -> str:
+    """The personal API key of a request's ``Authorization: Bearer`` header, as PostHog checks
+    it: 401 ``not_authenticated`` without one, ``authentication_failed`` for an unknown one."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not token:
+        raise FakeAPIError(401, "authentication_error", "not_authenticated", _UNAUTHENTICATED)
+    if token not in keys:
+        raise FakeAPIError(401, "authentication_error", "authentication_failed",
+                           "Personal API key found in request Authorization header is invalid.")
+    return token

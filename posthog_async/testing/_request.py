@@ -6,6 +6,7 @@ malformed body, and it fails the way DRF's parsers fail (400 ``parse_error``, 41
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid as uuidlib
 from collections.abc import Callable, Mapping
@@ -14,14 +15,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
-from aiohttp import web
+from aiohttp import StreamReader, web
 from multidict import MultiMapping
 from yarl import URL
 
 from ._errors import FakeAPIError, not_a_dict, parse_error, unsupported_media_type
 from ._store import ProjectData
 
-__all__ = ["Req", "Reply", "respond", "qget", "parse_uuid", "parse_int", "media_type"]
+__all__ = ["Req", "Reply", "respond", "qget", "parse_uuid", "parse_int", "media_type", "replay_body",
+           "peek_body"]
 
 #: (status, JSON-able body | CSV text | None for an empty body)
 Reply = tuple[int, Any]
@@ -163,3 +165,21 @@ def respond(status: int, body: Any, headers: Mapping[str, str] | None = None) ->
         return web.Response(status=status, text=body, content_type="text/csv", headers=headers)
     return web.Response(status=status, body=msgspec.json.encode(body),
                         content_type="application/json", headers=headers)
+
+
+def replay_body(raw: bytes, request: web.Request) -> StreamReader:
+    """The body again, as a stream aiohttp's multipart reader can parse."""
+    stream = StreamReader(request.protocol, len(raw) + 1, loop=asyncio.get_running_loop())
+    stream.feed_data(raw)
+    stream.feed_eof()
+    return stream
+
+
+def peek_body(req: Req) -> Any:
+    """The parsed body for ``stats.bodies`` (``None`` when there is none or it does not parse)."""
+    if not req.raw and req.form is None:
+        return None
+    try:
+        return req.data()
+    except FakeAPIError:
+        return None

@@ -12,6 +12,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from ._definitions import DefinitionHandlers
 from ._deletions import Deletions
 from ._organizations import OrganizationHandlers
@@ -23,7 +25,7 @@ from ._sharing import SharingHandlers
 from ._subscriptions import SubscriptionHandlers
 from ._users import UserHandlers
 
-__all__ = ["Route", "PathRoutes", "Handlers", "build_routes", "ACTOR_PATHS", "Handler"]
+__all__ = ["Route", "PathRoutes", "Handlers", "build_routes", "ACTOR_PATHS", "Handler", "options_answer"]
 
 Handler = Callable[[Req], "Reply | Awaitable[Reply]"]
 #: ``guard(key, path params)``: the team/organisation checks PostHog makes before the scopes.
@@ -197,3 +199,14 @@ def _organization_routes(add: Callable[..., None], o: OrganizationHandlers) -> N
 
 def _refused(req: Req) -> Reply:  # pragma: no cover - the server refuses before calling it
     raise AssertionError("a route without scopes is refused before its handler runs")
+
+
+def options_answer(request: web.Request, entry: PathRoutes) -> tuple[Req, Reply]:
+    """DRF's ``SimpleMetadata`` answer to OPTIONS."""
+    allowed = [*entry.methods, *(["HEAD"] if "GET" in entry.methods else []), "OPTIONS"]
+    req = Req(request.method, request.url, request.query, {}, None, "", "")
+    req.headers["Allow"] = ", ".join(allowed)
+    renders = ["application/json"] + (["text/csv"] if "csv" in entry.formats else [])
+    parses = ["application/json"] + ([] if "csv" in entry.formats else
+                                     ["application/x-www-form-urlencoded", "multipart/form-data"])
+    return req, (200, {"name": entry.name, "description": "", "renders": renders, "parses": parses})

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 
 from ._definitions import DefinitionHandlers
 from ._deletions import Deletions
@@ -28,15 +28,15 @@ from ._errors import (
     server_error,
 )
 from ._faults import FaultInjector, Faults, Hook
-from ._keys import FakeKey
+from ._keys import FakeKey, authenticate
 from ._org_knobs import OrganizationKnobs
 from ._organizations import OrganizationHandlers
 from ._person_queries import PersonQueries
 from ._query import QueryHandlers, QueryOptions
 from ._persons import PersonHandlers
 from ._projects import Directory, FakeOrganization
-from ._request import Reply, Req, media_type, qget, respond
-from ._routes import Handlers, PathRoutes, build_routes
+from ._request import Reply, Req, media_type, peek_body, qget, replay_body, respond
+from ._routes import Handlers, PathRoutes, build_routes, options_answer
 from ._sharing import SharingHandlers
 from ._stats import ServerStats
 from ._store import FakePerson, ProjectData, now_iso
@@ -56,7 +56,6 @@ ALL_SCOPES = frozenset({
     "sharing_configuration:write", "organization:read", "project:read", "query:read",
 })
 """The scopes the offline server knows; its default key has all of them (``add_key`` narrows)."""
-_UNAUTHENTICATED = "Authentication credentials were not provided."
 _log = logging.getLogger(__name__)
 
 
@@ -340,11 +339,11 @@ class FakePostHog(OrganizationKnobs):
         fmt = qget(request.query, "format")
         if fmt is not None and fmt not in entry.formats:
             raise not_found()  # DRF: no renderer for this format
-        key = self._authenticate(request)
+        key = authenticate(request, self.keys)
         project = self._project_for(params["project"], key) if entry.project else None
         method = "GET" if request.method == "HEAD" else request.method  # Django serves HEAD as GET
         if method == "OPTIONS":
-            return _options(request, entry)
+            return options_answer(request, entry)
         route = entry.methods.get(method)
         if route is None:
             raise method_not_allowed(request.method)
@@ -361,7 +360,7 @@ class FakePostHog(OrganizationKnobs):
         form: dict[str, Any] | None = None
         form_error: FakeAPIError | None = None
         if route.forms and media_type(content_type) == "multipart/form-data":
-            request._payload = _replay(raw, request)  # read once already (see _handle)
+            request._payload = replay_body(raw, request)  # read once already (see _handle)
             try:
                 form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
             except Exception as exc:  # DRF: MultiPartParserError -> ParseError
@@ -372,7 +371,7 @@ class FakePostHog(OrganizationKnobs):
                   content_type=content_type, form=form, form_error=form_error,
                   accepts_forms=route.forms)
         if self.record_bodies:
-            self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(_peek(req))
+            self.stats.bodies.setdefault(f"{request.method} {request.path}", []).append(peek_body(req))
         reply = route.handler(req)
         if inspect.isawaitable(reply):  # the query API waits for slots and runs queries
             reply = await reply
@@ -385,16 +384,6 @@ class FakePostHog(OrganizationKnobs):
             if match is not None:
                 return entry, match.groupdict()
         raise not_found()
-
-    def _authenticate(self, request: web.Request) -> str:
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not token:
-            raise FakeAPIError(401, "authentication_error", "not_authenticated", _UNAUTHENTICATED)
-        if token not in self.keys:
-            raise FakeAPIError(401, "authentication_error", "authentication_failed",
-                               "Personal API key found in request Authorization header is invalid.")
-        return token
 
     def _project_for(self, raw: str, key: str) -> ProjectData:
         """PostHog reads the project id with ``int()``: anything it refuses is "Project not found."."""
@@ -410,32 +399,3 @@ class FakePostHog(OrganizationKnobs):
             raise not_found("Project not found.")
         self.directory.check_team(self.keys[key], self.projects[pid])
         return self.projects[pid]
-
-
-def _replay(raw: bytes, request: web.Request) -> StreamReader:
-    """The body again, as a stream aiohttp's multipart reader can parse."""
-    stream = StreamReader(request.protocol, len(raw) + 1, loop=asyncio.get_running_loop())
-    stream.feed_data(raw)
-    stream.feed_eof()
-    return stream
-
-
-def _options(request: web.Request, entry: PathRoutes) -> tuple[Req, Reply]:
-    """DRF's ``SimpleMetadata`` answer to OPTIONS."""
-    allowed = [*entry.methods, *(["HEAD"] if "GET" in entry.methods else []), "OPTIONS"]
-    req = Req(request.method, request.url, request.query, {}, None, "", "")
-    req.headers["Allow"] = ", ".join(allowed)
-    renders = ["application/json"] + (["text/csv"] if "csv" in entry.formats else [])
-    parses = ["application/json"] + ([] if "csv" in entry.formats else
-                                     ["application/x-www-form-urlencoded", "multipart/form-data"])
-    return req, (200, {"name": entry.name, "description": "", "renders": renders, "parses": parses})
-
-
-def _peek(req: Req) -> Any:
-    """The parsed body for ``stats.bodies`` (``None`` when there is none or it does not parse)."""
-    if not req.raw and req.form is None:
-        return None
-    try:
-        return req.data()
-    except FakeAPIError:
-        return None
