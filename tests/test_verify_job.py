@@ -318,3 +318,23 @@ async def test_sigterm_while_waiting_is_130_and_verify_resumes(org: FakePostHog,
         org.verify_event_deletions(pid)
     code, err = await verify(org, source)
     assert code == 0, err
+
+
+async def test_persons_the_oldest_posthog_deleted_despite_keep_person_are_verified_gone(
+        tmp_path: Path) -> None:
+    """PostHog's oldest ``bulk_delete`` (P-A) has no ``keep_person``: it deletes the persons, and
+    the job says so ("deleted"). The verification must look them up like any deleted person,
+    not skip them as kept, before it calls anything verified (found by the state machine)."""
+    async with FakePostHog(api_key=API_KEY, rate_limits=None, bulk_delete_version="P-A") as server:
+        server.seed_persons(3)
+        source = write_ids(tmp_path / "erase.txt", ["user-1", "user-2"])
+        async with server.client(rate_limits=None) as ph:
+            job = DeletionJob(ph, distinct_ids=source, keep_person=True, delete_events=True)
+            report = await job.run()
+            assert report.totals["deleted"] == 2, report.totals
+            server.verify_event_deletions()
+            report = await job.verify()
+            assert report.verification is not None
+            assert report.verification["state"] == "verified", report.verification
+            rows = {row["id"]: row for row in (await job.report()).to_dict(per_id=True)["ids"]}
+            assert all(rows[key]["person_check"] == "gone" for key in ("user-1", "user-2")), rows

@@ -72,10 +72,12 @@ class CheckRecords:
     def add_targets(self, *, delete_events: bool, keep_person: bool = False) -> int:
         """Every person (or id) the job has settled since the last call becomes a target; the
         ids the job never named a person for cannot be matched with PostHog's event rows. A
-        job that kept its persons has only ``kept`` targets (an unresolved id named a kept
-        person, or nobody): none is looked up."""
+        job that kept its persons has ``kept`` targets (an unresolved id named a kept person, or
+        nobody), not looked up, except the persons it reports deleted all the same (PostHog's
+        oldest ``bulk_delete`` has no ``keep_person``): those are looked up like any other."""
         by_person = f"{PERSON} IS NOT NULL AND ids.outcome != 'unresolved'"
-        outcome = "'kept'" if keep_person else "MIN(ids.outcome)"
+        outcome = ("CASE WHEN MIN(ids.outcome) IN ('deleted', 'queued') THEN MIN(ids.outcome) "
+                   "ELSE 'kept' END" if keep_person else "MIN(ids.outcome)")
         with self._mutex:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
