@@ -49,7 +49,8 @@ from ._exceptions import (
     RateLimitWaitError,
     WaitAbandonedError,
 )
-from ._pool import CLOSED_MESSAGE, LoopPool, Turn
+from ._pool import CLOSED_MESSAGE, LoopPool
+from ._queues import Turn
 from ._ratelimit import BUCKETS, Bucket, RateLimiter, RateLimits
 
 __all__ = ["Call", "Admission", "WaitStop", "STOP"]

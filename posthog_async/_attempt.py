@@ -29,7 +29,8 @@ import aiohttp
 
 from ._admission import Call
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
-from ._pool import LoopPool, Slots
+from ._pool import LoopPool
+from ._queues import Slots
 
 __all__ = ["EXPIRED", "Response", "StatusError", "connection_error", "expired", "guarded",
            "path_of", "send", "unguarded_timeout", "window"]

@@ -1,5 +1,5 @@
-"""What a client holds per event loop: the connection pool, the concurrency slots, the bucket
-queues, and the attempts in flight.
+"""What a client holds per event loop: the connection pool, the concurrency slots and the bucket
+queues (their rules are in ``_queues``), and the attempts in flight.
 
 asyncio objects belong to the loop they were made on, yet a client may be created at module
 level and used by successive loops: ``asyncio.run`` twice, a test client per test, a worker
@@ -16,53 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import threading
-from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import aiohttp
 import anyio
 
 from . import _constants as C
 from ._exceptions import PostHogError
+from ._queues import Slots, Turn
 
-__all__ = ["CLOSED_MESSAGE", "LoopPool", "Slots", "Turn", "Forks", "close_socket", "urgent"]
+__all__ = ["CLOSED_MESSAGE", "LoopPool", "Forks", "close_socket"]
 
 logger = logging.getLogger("posthog_async")
 
 CLOSED_MESSAGE = ("this AsyncPostHog client is closed; create a new one (a client created at "
                   "module level needs no aclose(): each event loop's pool closes with the loop)")
-
-
-#: Set (by :func:`urgent`) around a call that must not queue behind others: it goes to the
-#: front of every queue it meets (a bucket's turn, a concurrency slot).
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("posthog_async_urgent", default=False)
-
-
-@contextlib.contextmanager
-def urgent() -> Iterator[None]:
-    """Calls made inside never queue behind other calls of this loop: not for a bucket's turn
-    (see :class:`TurnLock`), and ahead of every waiter for a concurrency slot. They are still
-    paced: the limiter records their send in every bucket, and no window is broken. For a
-    query's cancel, which must not wait behind the other queries' status polls: every second
-    it waits, the server runs the query for nothing and holds one of the project's 3 query
-    slots."""
-    token = _URGENT.set(True)
-    try:
-        yield
-    finally:
-        _URGENT.reset(token)
-
-
-def _enqueue(waiters: deque[asyncio.Future[bool]], waiter: asyncio.Future[bool]) -> None:
-    """Behind every waiter, or ahead of them all for an :func:`urgent` call."""
-    if _URGENT.get():
-        waiters.appendleft(waiter)
-    else:
-        waiters.append(waiter)
 
 
 class Forks:
@@ -78,155 +49,6 @@ class Forks:
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=Forks.after_fork_in_child)
-
-
-class Slots:
-    """The concurrency cap of one loop: a FIFO semaphore whose common case is one check.
-
-    ``asyncio.Semaphore`` would do, but its free slot costs a coroutine call and two looks at
-    its waiters on every request (about 3% of our per-request CPU). A slot given back goes
-    straight to the first waiter, so nobody overtakes a waiter; a waiter cancelled after it
-    was handed a slot passes it on.
-    """
-
-    __slots__ = ("_loop", "_waiters", "free")
-
-    def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.free = count
-        self._loop = loop
-        self._waiters: deque[asyncio.Future[bool]] = deque()
-
-    def try_take(self) -> bool:
-        """Take a slot if one is free and nobody waits for one."""
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-            return True
-        return False
-
-    def locked(self) -> bool:
-        return self.free <= 0 or bool(self._waiters)
-
-    async def take(self, until: float | None = None) -> bool:
-        """Wait for a slot, in turn; false if ``until`` (loop time) comes first. Raises
-        :class:`PostHogError` at once when the pool closes meanwhile."""
-        if self.try_take():
-            return True
-        waiter = self._loop.create_future()
-        _enqueue(self._waiters, waiter)
-        timer = None if until is None else self._loop.call_at(until, _give_up, waiter)
-        try:
-            got: bool = await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None \
-                    and waiter.result():
-                self.release()  # handed a slot, and cancelled before it could use it
-            else:  # cancelled while waiting, or after its deadline came: it never had a slot
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if not got:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-        return got
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(True)  # the slot goes to it
-                return
-        self.free += 1
-
-    def close(self) -> None:
-        """End every wait at once: the pool is closing."""
-        waiters, self._waiters = self._waiters, deque()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(PostHogError(CLOSED_MESSAGE))
-
-
-def _give_up(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
-
-
-class TurnLock:
-    """A FIFO lock (``asyncio.Lock``'s ``acquire``, ``release``, ``locked``) that an
-    :func:`urgent` call never queues for. Released, it goes straight to the next waiter; a
-    waiter cancelled after it was handed the lock passes it on.
-
-    An urgent call finding the lock held goes on beside the holder (a *pass*, given back by
-    its ``release``), and while it does the lock goes to no one else. The holder is the call
-    at the head of the bucket's queue, waiting for the bucket's room; the two meet in the
-    limiter, which records whichever sends first, and the urgent call has the next room to
-    itself: it waits at most the holder's pacing and its own. Queued behind every waiter it
-    would wait out each one's pacing (3 s apiece in PostHog's 1,200-an-hour
-    ``clickhouse_sustained`` window)."""
-
-    __slots__ = ("_held", "_passes", "_waiters")
-
-    def __init__(self) -> None:
-        self._held = False
-        self._waiters: deque[asyncio.Future[bool]] = deque()
-        self._passes: set[asyncio.Task[object] | None] = set()
-
-    def locked(self) -> bool:
-        """Whether an acquire would wait (for the holder, a waiter before it, or a pass)."""
-        return self._held or bool(self._waiters) or bool(self._passes)
-
-    async def acquire(self) -> bool:
-        if not self.locked():
-            self._held = True
-            return True
-        if _URGENT.get():
-            self._passes.add(asyncio.current_task())
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed the lock, and cancelled before it could use it
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-        return True
-
-    def release(self) -> None:
-        if self._passes:
-            task = asyncio.current_task()
-            if task in self._passes:
-                self._passes.discard(task)
-                if not self._passes and not self._held:
-                    self._hand_on()
-                return
-        self._held = False
-        if not self._passes:
-            self._hand_on()
-
-    def _hand_on(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._held = True
-                waiter.set_result(True)  # the lock goes to it, held
-                return
-
-
-class Turn:
-    """One bucket's queue on one loop: a FIFO lock (the call at the head waits for the bucket's
-    room) and how many calls are in the queue (the lock-free fast path never overtakes them)."""
-
-    __slots__ = ("count", "lock")
-
-    def __init__(self) -> None:
-        self.lock = TurnLock()
-        self.count = 0
 
 
 class LoopPool:
@@ -332,7 +154,7 @@ class LoopPool:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down_now(self) -> None:
-        self.slots.close()
+        self.slots.close(PostHogError(CLOSED_MESSAGE))
         for scope in list(self.waiters):
             scope.cancel()
         tasks = list(self.exchanges)

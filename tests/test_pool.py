@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from posthog_async._pool import Slots
+from posthog_async._queues import Slots
 
 
 async def test_slots_are_served_in_order_and_never_overtaken() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from posthog_async._pool import Slots, TurnLock, urgent
+from posthog_async._queues import Slots, TurnLock, urgent
 
 
 async def test_an_urgent_call_passes_a_held_turn_and_gives_back_only_its_pass() -> None:

@@ -53,7 +53,7 @@ from ..._exceptions import (
 )
 from ..._query_models import QueryResponse, decode_query_response, decode_query_status
 from ..._ratelimit import Bucket
-from ..._pool import urgent
+from ..._queues import urgent
 from ..._retry import RetryEvent
 from ..._transport import Response, Transport
 from ._gate import gate_for
