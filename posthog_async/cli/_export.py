@@ -176,12 +176,11 @@ def _open(args: argparse.Namespace) -> tuple[IO[str], str | None, bool]:
 
 class _Stop:
     """The run's stop request, and the waits it cuts short: the export's own wait between pages
-    (a spent window) and, through :class:`WaitStop`, a page's query waiting in the transport
+    (a spent window) and, being a :class:`WaitStop`, a page's query waiting in the transport
     for the client's HogQL pacing (one query every 30 s by default) or a retry."""
 
     def __init__(self) -> None:
-        self.requested = asyncio.Event()
-        self.transport = WaitStop()
+        self.requested = WaitStop()
         self.waiting = anyio.CancelScope()  # cancelled: stop now, in a rate-limit wait
         self.resume_at: float | None = None  # loop time the current wait ends
 
@@ -197,15 +196,14 @@ async def run_export(args: argparse.Namespace, client: AsyncPostHog) -> int:
     def on_signal(sig: int) -> None:
         if stop.requested.is_set() and task is not None:  # a second Ctrl-C or SIGTERM
             task.cancel()
-        stop.requested.set()
-        stop.transport.set()  # a page's query still waiting to be sent is not sent
+        stop.requested.set()  # and a page's query still waiting to be sent is not sent
         if stop.in_wait():  # nothing of the next page was read: stop now
             stop.waiting.cancel()
             return
         name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
         print(f"\n{name}: stopping after this page ({name} again to stop now)...", file=sys.stderr)
 
-    token = STOP.set(stop.transport)  # the export's calls (and their tasks) inherit it
+    token = STOP.set(stop.requested)  # the export's calls (and their tasks) inherit it
     try:
         with on_stop_signals(on_signal):
             return await _export(args, client, out, after, header, stop)
@@ -241,6 +239,7 @@ async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], 
     print(f"exporting persons{where}, {args.page_size:,} a HogQL query; {_pacing(client)}",
           file=sys.stderr)
     resume = f"; resume with: {_resume_command(args)}" if args.output else ""
+    abandoned = False  # stopped while the next page's query waited to be sent
     try:
         with stop.waiting:
             async for page in export.pages():
@@ -256,16 +255,14 @@ async def _export(args: argparse.Namespace, client: AsyncPostHog, out: IO[str], 
                     return EXIT_INTERRUPTED
     except BrokenPipeError:  # standard output's reader left (| head): the CLI ends quietly
         raise
-    except WaitAbandonedError:  # stopped while the next page's query waited to be sent
-        print(f"\nstopped after {done:,} persons, while waiting for the rate limit{resume}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except WaitAbandonedError:
+        abandoned = True
     except Exception as error:
         out.flush()
         print(redact(f"\nerror: export failed after {done:,} persons: {type(error).__name__}: "
                      f"{error}{resume}"), file=sys.stderr)
         return EXIT_INCOMPLETE
-    if stop.waiting.cancelled_caught:
+    if abandoned or stop.waiting.cancelled_caught:
         print(f"\nstopped after {done:,} persons, while waiting for the rate limit{resume}",
               file=sys.stderr)
         return EXIT_INTERRUPTED

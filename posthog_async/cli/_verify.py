@@ -51,8 +51,7 @@ from ._progress import ProgressLine, format_duration
 from ._signals import run_with_signals
 from ._summary import print_verification
 
-__all__ = ["add_verify_parser", "run_verify", "EXIT_PENDING", "EXIT_UNVERIFIABLE",
-           ]
+__all__ = ["add_verify_parser", "run_verify", "EXIT_PENDING", "EXIT_UNVERIFIABLE"]
 
 #: Work is still pending at PostHog (queued deletions, event deletions awaiting its batch).
 EXIT_PENDING = 3
