@@ -16,7 +16,6 @@ when valgrind is missing).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import shutil
 import subprocess
@@ -25,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 from _common import machine_line, smoke_parser
-from _server import API_KEY, fake_server, first_person_uuid
+from bench_overhead import LIMITER_ON, ours, raw_aiohttp
+from _server import fake_server, first_person_uuid
 
 TARGETS = {"off": 1.05, "on": 1.10}
 LABELS = {"raw": "raw aiohttp + json.loads", "off": "posthog-async, limiter off",
@@ -33,28 +33,12 @@ LABELS = {"raw": "raw aiohttp + json.loads", "off": "posthog-async, limiter off"
 
 
 async def _client(variant: str, url: str, uuid: str, n: int, c: int) -> None:
-    """The measured process: ``n`` requests, ``c`` workers each sending its share back to back."""
-    import aiohttp
-
+    """The measured process: ``bench_overhead``'s own variants, ``n`` requests from ``c``
+    workers (its warm-up is the same in both runs of a variant, so the difference drops it)."""
     if variant == "raw":
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c),
-                                         headers={"Authorization": f"Bearer {API_KEY}"}) as s:
-            async def raw(k: int) -> None:
-                for _ in range(k):
-                    async with s.get(f"{url}/api/projects/1/persons/{uuid}/") as r:
-                        r.raise_for_status()
-                        json.loads(await r.read())
-            await asyncio.gather(*(raw(n // c) for _ in range(c)))
-        return
-    from posthog_async import AsyncPostHog, RateLimits
-
-    limits = RateLimits(persons=[(10**9, 60)]) if variant == "on" else None
-    async with AsyncPostHog(api_key=API_KEY, host=url, project_id=1, max_concurrency=c,
-                            max_connections=c, rate_limits=limits) as ph:
-        async def ours(k: int) -> None:
-            for _ in range(k):
-                await ph.persons.retrieve(uuid)
-        await asyncio.gather(*(ours(n // c) for _ in range(c)))
+        await raw_aiohttp(url, uuid, n, c)
+    else:
+        await ours(url, uuid, n, c, LIMITER_ON if variant == "on" else None)
 
 
 def _instructions(variant: str, url: str, uuid: str, n: int, c: int, out: Path) -> int:
